@@ -1,0 +1,110 @@
+//! The fixed conversion pipeline. It takes no algorithm parameters: everything
+//! method-specific lives in the method's file.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use snn::{FireRule, InitPotential, NeuronLayerSpec, NeuronOptions, Reset, SpikingNetwork};
+use zoo::{Convertible, Network, SlotInfo};
+
+use crate::{MethodConfig, observe};
+
+/// Conversion errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The network has no activation slots.
+    #[error("the network has no activation slots to convert")]
+    NoSlots,
+    /// No calibration data was given.
+    #[error("conversion needs at least one calibration batch")]
+    NoCalibration,
+    /// A method parameter is out of range.
+    #[error("method `{method}`: {reason}")]
+    InvalidParameter {
+        /// The method kind.
+        method: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A slot never saw a single activation.
+    #[error("slot `{slot}` was not reached by the calibration forward pass")]
+    UnobservedSlot {
+        /// Slot name.
+        slot: String,
+    },
+}
+
+/// Neuron settings a spec may override on top of the method's default neuron
+/// (`[method.neuron]`); unset fields keep the method's choice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeuronOverrides {
+    /// `soft` or `hard`.
+    pub reset: Option<Reset>,
+    /// `zero` or `half`.
+    pub v_init: Option<InitPotential>,
+    /// `">="` or `">"`.
+    pub fire: Option<FireRule>,
+    /// Add θ/(2T) to the input each step.
+    pub input_shift: Option<bool>,
+    /// Spikes per step (burst).
+    pub max_spikes: Option<u32>,
+}
+
+impl NeuronOverrides {
+    /// `base` with the overrides applied.
+    pub fn apply(&self, base: NeuronOptions) -> NeuronOptions {
+        NeuronOptions {
+            reset: self.reset.unwrap_or(base.reset),
+            v_init: self.v_init.unwrap_or(base.v_init),
+            fire: self.fire.unwrap_or(base.fire),
+            input_shift: self.input_shift.unwrap_or(base.input_shift),
+            max_spikes: self.max_spikes.unwrap_or(base.max_spikes),
+        }
+    }
+}
+
+/// A converted network and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    /// The spiking network.
+    pub network: SpikingNetwork,
+    /// Slot descriptions, in slot order.
+    pub slots: Vec<SlotInfo>,
+    /// Wall-clock seconds the conversion took (BN folding to finalize).
+    pub seconds: f64,
+}
+
+/// Converts a trained ANN. `calibration`: normalised training images `[n, C, H, W]`, in batches.
+pub fn convert(
+    model: &Network,
+    method: &MethodConfig,
+    neuron: &NeuronOverrides,
+    calibration: &[Tensor<4>],
+) -> Result<Conversion, ConvertError> {
+    let start = Instant::now();
+    // validate
+    let slots = model.slots();
+    if slots.is_empty() {
+        return Err(ConvertError::NoSlots);
+    }
+    if calibration.is_empty() {
+        return Err(ConvertError::NoCalibration);
+    }
+    method.validate()?;
+    let m = method.method();
+    // prepare
+    let folded = model.clone().fold_batchnorm();
+    // observe
+    let stats = observe(&folded, calibration);
+    if stats.len() < slots.len() {
+        return Err(ConvertError::UnobservedSlot { slot: slots[stats.len()].name.clone() });
+    }
+    // thresholds + build neurons
+    let options = neuron.apply(m.default_neuron());
+    let layers = stats.iter().map(|s| NeuronLayerSpec { options, thresholds: m.thresholds(s), v_init: None }).collect();
+    // calibrate: no method in this crate needs it yet (the hook is MethodConfig's to add).
+    let network = SpikingNetwork { model: folded, layers };
+    Ok(Conversion { network, slots, seconds: start.elapsed().as_secs_f64() })
+}

@@ -1,0 +1,13 @@
+//! ANN-to-SNN conversion: a fixed pipeline ([`convert`]) and one file per method.
+//!
+//! Pipeline: validate → prepare (fold BN; pre-neuron max pooling is built into the zoo
+//! models) → observe (activation statistics on calibration images) → thresholds (the
+//! method) → build neurons → calibrate (the method; no-op by default) → finalize.
+
+mod driver;
+pub mod methods;
+mod observe;
+
+pub use driver::{Conversion, ConvertError, NeuronOverrides, convert};
+pub use methods::{ConversionMethod, METHOD_KINDS, MethodConfig};
+pub use observe::{ObserveHook, SlotStats, observe};

@@ -1,0 +1,84 @@
+//! Conversion methods: one file each, one [`MethodConfig`] variant each.
+
+mod channel_norm;
+mod max_norm;
+mod robust_norm;
+
+pub use channel_norm::ChannelNorm;
+pub use max_norm::MaxNorm;
+pub use robust_norm::RobustNorm;
+
+use serde::{Deserialize, Serialize};
+use snn::NeuronOptions;
+
+use crate::SlotStats;
+
+/// A conversion method. Only [`ConversionMethod::thresholds`] is required; the driver runs
+/// the rest of the fixed pipeline.
+pub trait ConversionMethod {
+    /// Thresholds for one slot from its activation statistics: 1 value (layer-wise) or one
+    /// per channel.
+    fn thresholds(&self, stats: &SlotStats) -> Vec<f32>;
+    /// The neuron the method was published with (spec `[method.neuron]` overrides it).
+    fn default_neuron(&self) -> NeuronOptions {
+        NeuronOptions::default()
+    }
+}
+
+/// Every `kind` a spec's `[[method]]` may name.
+pub const METHOD_KINDS: &[(&str, &str)] = &[
+    ("max-norm", "layer threshold = max ReLU activation (Diehl 2015 / Rueckauer 2017)"),
+    ("robust-norm", "layer threshold = p-th percentile of positive activations, p = 99.9 (Rueckauer 2017)"),
+    ("channel-norm", "per-channel threshold = p-th percentile (p = 100: max) (Kim 2020)"),
+];
+
+/// A method and its parameters, tagged by `kind` in the spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum MethodConfig {
+    /// [`MaxNorm`].
+    MaxNorm(MaxNorm),
+    /// [`RobustNorm`].
+    RobustNorm(RobustNorm),
+    /// [`ChannelNorm`].
+    ChannelNorm(ChannelNorm),
+}
+
+impl MethodConfig {
+    /// The method object.
+    pub fn method(&self) -> &dyn ConversionMethod {
+        match self {
+            MethodConfig::MaxNorm(m) => m,
+            MethodConfig::RobustNorm(m) => m,
+            MethodConfig::ChannelNorm(m) => m,
+        }
+    }
+
+    /// Checks parameter ranges.
+    pub fn validate(&self) -> Result<(), crate::ConvertError> {
+        let bad = |reason: String| Err(crate::ConvertError::InvalidParameter { method: self.kind().into(), reason });
+        match self {
+            MethodConfig::RobustNorm(RobustNorm { percentile })
+            | MethodConfig::ChannelNorm(ChannelNorm { percentile })
+                if !(*percentile > 0.0 && *percentile <= 100.0) =>
+            {
+                bad(format!("percentile must be in (0, 100], got {percentile}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The `kind` string.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MethodConfig::MaxNorm(_) => "max-norm",
+            MethodConfig::RobustNorm(_) => "robust-norm",
+            MethodConfig::ChannelNorm(_) => "channel-norm",
+        }
+    }
+}
+
+/// A threshold that will not divide by zero: dead layers/channels get `fallback`.
+pub(crate) fn positive_or(theta: f32, fallback: f32) -> f32 {
+    if theta > 0.0 && theta.is_finite() { theta } else { fallback }
+}

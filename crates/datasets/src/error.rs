@@ -1,0 +1,82 @@
+//! Error type of the crate.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while locating, reading or decoding a data set.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The dataset name is not one of [`crate::DATASET_NAMES`].
+    #[error("unknown dataset `{name}`; valid names are: {valid}")]
+    UnknownDataset {
+        /// The name that was asked for.
+        name: String,
+        /// Comma-separated list of the valid names.
+        valid: String,
+    },
+    /// No candidate directory holds the dataset's files.
+    #[error("dataset `{dataset}` not found; looked in:\n{}{hint}", list_paths(searched))]
+    Missing {
+        /// Name of the dataset that was asked for.
+        dataset: String,
+        /// Every directory that was looked at, in search order.
+        searched: Vec<PathBuf>,
+        /// How to obtain the dataset (fetch script, packages, `--data-dir`/`SNN_DATA_DIR`).
+        hint: String,
+    },
+    /// A file exists but its content is not valid for its format.
+    #[error("corrupt data file {}: at byte offset {offset}: {reason}", path.display())]
+    Corrupt {
+        /// The offending file.
+        path: PathBuf,
+        /// Byte offset where the problem is (in the decompressed stream for `.gz` files).
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Options of a procedural dataset are out of range (e.g. `image_size` 0).
+    #[error("invalid options for dataset `{dataset}`: {reason}")]
+    InvalidOptions {
+        /// Name of the dataset.
+        dataset: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An I/O error while reading a file.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file or directory being read.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    let mut out = String::new();
+    if paths.is_empty() {
+        out.push_str("  (no candidate directories)\n");
+    }
+    for p in paths {
+        let _ = writeln!(out, "  - {}", p.display());
+    }
+    out
+}
+
+/// Builds the "how to get it" hint of a [`DatasetError::Missing`] error.
+///
+/// `expected` describes the files that a directory must contain to count.
+pub(crate) fn missing_hint(dataset: &str, expected: &str) -> String {
+    let mut hint = format!("a directory counts only if it contains {expected}.\nTo get it: ");
+    let _ =
+        write!(hint, "run `scripts/fetch-datasets.sh {dataset}` (downloads into $SNN_DATA_DIR, default ./datasets)");
+    if dataset == "fashion-mnist" {
+        hint.push_str(", or `apt-get install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist)");
+    }
+    hint.push_str(
+        ".\nIf you already have a copy, pass --data-dir DIR or set SNN_DATA_DIR=DIR \
+         (see datasets/README.md for the expected layout).",
+    );
+    hint
+}

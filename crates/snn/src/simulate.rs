@@ -1,0 +1,115 @@
+//! Layer-by-layer simulation with T folded into the batch dimension.
+//!
+//! For a chunk of `c` steps the input image batch `[B, C, H, W]` is repeated to
+//! `[c·B, C, H, W]` (direct/analog input coding, step-major), the network runs once, and at
+//! every activation slot the neurons scan over the `c` steps carrying their state across
+//! chunks. This is exactly the step-by-step dynamics because the network is feed-forward.
+//! The last layer stays analog; its outputs are accumulated over time, giving the
+//! prediction at every t ≤ T from one run.
+
+use burn::prelude::*;
+use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
+
+use crate::{LayerNeurons, NeuronLayerSpec};
+
+/// A converted network: the (BN-folded) ANN weights plus one neuron layer per slot.
+#[derive(Debug, Clone)]
+pub struct SpikingNetwork {
+    /// Weights used for every conv/linear.
+    pub model: Network,
+    /// One spec per activation slot, in slot order.
+    pub layers: Vec<NeuronLayerSpec>,
+}
+
+/// What one simulated batch produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOutput {
+    /// Number of correctly classified samples after each step t = 1..T.
+    pub correct_at_t: Vec<u64>,
+    /// Samples in the batch.
+    pub samples: u64,
+    /// Per slot: spike counts per step, summed over the batch.
+    pub spikes: Vec<Vec<u64>>,
+    /// Per slot: neurons per sample.
+    pub neurons: Vec<u64>,
+    /// Accumulated output (sum over steps) after T steps, `[batch × classes]`.
+    pub final_output: Vec<f32>,
+}
+
+struct SimHook {
+    specs: Vec<NeuronLayerSpec>,
+    state: Vec<Option<LayerNeurons>>,
+    batch: usize,
+    total_steps: usize,
+}
+
+impl SlotHook for SimHook {
+    fn apply(&mut self, slot: usize, x: Tensor<4>) -> Tensor<4> {
+        let dims = x.dims();
+        let device = x.device();
+        let [_, c, h, w] = dims;
+        let state = self.state[slot]
+            .get_or_insert_with(|| LayerNeurons::new(self.specs[slot].clone(), self.batch, c, h * w, self.total_steps));
+        let mut data = tensor_values(x);
+        state.run(&mut data);
+        tensor_from(data, dims, &device)
+    }
+}
+
+/// Simulates one batch for `timesteps` steps, `chunk` steps per network pass.
+/// `images`: `[batch, C, H, W]` (normalised); `labels`: `batch` class indices.
+pub fn simulate_batch(
+    net: &SpikingNetwork,
+    images: Tensor<4>,
+    labels: &[i64],
+    timesteps: usize,
+    chunk: usize,
+) -> SimOutput {
+    let [batch, ..] = images.dims();
+    assert_eq!(batch, labels.len(), "labels and images differ in batch size");
+    let slots = net.layers.len();
+    let mut hook = SimHook { specs: net.layers.clone(), state: vec![None; slots], batch, total_steps: timesteps };
+    let mut acc: Vec<f32> = Vec::new();
+    let mut correct_at_t = Vec::with_capacity(timesteps);
+    let chunk = chunk.clamp(1, timesteps.max(1));
+    let mut t = 0;
+    while t < timesteps {
+        let steps = chunk.min(timesteps - t);
+        let x = images.clone().repeat_dim(0, steps);
+        let out = {
+            let mut ctx = ForwardCtx::with_hook(&mut hook);
+            net.model.forward_ctx(x, &mut ctx)
+        };
+        let [_, classes] = out.dims();
+        let out = tensor_values(out);
+        if acc.is_empty() {
+            acc = vec![0.0; batch * classes];
+        }
+        for step in out.chunks(batch * classes) {
+            for (a, o) in acc.iter_mut().zip(step) {
+                *a += o;
+            }
+            let correct =
+                acc.chunks(classes).zip(labels).filter(|(row, label)| argmax(row) == **label as usize).count();
+            correct_at_t.push(correct as u64);
+        }
+        t += steps;
+    }
+    let (spikes, neurons) = hook
+        .state
+        .into_iter()
+        .map(|s| s.map(|s| (s.spikes_per_step.clone(), s.neurons_per_sample() as u64)).unwrap_or_default())
+        .unzip();
+    SimOutput { correct_at_t, samples: batch as u64, spikes, neurons, final_output: acc }
+}
+
+/// Index of the largest value (first on ties).
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}

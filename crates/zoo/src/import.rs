@@ -1,0 +1,118 @@
+//! Import of external weights (safetensors, PyTorch checkpoints, burnpack) with key remapping.
+
+use std::path::{Path, PathBuf};
+
+use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+
+use crate::Network;
+
+/// Weight file formats, chosen from the file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// `.safetensors` with PyTorch names and layouts.
+    Safetensors,
+    /// PyTorch `.pt` / `.pth` (a state dict, optionally under `state_dict`).
+    Pytorch,
+    /// burn's own `.bpk` records.
+    Burnpack,
+}
+
+/// Import errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Unknown extension.
+    #[error("{path}: unknown weights format (use .safetensors, .pt, .pth or .bpk)")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is missing.
+    #[error("{path}: weights file not found")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The store failed.
+    #[error("{path}: {message}")]
+    Store {
+        /// The file.
+        path: PathBuf,
+        /// The store's message.
+        message: String,
+    },
+    /// Tensors the model expects were not in the file (or the other way round).
+    #[error("{path}: weights do not match the model: missing {missing:?}; unused {unused:?}; errors {errors:?}")]
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// Model tensors not found in the file.
+        missing: Vec<String>,
+        /// File tensors the model has no place for.
+        unused: Vec<String>,
+        /// Shape or dtype errors.
+        errors: Vec<String>,
+    },
+}
+
+impl WeightsFormat {
+    /// The format for `path`, from its extension.
+    pub fn from_path(path: &Path) -> Result<Self, ImportError> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("safetensors") => Ok(Self::Safetensors),
+            Some("pt" | "pth") => Ok(Self::Pytorch),
+            Some("bpk") => Ok(Self::Burnpack),
+            _ => Err(ImportError::UnknownFormat { path: path.into() }),
+        }
+    }
+}
+
+/// PyTorch-name → zoo-name remapping: strips a DataParallel `module.` prefix and renames
+/// `shortcut.0`/`shortcut.1` (PyTorch option-B shortcut Sequential) to our fields.
+const KEY_REMAPS: &[(&str, &str)] = &[
+    (r"^module\.(.*)$", "$1"),
+    (r"^(.*)\.shortcut\.0\.(.*)$", "$1.shortcut_conv.$2"),
+    (r"^(.*)\.shortcut\.1\.(.*)$", "$1.shortcut_bn.$2"),
+    (r"^fc\.(.*)$", "linear.$1"),
+];
+
+/// Loads weights from `path` into `model`. Every model tensor must be found and every file
+/// tensor used: a partial match is an error listing the missing and unused names.
+pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportError> {
+    if !path.exists() {
+        return Err(ImportError::Missing { path: path.into() });
+    }
+    let store_err = |e: &dyn std::fmt::Display| ImportError::Store { path: path.into(), message: e.to_string() };
+    let mut model = model;
+    let result = match WeightsFormat::from_path(path)? {
+        WeightsFormat::Safetensors => {
+            let mut store = SafetensorsStore::from_file(path)
+                .with_from_adapter(PyTorchToBurnAdapter)
+                .skip_enum_variants(true)
+                .allow_partial(true);
+            for (from, to) in KEY_REMAPS {
+                store = store.with_key_remapping(*from, *to);
+            }
+            model.load_from(&mut store).map_err(|e| store_err(&e))?
+        }
+        WeightsFormat::Pytorch => {
+            let mut store = PytorchStore::from_file(path).skip_enum_variants(true).allow_partial(true);
+            for (from, to) in KEY_REMAPS {
+                store = store.with_key_remapping(*from, *to);
+            }
+            model.load_from(&mut store).map_err(|e| store_err(&e))?
+        }
+        WeightsFormat::Burnpack => {
+            use burn::module::Module;
+            return model.try_load_file(path).map_err(|e| store_err(&e));
+        }
+    };
+    if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
+        return Err(ImportError::Mismatch {
+            path: path.into(),
+            missing: result.missing.iter().map(|(p, _)| p.clone()).collect(),
+            unused: result.unused.clone(),
+            errors: result.errors.iter().map(|e| format!("{e:?}")).collect(),
+        });
+    }
+    Ok(model)
+}

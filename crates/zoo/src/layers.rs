@@ -1,0 +1,89 @@
+//! Shared layer helpers: conv(+BN) forward with MAC tracing, BN folding, constructors.
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+
+use crate::ForwardCtx;
+
+/// 3x3 (or `k`x`k`) convolution with "same" padding, no bias (BN follows) unless `bias`.
+pub(crate) fn conv(cin: usize, cout: usize, k: usize, stride: usize, bias: bool, device: &Device) -> Conv2d {
+    let p = k / 2;
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(bias)
+        .init(device)
+}
+
+/// Optional batch norm over `c` channels.
+pub(crate) fn bn(c: usize, on: bool, device: &Device) -> Option<BatchNorm> {
+    on.then(|| BatchNormConfig::new(c).init(device))
+}
+
+/// Linear layer with bias.
+pub(crate) fn linear(i: usize, o: usize, device: &Device) -> Linear {
+    LinearConfig::new(i, o).init(device)
+}
+
+/// Scales a channel count by a width multiplier (at least 1 channel).
+pub(crate) fn scaled(c: usize, width: f32) -> usize {
+    ((c as f32 * width).round() as usize).max(1)
+}
+
+/// Conv then optional BN. `x`: `[n, cin, h, w]` → `[n, cout, h', w']`. Records MACs when tracing.
+pub fn conv_bn_forward(
+    conv: &Conv2d,
+    bn: Option<&BatchNorm>,
+    x: Tensor<4>,
+    ctx: &mut ForwardCtx,
+    name: impl FnOnce() -> String,
+) -> Tensor<4> {
+    let [_, cin, hin, win] = x.dims();
+    let y = conv.forward(x);
+    if ctx.is_tracing() {
+        let [_, cout, h, w] = y.dims();
+        let [_, cin_g, kh, kw] = conv.weight.dims();
+        let outputs = (cout * h * w) as u64;
+        let inputs = (cin * hin * win) as u64;
+        ctx.record_macs(name, outputs * (cin_g * kh * kw) as u64, inputs, outputs);
+    }
+    match bn {
+        Some(bn) => bn.forward(y),
+        None => y,
+    }
+}
+
+/// Linear forward with MAC tracing. `x`: `[n, in]` → `[n, out]`.
+pub(crate) fn linear_forward(l: &Linear, x: Tensor<2>, ctx: &mut ForwardCtx, name: &str) -> Tensor<2> {
+    let [i, o] = l.weight.dims();
+    ctx.record_macs(|| name.to_string(), (i * o) as u64, i as u64, o as u64);
+    l.forward(x)
+}
+
+/// Folds a batch norm (inference statistics) into the preceding convolution:
+/// `W' = W·γ/√(σ²+ε)`, `b' = (b − μ)·γ/√(σ²+ε) + β`. The result has a bias.
+pub fn fold_conv_bn(conv: Conv2d, bn: &BatchNorm) -> Conv2d {
+    let gamma = bn.gamma.val();
+    let beta = bn.beta.val();
+    let mean = bn.running_mean.value();
+    let var = bn.running_var.value();
+    let scale = gamma.div(var.add_scalar(bn.epsilon).sqrt());
+    let [cout, ..] = conv.weight.dims();
+    let w = conv.weight.val().mul(scale.clone().reshape([cout, 1, 1, 1]));
+    let b0 = match &conv.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([cout], &w.device()),
+    };
+    let b = b0.sub(mean).mul(scale).add(beta);
+    Conv2d { weight: Param::from_tensor(w), bias: Some(Param::from_tensor(b)), ..conv }
+}
+
+/// Folds `bn` into `conv` when present; returns the (conv, None) pair.
+pub(crate) fn fold_pair(conv: Conv2d, bn: Option<BatchNorm>) -> (Conv2d, Option<BatchNorm>) {
+    match bn {
+        Some(bn) => (fold_conv_bn(conv, &bn), None),
+        None => (conv, None),
+    }
+}

@@ -1,0 +1,45 @@
+//! Model zoo for ANN-to-SNN conversion.
+//!
+//! Every model keeps an explicit *activation slot* wherever a ReLU sits. In ANN mode a slot
+//! is a ReLU; a [`SlotHook`] installed in the [`ForwardCtx`] can replace it (to observe
+//! activation statistics, or to run spiking neurons). The [`Convertible`] trait lists the
+//! slots in forward order with stable names and knows how to fold batch norm.
+
+mod ctx;
+mod import;
+mod layers;
+mod network;
+mod resnet;
+mod small_cnn;
+mod vgg;
+
+pub use ctx::{ForwardCtx, LayerMacs, SlotHook, SlotInfo};
+pub use import::{ImportError, WeightsFormat, import_weights};
+pub use layers::{conv_bn_forward, fold_conv_bn};
+pub use network::{MODEL_NAMES, ModelError, ModelSpec, Network, build_model};
+pub use resnet::{ResNet, ResNetVariant, Shortcut};
+pub use small_cnn::SmallCnn;
+pub use vgg::{Classifier, Pooling, Vgg};
+
+use burn::prelude::*;
+
+/// A network the converter can work with.
+pub trait Convertible {
+    /// Forward pass. `x`: `[batch, channels, height, width]`; returns logits `[batch, classes]`.
+    /// Every activation goes through `ctx.act(slot, ..)` with the slot's index in forward order.
+    fn forward_ctx(&self, x: Tensor<4>, ctx: &mut ForwardCtx) -> Tensor<2>;
+    /// The activation slots in forward order.
+    fn slots(&self) -> Vec<SlotInfo>;
+    /// Returns an equivalent network with every batch norm folded into the preceding conv.
+    fn fold_batchnorm(self) -> Self;
+}
+
+/// The values of a float tensor, row-major.
+pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("a float tensor converts to f32")
+}
+
+/// A float tensor from row-major values.
+pub fn tensor_from<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
+}

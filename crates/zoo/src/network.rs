@@ -1,0 +1,146 @@
+//! The model registry: a spec's `[model]` section → a [`Network`].
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Classifier, Convertible, ForwardCtx, Pooling, ResNet, ResNetVariant, Shortcut, SlotInfo, SmallCnn, Vgg};
+
+/// Every model name a spec may use.
+pub const MODEL_NAMES: &[&str] = &["small-cnn", "vgg16", "resnet20-he", "resnet20-calib", "resnet20-sengupta"];
+
+/// Model errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Unknown model name.
+    #[error("unknown model `{name}`; valid models: {}", MODEL_NAMES.join(", "))]
+    UnknownModel {
+        /// The name given.
+        name: String,
+    },
+    /// An option that does not apply to the model.
+    #[error("model `{model}`: {reason}")]
+    Invalid {
+        /// Model name.
+        model: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn default_width() -> f32 {
+    1.0
+}
+fn default_true() -> bool {
+    true
+}
+
+/// The `[model]` section of a spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// One of [`MODEL_NAMES`].
+    pub name: String,
+    /// Channel width multiplier (1.0 = the paper's network).
+    #[serde(default = "default_width")]
+    pub width: f32,
+    /// Batch norm after every conv (folded before conversion).
+    #[serde(default = "default_true")]
+    pub batch_norm: bool,
+    /// VGG pooling: `avg` or `max`.
+    #[serde(default)]
+    pub pooling: Pooling,
+    /// VGG classifier: `1fc` or `3fc`.
+    #[serde(default)]
+    pub classifier: Classifier,
+    /// ResNet shortcut for shape changes: `conv` (1x1 conv + BN) or `pad` (option A).
+    #[serde(default)]
+    pub shortcut: Shortcut,
+    /// Import these weights instead of training (safetensors, PyTorch `.pt`/`.pth`, or burnpack).
+    #[serde(default)]
+    pub weights: Option<PathBuf>,
+}
+
+/// Any zoo model. One enum so training, conversion and simulation code is not generic.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Network {
+    /// [`SmallCnn`].
+    SmallCnn(SmallCnn),
+    /// [`Vgg`].
+    Vgg(Vgg),
+    /// [`ResNet`].
+    ResNet(ResNet),
+}
+
+impl Network {
+    /// ANN forward. `x`: `[batch, c, h, w]` → logits `[batch, classes]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_ctx(x, &mut ForwardCtx::ann())
+    }
+}
+
+impl Convertible for Network {
+    fn forward_ctx(&self, x: Tensor<4>, ctx: &mut ForwardCtx) -> Tensor<2> {
+        match self {
+            Network::SmallCnn(m) => m.forward_ctx(x, ctx),
+            Network::Vgg(m) => m.forward_ctx(x, ctx),
+            Network::ResNet(m) => m.forward_ctx(x, ctx),
+        }
+    }
+
+    fn slots(&self) -> Vec<SlotInfo> {
+        match self {
+            Network::SmallCnn(m) => m.slots(),
+            Network::Vgg(m) => m.slots(),
+            Network::ResNet(m) => m.slots(),
+        }
+    }
+
+    fn fold_batchnorm(self) -> Self {
+        match self {
+            Network::SmallCnn(m) => Network::SmallCnn(m.fold_batchnorm()),
+            Network::Vgg(m) => Network::Vgg(m.fold_batchnorm()),
+            Network::ResNet(m) => Network::ResNet(m.fold_batchnorm()),
+        }
+    }
+}
+
+/// Builds a freshly initialised model. `input`: `[channels, height, width]`.
+pub fn build_model(
+    spec: &ModelSpec,
+    input: [usize; 3],
+    classes: usize,
+    device: &Device,
+) -> Result<Network, ModelError> {
+    let invalid = |reason: &str| ModelError::Invalid { model: spec.name.clone(), reason: reason.into() };
+    if !(spec.width > 0.0 && spec.width.is_finite()) {
+        return Err(invalid("width must be a positive number"));
+    }
+    let resnet = |v| {
+        if v != ResNetVariant::He && spec.shortcut == Shortcut::Pad {
+            return Err(invalid("shortcut = \"pad\" is only defined for resnet20-he"));
+        }
+        if input[1] % 8 != 0 || input[2] % 8 != 0 {
+            return Err(invalid("ResNet inputs must have height and width divisible by 8"));
+        }
+        Ok(Network::ResNet(ResNet::new(v, input, classes, spec.width, spec.batch_norm, spec.shortcut, device)))
+    };
+    match spec.name.as_str() {
+        "small-cnn" => Ok(Network::SmallCnn(SmallCnn::new(input, classes, spec.width, spec.batch_norm, device))),
+        "vgg16" => Ok(Network::Vgg(Vgg::new(
+            input,
+            classes,
+            spec.width,
+            spec.batch_norm,
+            spec.pooling,
+            spec.classifier,
+            device,
+        ))),
+        "resnet20-he" => resnet(ResNetVariant::He),
+        "resnet20-calib" => resnet(ResNetVariant::Calib),
+        "resnet20-sengupta" => resnet(ResNetVariant::Sengupta),
+        other => Err(ModelError::UnknownModel { name: other.into() }),
+    }
+}

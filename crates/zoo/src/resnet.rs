@@ -1,0 +1,275 @@
+//! ResNet-20 in the three variants the papers mean by that name (ALGORITHMS.md).
+
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, Linear};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::layers::{bn, conv, conv_bn_forward, fold_pair, linear, linear_forward, scaled};
+use crate::{Convertible, ForwardCtx, SlotInfo};
+
+/// Which "ResNet-20".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResNetVariant {
+    /// He et al. 2016 CIFAR ResNet-20: stem conv3x3(16), stages [3,3,3] of widths 16/32/64,
+    /// strides 1/2/2, global average pooling, FC (0.27M parameters at width 1).
+    He,
+    /// SNN Calibration (Li et al. 2021) ResNet-20: stem conv3x3(64), stages [3,3,3] of widths
+    /// 64/128/256, FC 256 → classes.
+    Calib,
+    /// Sengupta et al. 2019 "ResNet-20": 3-conv stem (64), stages [2,2,2,2] of widths
+    /// 64/128/256/512, strides 1/2/2/2, 1x1-conv shortcuts.
+    Sengupta,
+}
+
+/// How a block changes its shortcut's shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shortcut {
+    /// 1x1 conv + BN (option B).
+    #[default]
+    Conv,
+    /// Option A: stride-2 subsampling and zero padding of the new channels (no parameters).
+    Pad,
+}
+
+/// Residual basic block: `conv1-BN-act → conv2-BN (+ shortcut) → act`.
+/// The residual add happens on the input of the block's second activation slot.
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    conv1: Conv2d,
+    bn1: Option<BatchNorm>,
+    conv2: Conv2d,
+    bn2: Option<BatchNorm>,
+    shortcut_conv: Option<Conv2d>,
+    shortcut_bn: Option<BatchNorm>,
+    /// Option-A padding: (channels added before, after), with stride-2 subsampling.
+    #[module(skip)]
+    pad: Option<(usize, usize)>,
+}
+
+impl BasicBlock {
+    fn new(cin: usize, cout: usize, stride: usize, shortcut: Shortcut, batch_norm: bool, device: &Device) -> Self {
+        let needs = stride != 1 || cin != cout;
+        let (shortcut_conv, shortcut_bn, pad) = match (needs, shortcut) {
+            (false, _) => (None, None, None),
+            (true, Shortcut::Conv) => {
+                (Some(conv(cin, cout, 1, stride, !batch_norm, device)), bn(cout, batch_norm, device), None)
+            }
+            (true, Shortcut::Pad) => {
+                let extra = cout - cin;
+                (None, None, Some((extra / 2, extra - extra / 2)))
+            }
+        };
+        Self {
+            conv1: conv(cin, cout, 3, stride, !batch_norm, device),
+            bn1: bn(cout, batch_norm, device),
+            conv2: conv(cout, cout, 3, 1, !batch_norm, device),
+            bn2: bn(cout, batch_norm, device),
+            shortcut_conv,
+            shortcut_bn,
+            pad,
+        }
+    }
+
+    /// `x`: `[n, cin, h, w]` → `[n, cout, h/stride, w/stride]`; uses slots `slot`, `slot + 1`.
+    fn forward(&self, x: Tensor<4>, ctx: &mut ForwardCtx, slot: usize, name: &str) -> Tensor<4> {
+        let y = conv_bn_forward(&self.conv1, self.bn1.as_ref(), x.clone(), ctx, || format!("{name}.conv1"));
+        let y = ctx.act(slot, y);
+        let y = conv_bn_forward(&self.conv2, self.bn2.as_ref(), y, ctx, || format!("{name}.conv2"));
+        let short = match (&self.shortcut_conv, self.pad) {
+            (Some(c), _) => conv_bn_forward(c, self.shortcut_bn.as_ref(), x, ctx, || format!("{name}.shortcut")),
+            (None, Some((before, after))) => pad_shortcut(x, before, after),
+            (None, None) => x,
+        };
+        ctx.act(slot + 1, y.add(short))
+    }
+
+    fn fold(self) -> Self {
+        let (conv1, bn1) = fold_pair(self.conv1, self.bn1);
+        let (conv2, bn2) = fold_pair(self.conv2, self.bn2);
+        let (shortcut_conv, shortcut_bn) = match self.shortcut_conv {
+            Some(c) => {
+                let (c, b) = fold_pair(c, self.shortcut_bn);
+                (Some(c), b)
+            }
+            None => (None, None),
+        };
+        Self { conv1, bn1, conv2, bn2, shortcut_conv, shortcut_bn, pad: self.pad }
+    }
+}
+
+/// Option-A shortcut: `x[:, :, ::2, ::2]` zero-padded with `before`/`after` channels.
+/// `x`: `[n, c, h, w]` (h, w even) → `[n, before + c + after, h/2, w/2]`.
+fn pad_shortcut(x: Tensor<4>, before: usize, after: usize) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let device = x.device();
+    let sub: Tensor<4> =
+        x.reshape([n, c, h / 2, 2, w / 2, 2]).narrow(3, 0, 1).narrow(5, 0, 1).reshape([n, c, h / 2, w / 2]);
+    let mut parts = Vec::with_capacity(3);
+    if before > 0 {
+        parts.push(Tensor::zeros([n, before, h / 2, w / 2], &device));
+    }
+    parts.push(sub);
+    if after > 0 {
+        parts.push(Tensor::zeros([n, after, h / 2, w / 2], &device));
+    }
+    Tensor::cat(parts, 1)
+}
+
+/// ResNet for CIFAR-sized inputs. Field names follow the PyTorch state dicts
+/// (`conv1`, `bn1`, `layer1.0.conv1`, ..., `linear`) so external weights map directly.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    conv1: Conv2d,
+    bn1: Option<BatchNorm>,
+    /// Extra stem convolutions (Sengupta variant: 2 more).
+    stem: Vec<StemConv>,
+    layer1: Vec<BasicBlock>,
+    layer2: Vec<BasicBlock>,
+    layer3: Vec<BasicBlock>,
+    layer4: Vec<BasicBlock>,
+    linear: Linear,
+}
+
+/// A stem convolution with optional BN.
+#[derive(Module, Debug)]
+pub struct StemConv {
+    conv: Conv2d,
+    bn: Option<BatchNorm>,
+}
+
+impl ResNet {
+    /// `input`: `[channels, height, width]`.
+    pub fn new(
+        variant: ResNetVariant,
+        input: [usize; 3],
+        classes: usize,
+        width: f32,
+        batch_norm: bool,
+        shortcut: Shortcut,
+        device: &Device,
+    ) -> Self {
+        let (stem_c, stages, extra_stem): (usize, &[(usize, usize, usize)], usize) = match variant {
+            ResNetVariant::He => (16, &[(16, 3, 1), (32, 3, 2), (64, 3, 2)], 0),
+            ResNetVariant::Calib => (64, &[(64, 3, 1), (128, 3, 2), (256, 3, 2)], 0),
+            ResNetVariant::Sengupta => (64, &[(64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)], 2),
+        };
+        let c0 = scaled(stem_c, width);
+        let conv1 = conv(input[0], c0, 3, 1, !batch_norm, device);
+        let bn1 = bn(c0, batch_norm, device);
+        let stem = (0..extra_stem)
+            .map(|_| StemConv { conv: conv(c0, c0, 3, 1, !batch_norm, device), bn: bn(c0, batch_norm, device) })
+            .collect();
+        let mut cin = c0;
+        let mut layers: Vec<Vec<BasicBlock>> = Vec::new();
+        for &(c, n, stride) in stages {
+            let c = scaled(c, width);
+            let blocks = (0..n)
+                .map(|i| {
+                    let b = BasicBlock::new(cin, c, if i == 0 { stride } else { 1 }, shortcut, batch_norm, device);
+                    cin = c;
+                    b
+                })
+                .collect();
+            layers.push(blocks);
+        }
+        layers.resize_with(4, Vec::new);
+        let mut it = layers.into_iter();
+        let mut next = || it.next().unwrap_or_default();
+        Self {
+            conv1,
+            bn1,
+            stem,
+            layer1: next(),
+            layer2: next(),
+            layer3: next(),
+            layer4: next(),
+            linear: linear(cin, classes, device),
+        }
+    }
+
+    fn stages(&self) -> [(&'static str, &Vec<BasicBlock>); 4] {
+        [("layer1", &self.layer1), ("layer2", &self.layer2), ("layer3", &self.layer3), ("layer4", &self.layer4)]
+    }
+}
+
+impl Convertible for ResNet {
+    fn forward_ctx(&self, x: Tensor<4>, ctx: &mut ForwardCtx) -> Tensor<2> {
+        let mut x = conv_bn_forward(&self.conv1, self.bn1.as_ref(), x, ctx, || "conv1".into());
+        x = ctx.act(0, x);
+        let mut slot = 1;
+        for (i, s) in self.stem.iter().enumerate() {
+            x = conv_bn_forward(&s.conv, s.bn.as_ref(), x, ctx, || format!("stem.{i}.conv"));
+            x = ctx.act(slot, x);
+            slot += 1;
+        }
+        for (stage, blocks) in self.stages() {
+            for (i, b) in blocks.iter().enumerate() {
+                x = b.forward(x, ctx, slot, &format!("{stage}.{i}"));
+                slot += 2;
+            }
+        }
+        let [n, c, h, w] = x.dims();
+        let x = x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c]);
+        linear_forward(&self.linear, x, ctx, "linear")
+    }
+
+    fn slots(&self) -> Vec<SlotInfo> {
+        // Build names in order, then fill consumers: a slot's output feeds the next conv
+        // (and the next block's shortcut conv when the slot ends a block or the stem).
+        let mut slots = vec![SlotInfo { name: "relu".into(), consumers: vec![] }];
+        for i in 0..self.stem.len() {
+            slots.push(SlotInfo { name: format!("stem.{i}.relu"), consumers: vec![] });
+        }
+        let mut block_inputs: Vec<Vec<String>> = Vec::new(); // consumers of each block's input
+        for (stage, blocks) in self.stages() {
+            for (i, b) in blocks.iter().enumerate() {
+                let name = format!("{stage}.{i}");
+                let mut cons = vec![format!("{name}.conv1")];
+                if b.shortcut_conv.is_some() {
+                    cons.push(format!("{name}.shortcut"));
+                }
+                block_inputs.push(cons);
+                slots.push(SlotInfo { name: format!("{name}.relu1"), consumers: vec![format!("{name}.conv2")] });
+                slots.push(SlotInfo { name: format!("{name}.relu2"), consumers: vec![] });
+            }
+        }
+        // Stem chain.
+        let stem_len = 1 + self.stem.len();
+        for i in 0..stem_len - 1 {
+            slots[i].consumers = vec![format!("stem.{i}.conv")];
+        }
+        // Each block-ending slot (and the last stem slot) feeds the next block's input.
+        let mut feeders: Vec<usize> = vec![stem_len - 1];
+        feeders.extend((0..block_inputs.len()).map(|b| stem_len + 2 * b + 1));
+        for (k, slot) in feeders.iter().enumerate() {
+            slots[*slot].consumers = block_inputs.get(k).cloned().unwrap_or_else(|| vec!["linear".into()]);
+        }
+        slots
+    }
+
+    fn fold_batchnorm(self) -> Self {
+        let (conv1, bn1) = fold_pair(self.conv1, self.bn1);
+        let stem = self
+            .stem
+            .into_iter()
+            .map(|s| {
+                let (conv, bn) = fold_pair(s.conv, s.bn);
+                StemConv { conv, bn }
+            })
+            .collect();
+        let fold_stage = |v: Vec<BasicBlock>| v.into_iter().map(BasicBlock::fold).collect();
+        Self {
+            conv1,
+            bn1,
+            stem,
+            layer1: fold_stage(self.layer1),
+            layer2: fold_stage(self.layer2),
+            layer3: fold_stage(self.layer3),
+            layer4: fold_stage(self.layer4),
+            linear: self.linear,
+        }
+    }
+}
