@@ -17,7 +17,7 @@ pub mod synthetic_shapes2d;
 pub use augment::{Augment, Normalization, make_batch};
 pub use error::DatasetError;
 pub use image::ImageSet;
-pub use rng::{Rng, sample_indices, shuffled_indices};
+pub use rng::{Rng, derive_seed, sample_indices, shuffled_indices};
 pub use root::DataRoot;
 
 /// Names accepted by [`load_images`].

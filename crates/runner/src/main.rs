@@ -1,1 +1,127 @@
-fn main() {}
+//! `runner`: run ANN-to-SNN conversion experiment specs.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use runner::bench::{BenchOptions, bench};
+use runner::run::{Mode, RunOptions, run_spec};
+
+#[derive(Parser)]
+#[command(name = "runner", version, about = "Train, convert and simulate: regenerate ANN-to-SNN conversion tables")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Data root (before $SNN_DATA_DIR, ./datasets and system paths).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Stage cache directory.
+    #[arg(long, global = true, default_value = ".cache")]
+    cache_dir: PathBuf,
+    /// Where results/<spec stem>/ is written.
+    #[arg(long, global = true, default_value = "results")]
+    results_dir: PathBuf,
+    /// Backend: flex (CPU, default), ndarray or wgpu (when compiled in).
+    #[arg(long, global = true, default_value = "flex")]
+    device: String,
+    /// Override a spec field, e.g. `--set train.epochs=1` (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a spec (train or load, convert, simulate, write results). `runner SPEC` works too.
+    Run {
+        /// Spec file (experiments/*.toml).
+        spec: PathBuf,
+    },
+    /// Re-render a spec's table and plot from the cache, without computing.
+    Report {
+        /// Spec file.
+        spec: PathBuf,
+    },
+    /// List models, datasets and methods.
+    List,
+    /// Measure ANN inference/training, conversion and SNN simulation throughput.
+    Bench {
+        /// Zoo model.
+        #[arg(long, default_value = "resnet20-he")]
+        model: String,
+        /// Width multiplier.
+        #[arg(long, default_value_t = 1.0)]
+        width: f32,
+        /// Batch size.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Input shape CxHxW.
+        #[arg(long, default_value = "3x32x32")]
+        input: String,
+        /// Number of classes.
+        #[arg(long, default_value_t = 10)]
+        classes: usize,
+        /// SNN time steps.
+        #[arg(long, default_value_t = 16)]
+        timesteps: usize,
+        /// Timed repetitions.
+        #[arg(long, default_value_t = 3)]
+        iters: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    // `runner experiments/x.toml` is shorthand for `runner run experiments/x.toml`.
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().skip(1).position(|a| a.ends_with(".toml")) {
+        let before = &args[1..=pos];
+        if !before.iter().any(|a| ["run", "report"].contains(&a.as_str())) {
+            args.insert(1, "run".into());
+        }
+    }
+    let cli = Cli::parse_from(args);
+    let g = cli.global;
+    let opts = RunOptions {
+        data_dir: g.data_dir,
+        cache_dir: g.cache_dir,
+        results_dir: g.results_dir,
+        device_name: g.device.clone(),
+        overrides: g.overrides,
+    };
+    match cli.command {
+        Command::Run { spec } => run_spec(&spec, &opts, Mode::Compute).map(|_| ()),
+        Command::Report { spec } => run_spec(&spec, &opts, Mode::CacheOnly).map(|_| ()),
+        Command::List => {
+            list();
+            Ok(())
+        }
+        Command::Bench { model, width, batch, input, classes, timesteps, iters } => {
+            let dims: Vec<usize> = input.split('x').map(|s| s.parse()).collect::<Result<_, _>>()?;
+            anyhow::ensure!(dims.len() == 3, "--input must look like 3x32x32");
+            let device = runner::device::select_device(&g.device)?;
+            let o = BenchOptions { model, width, batch, input: [dims[0], dims[1], dims[2]], classes, timesteps, iters };
+            bench(&o, &device, &g.device)
+        }
+    }
+}
+
+fn list() {
+    println!("models:");
+    for m in zoo::MODEL_NAMES {
+        println!("  {m}");
+    }
+    println!("datasets:");
+    for d in datasets::DATASET_NAMES {
+        println!("  {d}");
+    }
+    println!("methods ([[method]] kind):");
+    for (k, doc) in convert::METHOD_KINDS {
+        println!("  {k:<14} {doc}");
+    }
+    println!("devices: {}", runner::device::available_devices().join(", "));
+}

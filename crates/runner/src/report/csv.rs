@@ -31,11 +31,7 @@ pub const CSV_COLUMNS: [&str; 15] = [
 
 /// Writes `rows` as CSV (header [`CSV_COLUMNS`]) to `path` atomically (see [`write_atomic`]).
 pub fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<(), ReportError> {
-    let csv_err = |source: ::csv::Error| ReportError::Csv {
-        path: path.to_path_buf(),
-        line: None,
-        source,
-    };
+    let csv_err = |source: ::csv::Error| ReportError::Csv { path: path.to_path_buf(), line: None, source };
     let mut wtr = ::csv::WriterBuilder::new().from_writer(Vec::new());
     wtr.write_record(CSV_COLUMNS).map_err(csv_err)?;
     for r in rows {
@@ -62,20 +58,16 @@ pub fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<(), ReportError> {
         ])
         .map_err(csv_err)?;
     }
-    let bytes = wtr.into_inner().map_err(|e| ReportError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let bytes = wtr
+        .into_inner()
+        .map_err(|e| ReportError::Io { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
     write_atomic(path, &bytes)
 }
 
 /// Reads a results CSV written by [`write_csv`] (columns are matched by header name;
 /// extra columns are ignored). Errors name the file and, when known, the line.
 pub fn read_csv(path: &Path) -> Result<Vec<ResultRow>, ReportError> {
-    let file = File::open(path).map_err(|source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = File::open(path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })?;
     let mut rdr = ::csv::ReaderBuilder::new().from_reader(std::io::BufReader::new(file));
     let mut out = Vec::new();
     for rec in rdr.deserialize::<ResultRow>() {
@@ -95,23 +87,14 @@ pub fn read_csv(path: &Path) -> Result<Vec<ResultRow>, ReportError> {
 /// the temporary file is removed and `path` is left untouched.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
     let Some(file_name) = path.file_name() else {
-        return Err(ReportError::InvalidPath {
-            path: path.to_path_buf(),
-            reason: "no file name".into(),
-        });
+        return Err(ReportError::InvalidPath { path: path.to_path_buf(), reason: "no file name".into() });
     };
     let mut tmp_name = file_name.to_os_string();
     tmp_name.push(".tmp");
     let tmp: PathBuf = path.with_file_name(tmp_name);
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf);
     if let Some(dir) = &parent {
-        fs::create_dir_all(dir).map_err(|source| ReportError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        fs::create_dir_all(dir).map_err(|source| ReportError::Io { path: dir.clone(), source })?;
     }
     let io_err = |p: &Path| {
         let p = p.to_path_buf();
@@ -147,8 +130,7 @@ mod tests {
 
     /// A fresh, empty scratch directory unique to this test.
     fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("report_csv_test_{}_{}", std::process::id(), name));
+        let dir = std::env::temp_dir().join(format!("report_csv_test_{}_{}", std::process::id(), name));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -228,8 +210,7 @@ mod tests {
         let dir = scratch("bad");
         let path = dir.join("broken.csv");
         let good = "exp,cifar10,vgg16,qcfs,,8,0,accuracy,,93.1,10000,abc,0.16,ndarray,2026-05-09";
-        let bad =
-            "exp,cifar10,vgg16,qcfs,,eight,0,accuracy,,93.1,10000,abc,0.16,ndarray,2026-05-09";
+        let bad = "exp,cifar10,vgg16,qcfs,,eight,0,accuracy,,93.1,10000,abc,0.16,ndarray,2026-05-09";
         let text = format!("{}\n{good}\n{bad}\n", CSV_COLUMNS.join(","));
         fs::write(&path, text).unwrap();
         let err = read_csv(&path).unwrap_err();
@@ -241,10 +222,7 @@ mod tests {
             other => panic!("unexpected error {other}"),
         }
         let msg = err.to_string();
-        assert!(
-            msg.contains("broken.csv") && msg.contains("line 3"),
-            "{msg}"
-        );
+        assert!(msg.contains("broken.csv") && msg.contains("line 3"), "{msg}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

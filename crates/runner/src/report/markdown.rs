@@ -117,9 +117,7 @@ impl TableSpec {
                 )));
             }
             if seen.contains(&f.as_str()) {
-                return Err(ReportError::InvalidSpec(format!(
-                    "row field `{f}` repeated"
-                )));
+                return Err(ReportError::InvalidSpec(format!("row field `{f}` repeated")));
             }
             seen.push(f);
         }
@@ -134,10 +132,7 @@ impl TableSpec {
                 )));
             }
             if p.method == ANN_METHOD && p.t != 0 {
-                return Err(ReportError::InvalidSpec(format!(
-                    "paper ANN value must have T = 0, got T={}",
-                    p.t
-                )));
+                return Err(ReportError::InvalidSpec(format!("paper ANN value must have T = 0, got T={}", p.t)));
             }
         }
         Ok(())
@@ -213,17 +208,8 @@ struct TableRow {
 
 impl TableRow {
     fn label(&self) -> String {
-        let parts: Vec<&str> = self
-            .key
-            .iter()
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-            .collect();
-        if parts.is_empty() {
-            "(all)".to_string()
-        } else {
-            parts.join(" / ")
-        }
+        let parts: Vec<&str> = self.key.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        if parts.is_empty() { "(all)".to_string() } else { parts.join(" / ") }
     }
 }
 
@@ -315,11 +301,7 @@ fn render_table(header: &[String], right: &[bool], body: &[Vec<String>]) -> Stri
     }
     let pad = |s: &str, w: usize, r: bool| {
         let fill = " ".repeat(w.saturating_sub(s.chars().count()));
-        if r {
-            format!("{fill}{s}")
-        } else {
-            format!("{s}{fill}")
-        }
+        if r { format!("{fill}{s}") } else { format!("{s}{fill}") }
     };
     let line = |cells: &[String]| {
         let parts: Vec<String> = (0..ncol)
@@ -352,10 +334,7 @@ fn or_unknown(s: &str) -> &str {
 }
 
 fn join_nums<T: ToString>(v: impl IntoIterator<Item = T>) -> String {
-    v.into_iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    v.into_iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Renders the paper-style table for `spec` from `rows` (see the module docs).
@@ -380,11 +359,9 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
     for f in &spec.rows {
         match Field::parse(f) {
             Some(field) => push_unique(&mut fields, field),
-            None => warnings.push(format!(
-                "unknown row field `{}` ignored (allowed: {})",
-                cell(f),
-                ROW_FIELDS.join(", ")
-            )),
+            None => {
+                warnings.push(format!("unknown row field `{}` ignored (allowed: {})", cell(f), ROW_FIELDS.join(", ")))
+            }
         }
     }
     if fields.is_empty() {
@@ -393,20 +370,9 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
     }
 
     // Whole-network rows of the metric, split into ANN and measured SNN rows.
-    let selected: Vec<&ResultRow> = rows
-        .iter()
-        .filter(|r| r.metric == metric && r.layer.is_empty())
-        .collect();
-    let ann: Vec<&ResultRow> = selected
-        .iter()
-        .copied()
-        .filter(|r| r.method == ANN_METHOD)
-        .collect();
-    let snn: Vec<&ResultRow> = selected
-        .iter()
-        .copied()
-        .filter(|r| r.method != ANN_METHOD)
-        .collect();
+    let selected: Vec<&ResultRow> = rows.iter().filter(|r| r.metric == metric && r.layer.is_empty()).collect();
+    let ann: Vec<&ResultRow> = selected.iter().copied().filter(|r| r.method == ANN_METHOD).collect();
+    let snn: Vec<&ResultRow> = selected.iter().copied().filter(|r| r.method != ANN_METHOD).collect();
 
     // Measured table rows.
     let mut table: Vec<TableRow> = Vec::new();
@@ -414,12 +380,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
     for (i, r) in snn.iter().enumerate() {
         let key: Vec<String> = fields.iter().map(|f| f.of_row(r).to_string()).collect();
         let ti = *index.entry(key.clone()).or_insert_with(|| {
-            table.push(TableRow {
-                key,
-                attrs: Default::default(),
-                measured: Vec::new(),
-                paper_only: None,
-            });
+            table.push(TableRow { key, attrs: Default::default(), measured: Vec::new(), paper_only: None });
             table.len() - 1
         });
         let tr = &mut table[ti];
@@ -437,23 +398,14 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
             if p.t == 0 {
                 ann_paper.push(pi);
             } else {
-                warnings.push(format!(
-                    "paper ANN value with T={} ignored (ANN values use T=0)",
-                    p.t
-                ));
+                warnings.push(format!("paper ANN value with T={} ignored (ANN values use T=0)", p.t));
             }
             continue;
         }
-        if table[..n_measured]
-            .iter()
-            .any(|tr| paper_matches(p, &tr.attrs, true))
-        {
+        if table[..n_measured].iter().any(|tr| paper_matches(p, &tr.attrs, true)) {
             continue;
         }
-        let key: Vec<String> = fields
-            .iter()
-            .map(|f| f.of_paper(p).unwrap_or("").to_string())
-            .collect();
+        let key: Vec<String> = fields.iter().map(|f| f.of_paper(p).unwrap_or("").to_string()).collect();
         if let Some(tr) = table[n_measured..].iter_mut().find(|tr| tr.key == key) {
             if let Some(list) = tr.paper_only.as_mut() {
                 list.push(pi);
@@ -465,12 +417,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
                     attrs[f.idx()].push(v.to_string());
                 }
             }
-            table.push(TableRow {
-                key,
-                attrs,
-                measured: Vec::new(),
-                paper_only: Some(vec![pi]),
-            });
+            table.push(TableRow { key, attrs, measured: Vec::new(), paper_only: Some(vec![pi]) });
         }
     }
 
@@ -479,12 +426,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
     if spec.timesteps.is_empty() {
         let mut ts: BTreeSet<u32> = snn.iter().map(|r| r.t).collect();
         if ts.is_empty() {
-            ts = spec
-                .paper
-                .iter()
-                .filter(|p| p.method != ANN_METHOD)
-                .map(|p| p.t)
-                .collect();
+            ts = spec.paper.iter().filter(|p| p.method != ANN_METHOD).map(|p| p.t).collect();
         }
         timesteps.extend(ts);
     } else {
@@ -520,15 +462,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
         let mut combos: Vec<[&str; 4]> = Vec::new();
         for &mi in &tr.measured {
             let r = snn[mi];
-            push_unique(
-                &mut combos,
-                [
-                    r.dataset.as_str(),
-                    r.model.as_str(),
-                    r.method.as_str(),
-                    r.variant.as_str(),
-                ],
-            );
+            push_unique(&mut combos, [r.dataset.as_str(), r.model.as_str(), r.method.as_str(), r.variant.as_str()]);
         }
         let mut triples: Vec<[&str; 3]> = Vec::new();
         for c in &combos {
@@ -537,9 +471,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
         for [d, m, v] in &triples {
             let matching = |var: &str| -> Vec<usize> {
                 (0..ann.len())
-                    .filter(|&i| {
-                        ann[i].dataset == *d && ann[i].model == *m && ann[i].variant == var
-                    })
+                    .filter(|&i| ann[i].dataset == *d && ann[i].model == *m && ann[i].variant == var)
                     .collect()
             };
             let mut found = matching(v);
@@ -557,16 +489,10 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
         }
         let ann_stats = seed_stats(ann_rows.iter().map(|&i| ann[i]));
         let ann_paper_hit = {
-            let hits: Vec<usize> = ann_paper
-                .iter()
-                .copied()
-                .filter(|&pi| paper_matches(&spec.paper[pi], &tr.attrs, false))
-                .collect();
+            let hits: Vec<usize> =
+                ann_paper.iter().copied().filter(|&pi| paper_matches(&spec.paper[pi], &tr.attrs, false)).collect();
             if hits.len() > 1 {
-                warnings.push(format!(
-                    "several paper ANN values match row `{}`; using the first",
-                    cell(&label)
-                ));
+                warnings.push(format!("several paper ANN values match row `{}`; using the first", cell(&label)));
             }
             hits.first().copied()
         };
@@ -579,11 +505,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
                 seed_stats(tr.measured.iter().map(|&mi| snn[mi]).filter(|r| r.t == t))
             });
             let hits: Vec<usize> = match &tr.paper_only {
-                Some(list) => list
-                    .iter()
-                    .copied()
-                    .filter(|&pi| spec.paper[pi].t == t)
-                    .collect(),
+                Some(list) => list.iter().copied().filter(|&pi| spec.paper[pi].t == t).collect(),
                 None => (0..spec.paper.len())
                     .filter(|&pi| {
                         let p = &spec.paper[pi];
@@ -592,20 +514,13 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
                     .collect(),
             };
             if hits.len() > 1 {
-                warnings.push(format!(
-                    "several paper values match row `{}` at T={t}; using the first",
-                    cell(&label)
-                ));
+                warnings.push(format!("several paper values match row `{}` at T={t}; using the first", cell(&label)));
             }
             paper.push(hits.first().copied());
         }
         values.push(RowValues {
             ann: if is_paper_only { None } else { ann_stats },
-            ann_rows: if is_paper_only {
-                BTreeSet::new()
-            } else {
-                ann_rows
-            },
+            ann_rows: if is_paper_only { BTreeSet::new() } else { ann_rows },
             ann_paper: ann_paper_hit,
             ours,
             paper,
@@ -615,9 +530,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
     // Which optional columns exist.
     let show_ann = values.iter().any(|v| v.ann.is_some());
     let show_ann_paper = values.iter().any(|v| v.ann_paper.is_some());
-    let show_paper: Vec<bool> = (0..timesteps.len())
-        .map(|ti| values.iter().any(|v| v.paper[ti].is_some()))
-        .collect();
+    let show_paper: Vec<bool> = (0..timesteps.len()).map(|ti| values.iter().any(|v| v.paper[ti].is_some())).collect();
 
     // Rows that actually feed the table (for the info line).
     let used_snn: Vec<&ResultRow> = table
@@ -625,10 +538,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
         .flat_map(|tr| tr.measured.iter().map(|&mi| snn[mi]))
         .filter(|r| timesteps.contains(&r.t))
         .collect();
-    let used_ann: BTreeSet<usize> = values
-        .iter()
-        .flat_map(|v| v.ann_rows.iter().copied())
-        .collect();
+    let used_ann: BTreeSet<usize> = values.iter().flat_map(|v| v.ann_rows.iter().copied()).collect();
     let used_ann: Vec<&ResultRow> = used_ann.iter().map(|&i| ann[i]).collect();
     let used: Vec<&ResultRow> = used_snn.iter().chain(used_ann.iter()).copied().collect();
 
@@ -642,11 +552,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
         for r in rows {
             push_unique(&mut exps, r.experiment.as_str());
         }
-        if exps.is_empty() {
-            "Results".to_string()
-        } else {
-            exps.join(", ")
-        }
+        if exps.is_empty() { "Results".to_string() } else { exps.join(", ") }
     };
     let _ = writeln!(out, "# {}\n", title.replace(['\n', '\r'], " "));
 
@@ -661,32 +567,16 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
     let n_text = match n_all.len() {
         0 => MISSING.to_string(),
         1 => format!("N = {}", join_nums(&n_all)),
-        _ if !n_snn.is_empty() && !n_ann.is_empty() => format!(
-            "N = {} (SNN), {} (ANN)",
-            join_nums(&n_snn),
-            join_nums(&n_ann)
-        ),
+        _ if !n_snn.is_empty() && !n_ann.is_empty() => {
+            format!("N = {} (SNN), {} (ANN)", join_nums(&n_snn), join_nums(&n_ann))
+        }
         _ => format!("N = {} (differs between rows!)", join_nums(&n_all)),
     };
     let seeds: BTreeSet<u64> = used.iter().map(|r| r.seed).collect();
     let mut info = vec![
-        format!(
-            "**Dataset:** {}",
-            if datasets.is_empty() {
-                MISSING.to_string()
-            } else {
-                cell(&datasets.join(", "))
-            }
-        ),
+        format!("**Dataset:** {}", if datasets.is_empty() { MISSING.to_string() } else { cell(&datasets.join(", ")) }),
         format!("**Test images:** {n_text}"),
-        format!(
-            "**Seeds:** {}",
-            if seeds.is_empty() {
-                MISSING.to_string()
-            } else {
-                join_nums(&seeds)
-            }
-        ),
+        format!("**Seeds:** {}", if seeds.is_empty() { MISSING.to_string() } else { join_nums(&seeds) }),
     ];
     if let Some(first) = rows.first() {
         info.push(format!(
@@ -721,10 +611,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
         push_unique(&mut hashes, r.git_hash.as_str());
     }
     if hashes.len() > 1 {
-        warnings.push(format!(
-            "rows come from several git commits: {}",
-            cell(&hashes.join(", "))
-        ));
+        warnings.push(format!("rows come from several git commits: {}", cell(&hashes.join(", "))));
     }
     let mut seen_warnings: Vec<String> = Vec::new();
     for w in warnings {
@@ -771,10 +658,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
         {
             *last = format!("{last} {PAPER_ONLY_MARK}");
         }
-        let stats = |s: &Option<SeedStats>| {
-            s.as_ref()
-                .map_or_else(|| MISSING.to_string(), |s| fmt_stats(metric, s))
-        };
+        let stats = |s: &Option<SeedStats>| s.as_ref().map_or_else(|| MISSING.to_string(), |s| fmt_stats(metric, s));
         let num = |x: Option<f64>| x.map_or_else(|| MISSING.to_string(), |x| fmt_num(metric, x));
         if show_ann {
             line.push(stats(&v.ann));
@@ -799,10 +683,8 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
 
     // Legend.
     let unit = if is_percent(metric) { " (%)" } else { "" };
-    let mut legend = format!(
-        "\n`{}`{unit}: mean ± sample std over seeds where a cell has more than one seed.",
-        cell(metric)
-    );
+    let mut legend =
+        format!("\n`{}`{unit}: mean ± sample std over seeds where a cell has more than one seed.", cell(metric));
     if show_ann {
         legend.push_str(" ANN: the ANN of the same dataset/model/variant.");
     }
@@ -821,11 +703,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
             }
         }
         if tr.paper_only.is_some() {
-            let given = if sources.is_empty() {
-                "not given".to_string()
-            } else {
-                cell(&sources.join("; "))
-            };
+            let given = if sources.is_empty() { "not given".to_string() } else { cell(&sources.join("; ")) };
             push_unique(
                 &mut source_lines,
                 format!(
@@ -834,33 +712,17 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
                 ),
             );
         } else if !sources.is_empty() {
-            push_unique(
-                &mut source_lines,
-                format!("- {}: {}", cell(&tr.label()), cell(&sources.join("; "))),
-            );
+            push_unique(&mut source_lines, format!("- {}: {}", cell(&tr.label()), cell(&sources.join("; "))));
         }
     }
     for v in &values {
         if let Some(pi) = v.ann_paper {
             let p = &spec.paper[pi];
             if let Some(s) = p.source.as_deref() {
-                let scope: Vec<&str> = [
-                    p.dataset.as_deref(),
-                    p.model.as_deref(),
-                    p.variant.as_deref(),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                let label = if scope.is_empty() {
-                    "ANN".to_string()
-                } else {
-                    format!("ANN ({})", scope.join(", "))
-                };
-                push_unique(
-                    &mut source_lines,
-                    format!("- {}: {}", cell(&label), cell(s)),
-                );
+                let scope: Vec<&str> =
+                    [p.dataset.as_deref(), p.model.as_deref(), p.variant.as_deref()].into_iter().flatten().collect();
+                let label = if scope.is_empty() { "ANN".to_string() } else { format!("ANN ({})", scope.join(", ")) };
+                push_unique(&mut source_lines, format!("- {}: {}", cell(&label), cell(s)));
             }
         }
     }
@@ -882,10 +744,7 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
 /// order). Dataset/model/variant columns are added only when the selected rows contain
 /// more than one value of them. Cells follow the module's number formatting.
 pub fn render_layer_table(rows: &[ResultRow], metric: &str, t: u32) -> String {
-    let sel: Vec<&ResultRow> = rows
-        .iter()
-        .filter(|r| !r.layer.is_empty() && r.metric == metric && r.t == t)
-        .collect();
+    let sel: Vec<&ResultRow> = rows.iter().filter(|r| !r.layer.is_empty() && r.metric == metric && r.t == t).collect();
     let mut out = format!("## Per-layer `{}` at T={t}\n\n", cell(metric));
     if sel.is_empty() {
         let _ = writeln!(out, "_No per-layer `{}` rows at T={t}._", cell(metric));
@@ -895,15 +754,7 @@ pub fn render_layer_table(rows: &[ResultRow], metric: &str, t: u32) -> String {
     let mut keys: Vec<[&str; 4]> = Vec::new();
     for r in &sel {
         push_unique(&mut methods, r.method.as_str());
-        push_unique(
-            &mut keys,
-            [
-                r.dataset.as_str(),
-                r.model.as_str(),
-                r.variant.as_str(),
-                r.layer.as_str(),
-            ],
-        );
+        push_unique(&mut keys, [r.dataset.as_str(), r.model.as_str(), r.variant.as_str(), r.layer.as_str()]);
     }
     // Which of dataset/model/variant vary (and so need a column).
     let varies: Vec<bool> = (0..3)
@@ -941,21 +792,14 @@ pub fn render_layer_table(rows: &[ResultRow], metric: &str, t: u32) -> String {
         line.push(cell(k[3]));
         for m in &methods {
             let s = seed_stats(sel.iter().copied().filter(|r| {
-                r.method == *m
-                    && r.dataset == k[0]
-                    && r.model == k[1]
-                    && r.variant == k[2]
-                    && r.layer == k[3]
+                r.method == *m && r.dataset == k[0] && r.model == k[1] && r.variant == k[2] && r.layer == k[3]
             }));
             line.push(s.map_or_else(|| MISSING.to_string(), |s| fmt_stats(metric, &s)));
         }
         body.push(line);
     }
     out.push_str(&render_table(&header, &right, &body));
-    let _ = writeln!(
-        out,
-        "\nmean ± sample std over seeds where a cell has more than one seed."
-    );
+    let _ = writeln!(out, "\nmean ± sample std over seeds where a cell has more than one seed.");
     out
 }
 
@@ -968,10 +812,7 @@ mod tests {
     /// seed × 3 T, a per-layer row and a non-accuracy row that must be ignored, paper
     /// values for some cells and a paper-only method `snm`.
     pub(crate) fn golden_rows() -> Vec<ResultRow> {
-        let mut rows = vec![
-            row("vgg16", "ann", 0, 0, 93.50),
-            row("vgg16", "ann", 0, 1, 93.70),
-        ];
+        let mut rows = vec![row("vgg16", "ann", 0, 0, 93.50), row("vgg16", "ann", 0, 1, 93.70)];
         for (t, a, b) in [(1, 60.10, 60.30), (2, 80.00, 81.00), (4, 90.00, 90.40)] {
             rows.push(row("vgg16", "qcfs", t, 0, a));
             rows.push(row("vgg16", "qcfs", t, 1, b));
@@ -1004,12 +845,7 @@ mod tests {
                 pv("ann", 0, 93.63, Some("Bu et al. 2022, Table 1")),
                 pv("qcfs", 2, 80.10, Some("Bu et al. 2022, Table 2")),
                 pv("qcfs", 4, 91.00, Some("Bu et al. 2022, Table 2")),
-                pv(
-                    "snm",
-                    4,
-                    88.00,
-                    Some("Wang et al. 2022 (as cited by Bu et al.)"),
-                ),
+                pv("snm", 4, 88.00, Some("Wang et al. 2022 (as cited by Bu et al.)")),
             ],
             notes: vec!["Recipe: L=4 quantization steps, 300 epochs.".into()],
             ..Default::default()
@@ -1026,10 +862,7 @@ mod tests {
     #[test]
     fn delta_sign_and_mean_std_numbers() {
         let got = render_markdown(&golden_spec(), &golden_rows());
-        let qcfs = got
-            .lines()
-            .find(|l| l.starts_with("| vgg16 | qcfs"))
-            .unwrap();
+        let qcfs = got.lines().find(|l| l.starts_with("| vgg16 | qcfs")).unwrap();
         let cells: Vec<&str> = qcfs.split('|').map(str::trim).collect();
         // ["", Model, Method, ANN, ANN paper, T=1, T=2, paper, Δ, T=4, paper, Δ, ""]
         assert_eq!(cells[3], "93.60 ± 0.14"); // mean(93.5, 93.7), sample std 0.1414
@@ -1046,15 +879,9 @@ mod tests {
         let spec = golden_spec();
         let rows = golden_rows();
         assert_eq!(render_markdown(&spec, &rows), render_markdown(&spec, &rows));
-        let accuracy_only: Vec<ResultRow> = rows
-            .iter()
-            .filter(|r| r.metric == "accuracy" && r.layer.is_empty())
-            .cloned()
-            .collect();
-        assert_eq!(
-            render_markdown(&spec, &rows),
-            render_markdown(&spec, &accuracy_only)
-        );
+        let accuracy_only: Vec<ResultRow> =
+            rows.iter().filter(|r| r.metric == "accuracy" && r.layer.is_empty()).cloned().collect();
+        assert_eq!(render_markdown(&spec, &rows), render_markdown(&spec, &accuracy_only));
     }
 
     #[test]
@@ -1075,22 +902,14 @@ mod tests {
         assert_eq!(spec.rows, vec!["model", "method"]);
         assert_eq!(spec.metric, "accuracy");
         assert!(spec.validate().is_ok());
-        let bad = TableSpec {
-            rows: vec!["model".into(), "seed".into()],
-            ..Default::default()
-        };
+        let bad = TableSpec { rows: vec!["model".into(), "seed".into()], ..Default::default() };
         assert!(matches!(bad.validate(), Err(ReportError::InvalidSpec(_))));
         // Rendering with a bad field still works and says so.
         let got = render_markdown(&bad, &golden_rows());
         assert!(got.contains("unknown row field `seed` ignored"), "{got}");
         assert!(got.contains("| Model |"), "{got}");
         let bad_ann = TableSpec {
-            paper: vec![PaperValue {
-                method: "ann".into(),
-                t: 4,
-                value: 1.0,
-                ..Default::default()
-            }],
+            paper: vec![PaperValue { method: "ann".into(), t: 4, value: 1.0, ..Default::default() }],
             ..Default::default()
         };
         assert!(bad_ann.validate().is_err());
@@ -1112,31 +931,16 @@ mod tests {
             r.variant = v.into();
             rows.push(r);
         }
-        let spec = TableSpec {
-            rows: vec!["method".into(), "variant".into()],
-            timesteps: vec![8],
-            ..Default::default()
-        };
+        let spec =
+            TableSpec { rows: vec!["method".into(), "variant".into()], timesteps: vec![8], ..Default::default() };
         let got = render_markdown(&spec, &rows);
-        assert!(
-            got.contains("| qcfs   | alpha=0.5,n=2 | 93.00 | 91.00 |"),
-            "{got}"
-        );
-        assert!(
-            got.contains("| qcfs   | alpha=1\\|x    | 93.00 | 91.00 |"),
-            "{got}"
-        );
+        assert!(got.contains("| qcfs   | alpha=0.5,n=2 | 93.00 | 91.00 |"), "{got}");
+        assert!(got.contains("| qcfs   | alpha=1\\|x    | 93.00 | 91.00 |"), "{got}");
         assert!(!got.contains("Warning"), "{got}");
         // Without the variant in the key the row mixes two sweeps: warn.
-        let spec = TableSpec {
-            rows: vec!["method".into()],
-            ..Default::default()
-        };
+        let spec = TableSpec { rows: vec!["method".into()], ..Default::default() };
         let got = render_markdown(&spec, &rows);
-        assert!(
-            got.contains("combines 2 dataset/model/method/variant combinations"),
-            "{got}"
-        );
+        assert!(got.contains("combines 2 dataset/model/method/variant combinations"), "{got}");
     }
 
     #[test]
@@ -1145,12 +949,7 @@ mod tests {
         assert!(got.starts_with("# Results\n"), "{got}");
         assert!(got.contains("_No `accuracy` rows to show._"), "{got}");
         let only_paper = TableSpec {
-            paper: vec![PaperValue {
-                method: "snm".into(),
-                t: 32,
-                value: 90.0,
-                ..Default::default()
-            }],
+            paper: vec![PaperValue { method: "snm".into(), t: 32, value: 90.0, ..Default::default() }],
             ..Default::default()
         };
         let got = render_markdown(&only_paper, &[]);
@@ -1176,10 +975,7 @@ mod tests {
             r.metric = "sops".into();
             rows.push(r);
         }
-        let spec = TableSpec {
-            metric: "sops".into(),
-            ..Default::default()
-        };
+        let spec = TableSpec { metric: "sops".into(), ..Default::default() };
         let got = render_markdown(&spec, &rows);
         assert!(got.contains("| 2.000e9 ± 1.414e9 |"), "{got}");
     }

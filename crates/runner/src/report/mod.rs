@@ -174,11 +174,7 @@ mod tests {
 
     #[test]
     fn seed_stats_mean_and_sample_std() {
-        let rows = [
-            row("m", "x", 1, 0, 1.0),
-            row("m", "x", 1, 1, 2.0),
-            row("m", "x", 1, 2, 6.0),
-        ];
+        let rows = [row("m", "x", 1, 0, 1.0), row("m", "x", 1, 1, 2.0), row("m", "x", 1, 2, 6.0)];
         let s = seed_stats(rows.iter()).unwrap();
         assert_eq!(s.n, 3);
         assert!((s.mean - 3.0).abs() < 1e-12);
@@ -188,11 +184,7 @@ mod tests {
 
     #[test]
     fn seed_stats_averages_duplicate_seed_first() {
-        let rows = [
-            row("m", "x", 1, 0, 1.0),
-            row("m", "x", 1, 0, 3.0),
-            row("m", "x", 1, 1, 4.0),
-        ];
+        let rows = [row("m", "x", 1, 0, 1.0), row("m", "x", 1, 0, 3.0), row("m", "x", 1, 1, 4.0)];
         let s = seed_stats(rows.iter()).unwrap();
         assert_eq!(s.n, 2);
         assert!((s.mean - 3.0).abs() < 1e-12);
@@ -203,10 +195,7 @@ mod tests {
 
     #[test]
     fn error_messages_name_the_file() {
-        let e = ReportError::Io {
-            path: PathBuf::from("/x/results.csv"),
-            source: std::io::Error::other("boom"),
-        };
+        let e = ReportError::Io { path: PathBuf::from("/x/results.csv"), source: std::io::Error::other("boom") };
         assert_eq!(e.to_string(), "I/O error on /x/results.csv: boom");
     }
 }

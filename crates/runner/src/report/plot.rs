@@ -12,10 +12,8 @@ use std::fmt::Write as _;
 
 use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique, seed_stats};
 
-const PALETTE: [&str; 10] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf",
-];
+const PALETTE: [&str; 10] =
+    ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const ANN_COLOR: &str = "#444444";
 /// Dash patterns of the ANN reference lines (cycled).
 const ANN_DASHES: [&str; 3] = ["6 4", "2 3", "10 3 2 3"];
@@ -99,10 +97,8 @@ struct AnnLine {
 /// Returns [`ReportError::NoData`] when there is no finite accuracy value to draw.
 /// The result starts with `<svg` and ends with `</svg>`.
 pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
-    let acc: Vec<&ResultRow> = rows
-        .iter()
-        .filter(|r| r.metric == "accuracy" && r.layer.is_empty() && r.value.is_finite())
-        .collect();
+    let acc: Vec<&ResultRow> =
+        rows.iter().filter(|r| r.metric == "accuracy" && r.layer.is_empty() && r.value.is_finite()).collect();
     let mut datasets: Vec<&str> = Vec::new();
     for r in &acc {
         push_unique(&mut datasets, r.dataset.as_str());
@@ -124,20 +120,12 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
             });
             ann_rows[i].push(r);
         } else if r.t > 0 {
-            let key = [
-                r.dataset.as_str(),
-                r.model.as_str(),
-                r.method.as_str(),
-                r.variant.as_str(),
-            ];
-            let i = series_keys
-                .iter()
-                .position(|k| *k == key)
-                .unwrap_or_else(|| {
-                    series_keys.push(key);
-                    series_rows.push(BTreeMap::new());
-                    series_keys.len() - 1
-                });
+            let key = [r.dataset.as_str(), r.model.as_str(), r.method.as_str(), r.variant.as_str()];
+            let i = series_keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                series_keys.push(key);
+                series_rows.push(BTreeMap::new());
+                series_keys.len() - 1
+            });
             series_rows[i].entry(r.t).or_default().push(r);
         }
     }
@@ -145,20 +133,14 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
         .iter()
         .zip(&series_rows)
         .map(|([d, m, meth, v], by_t)| {
-            let mut label = if multi_dataset {
-                format!("{d} / {m} / {meth}")
-            } else {
-                format!("{m} / {meth}")
-            };
+            let mut label = if multi_dataset { format!("{d} / {m} / {meth}") } else { format!("{m} / {meth}") };
             if !v.is_empty() {
                 let _ = write!(label, " ({v})");
             }
             let points = by_t
                 .iter()
                 .filter_map(|(&t, rs)| {
-                    seed_stats(rs.iter().copied())
-                        .map(|s| (t, s.mean))
-                        .filter(|(_, m)| m.is_finite())
+                    seed_stats(rs.iter().copied()).map(|s| (t, s.mean)).filter(|(_, m)| m.is_finite())
                 })
                 .collect();
             Series { label, points }
@@ -178,24 +160,16 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
             if !v.is_empty() {
                 inner.push(v);
             }
-            Some(AnnLine {
-                label: format!("ANN ({})", inner.join(", ")),
-                value: s.mean,
-            })
+            Some(AnnLine { label: format!("ANN ({})", inner.join(", ")), value: s.mean })
         })
         .filter(|a| a.value.is_finite())
         .collect();
     if series.is_empty() && anns.is_empty() {
-        return Err(ReportError::NoData(
-            "no finite whole-network accuracy values to plot".into(),
-        ));
+        return Err(ReportError::NoData("no finite whole-network accuracy values to plot".into()));
     }
 
     // x scale (log2 of T).
-    let mut ts: Vec<u32> = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .collect();
+    let mut ts: Vec<u32> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
     ts.sort_unstable();
     ts.dedup();
     let (lx_lo, lx_hi) = match (ts.first(), ts.last()) {
@@ -210,11 +184,8 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
     let x_of = |t: u32| PLOT_LEFT + (f64::from(t).log2() - lx_lo) / (lx_hi - lx_lo) * PLOT_W;
 
     // y scale (percent).
-    let ys: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .chain(anns.iter().map(|a| a.value))
-        .collect();
+    let ys: Vec<f64> =
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).chain(anns.iter().map(|a| a.value)).collect();
     let y_min = ys.iter().copied().fold(f64::INFINITY, f64::min);
     let y_max = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut lo = ((y_min - 2.0) / 10.0).floor() * 10.0;
@@ -232,22 +203,13 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
     let y_of = |v: f64| PLOT_TOP + (hi - v) / (hi - lo) * PLOT_H;
 
     // Canvas size (legend to the right of the plot).
-    let legend_labels: Vec<&str> = series
-        .iter()
-        .map(|s| s.label.as_str())
-        .chain(anns.iter().map(|a| a.label.as_str()))
-        .collect();
-    let longest = legend_labels
-        .iter()
-        .map(|l| l.chars().count())
-        .max()
-        .unwrap_or(0) as f64;
+    let legend_labels: Vec<&str> =
+        series.iter().map(|s| s.label.as_str()).chain(anns.iter().map(|a| a.label.as_str())).collect();
+    let longest = legend_labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
     let legend_x = PLOT_LEFT + PLOT_W + LEGEND_GAP;
     let width = (legend_x + 44.0 + longest * CHAR_W + 16.0).ceil();
     let legend_h = legend_labels.len() as f64 * LEGEND_ROW + 16.0;
-    let height = (PLOT_TOP + PLOT_H + BOTTOM_MARGIN)
-        .max(PLOT_TOP + legend_h + 16.0)
-        .ceil();
+    let height = (PLOT_TOP + PLOT_H + BOTTOM_MARGIN).max(PLOT_TOP + legend_h + 16.0).ceil();
     let (x0, x1, y0, y1) = (PLOT_LEFT, PLOT_LEFT + PLOT_W, PLOT_TOP, PLOT_TOP + PLOT_H);
 
     let mut s = String::new();
@@ -258,10 +220,7 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
         h = height
     );
     let _ = writeln!(s, "<title>{}</title>", esc(title));
-    let _ = writeln!(
-        s,
-        r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"##
-    );
+    let _ = writeln!(s, r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"##);
     let _ = writeln!(
         s,
         r#"<text class="title" x="{}" y="30" text-anchor="middle" font-size="16" font-weight="bold">{}</text>"#,
@@ -275,21 +234,11 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
     let y_ticks: Vec<f64> = (0..=n_steps).map(|i| lo + i as f64 * step).collect();
     for &v in &y_ticks {
         let y = n(y_of(v));
-        let _ = writeln!(
-            s,
-            r#"<line x1="{}" y1="{y}" x2="{}" y2="{y}"/>"#,
-            n(x0),
-            n(x1)
-        );
+        let _ = writeln!(s, r#"<line x1="{}" y1="{y}" x2="{}" y2="{y}"/>"#, n(x0), n(x1));
     }
     for &t in &ts {
         let x = n(x_of(t));
-        let _ = writeln!(
-            s,
-            r#"<line x1="{x}" y1="{}" x2="{x}" y2="{}"/>"#,
-            n(y0),
-            n(y1)
-        );
+        let _ = writeln!(s, r#"<line x1="{x}" y1="{}" x2="{x}" y2="{}"/>"#, n(y0), n(y1));
     }
     let _ = writeln!(s, "</g>");
     let _ = writeln!(
@@ -300,28 +249,13 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
         n(PLOT_W),
         n(PLOT_H)
     );
-    let decimals = if step >= 1.0 {
-        0
-    } else {
-        (-step.log10().floor()) as usize
-    };
-    let _ = writeln!(
-        s,
-        r##"<g class="y-ticks" text-anchor="end" fill="#333333">"##
-    );
+    let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
+    let _ = writeln!(s, r##"<g class="y-ticks" text-anchor="end" fill="#333333">"##);
     for &v in &y_ticks {
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" dy="0.35em">{v:.decimals$}</text>"#,
-            n(x0 - 8.0),
-            n(y_of(v))
-        );
+        let _ = writeln!(s, r#"<text x="{}" y="{}" dy="0.35em">{v:.decimals$}</text>"#, n(x0 - 8.0), n(y_of(v)));
     }
     let _ = writeln!(s, "</g>");
-    let _ = writeln!(
-        s,
-        r##"<g class="x-ticks" text-anchor="middle" fill="#333333">"##
-    );
+    let _ = writeln!(s, r##"<g class="x-ticks" text-anchor="middle" fill="#333333">"##);
     let mut last_x: Option<(f64, usize)> = None;
     for &t in &ts {
         let x = x_of(t);
@@ -329,12 +263,7 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
         let len = label.chars().count();
         let fits = last_x.is_none_or(|(lx, llen)| x - lx >= CHAR_W * (len.max(llen) as f64) + 6.0);
         if fits {
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="{}">{label}</text>"#,
-                n(x),
-                n(y1 + 18.0)
-            );
+            let _ = writeln!(s, r#"<text x="{}" y="{}">{label}</text>"#, n(x), n(y1 + 18.0));
             last_x = Some((x, len));
         }
     }
@@ -373,29 +302,14 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
     for (i, se) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let shape = (i / PALETTE.len()) % 3;
-        let _ = writeln!(
-            s,
-            r#"<g class="series" data-label="{}" stroke="{color}" fill="{color}">"#,
-            esc(&se.label)
-        );
+        let _ = writeln!(s, r#"<g class="series" data-label="{}" stroke="{color}" fill="{color}">"#, esc(&se.label));
         let d: Vec<String> = se
             .points
             .iter()
             .enumerate()
-            .map(|(j, &(t, v))| {
-                format!(
-                    "{}{} {}",
-                    if j == 0 { "M" } else { "L" },
-                    n(x_of(t)),
-                    n(y_of(v))
-                )
-            })
+            .map(|(j, &(t, v))| format!("{}{} {}", if j == 0 { "M" } else { "L" }, n(x_of(t)), n(y_of(v))))
             .collect();
-        let _ = writeln!(
-            s,
-            r#"<path class="line" d="{}" fill="none" stroke-width="2"/>"#,
-            d.join(" ")
-        );
+        let _ = writeln!(s, r#"<path class="line" d="{}" fill="none" stroke-width="2"/>"#, d.join(" "));
         for &(t, v) in &se.points {
             marker(&mut s, shape, x_of(t), y_of(v), &format!("T={t}: {v:.2}%"));
         }
@@ -404,10 +318,8 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
 
     // Direct ANN labels, on top of everything in the plot, where they collide with
     // no other ANN line or label (and preferably no series); else the legend suffices.
-    let polylines: Vec<Vec<(f64, f64)>> = series
-        .iter()
-        .map(|se| se.points.iter().map(|&(t, v)| (x_of(t), y_of(v))).collect())
-        .collect();
+    let polylines: Vec<Vec<(f64, f64)>> =
+        series.iter().map(|se| se.points.iter().map(|&(t, v)| (x_of(t), y_of(v))).collect()).collect();
     let mut placed: Vec<[f64; 4]> = Vec::new();
     let _ = writeln!(s, r#"<g class="ann-labels">"#);
     for (i, a) in anns.iter().enumerate() {
@@ -417,37 +329,16 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
         // (x, anchor, box [left, top, right, bottom]); left end first, where series
         // (accuracy rising with T) are usually far below the ANN.
         let candidates = [
-            (
-                x0 + 6.0,
-                "start",
-                [x0 + 4.0, y - 16.0, x0 + 8.0 + text_w, y - 3.0],
-            ),
-            (
-                x0 + 6.0,
-                "start",
-                [x0 + 4.0, y + 3.0, x0 + 8.0 + text_w, y + 16.0],
-            ),
-            (
-                x1 - 6.0,
-                "end",
-                [x1 - 8.0 - text_w, y - 16.0, x1 - 4.0, y - 3.0],
-            ),
-            (
-                x1 - 6.0,
-                "end",
-                [x1 - 8.0 - text_w, y + 3.0, x1 - 4.0, y + 16.0],
-            ),
+            (x0 + 6.0, "start", [x0 + 4.0, y - 16.0, x0 + 8.0 + text_w, y - 3.0]),
+            (x0 + 6.0, "start", [x0 + 4.0, y + 3.0, x0 + 8.0 + text_w, y + 16.0]),
+            (x1 - 6.0, "end", [x1 - 8.0 - text_w, y - 16.0, x1 - 4.0, y - 3.0]),
+            (x1 - 6.0, "end", [x1 - 8.0 - text_w, y + 3.0, x1 - 4.0, y + 16.0]),
         ];
         let acceptable = |b: &[f64; 4]| {
             b[1] >= y0
                 && b[3] <= y1
-                && ann_ys
-                    .iter()
-                    .enumerate()
-                    .all(|(j, &oy)| j == i || oy < b[1] - 1.0 || oy > b[3] + 1.0)
-                && placed
-                    .iter()
-                    .all(|p| p[2] < b[0] || p[0] > b[2] || p[3] < b[1] || p[1] > b[3])
+                && ann_ys.iter().enumerate().all(|(j, &oy)| j == i || oy < b[1] - 1.0 || oy > b[3] + 1.0)
+                && placed.iter().all(|p| p[2] < b[0] || p[0] > b[2] || p[3] < b[1] || p[1] > b[3])
         };
         let clear = |b: &[f64; 4]| polylines.iter().all(|pl| !polyline_hits_box(pl, b));
         let spot = candidates
@@ -481,10 +372,7 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
     for (i, se) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let shape = (i / PALETTE.len()) % 3;
-        let _ = writeln!(
-            s,
-            r#"<g class="legend-entry" stroke="{color}" fill="{color}">"#
-        );
+        let _ = writeln!(s, r#"<g class="legend-entry" stroke="{color}" fill="{color}">"#);
         let _ = writeln!(
             s,
             r#"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke-width="2"/>"#,
@@ -533,9 +421,7 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
 /// Does the polyline (or one of its markers) come within 4 px of the box
 /// `[left, top, right, bottom]`? Segments are sampled, which is plenty at this scale.
 fn polyline_hits_box(points: &[(f64, f64)], b: &[f64; 4]) -> bool {
-    let inside = |(x, y): (f64, f64)| {
-        x >= b[0] - 4.0 && x <= b[2] + 4.0 && y >= b[1] - 4.0 && y <= b[3] + 4.0
-    };
+    let inside = |(x, y): (f64, f64)| x >= b[0] - 4.0 && x <= b[2] + 4.0 && y >= b[1] - 4.0 && y <= b[3] + 4.0;
     if points.iter().any(|&p| inside(p)) {
         return true;
     }
@@ -550,17 +436,9 @@ fn polyline_hits_box(points: &[(f64, f64)], b: &[f64; 4]) -> bool {
 
 /// Writes one marker (circle, square or triangle) centred on (x, y), with a tooltip.
 fn marker(s: &mut String, shape: usize, x: f64, y: f64, tooltip: &str) {
-    let tip = if tooltip.is_empty() {
-        String::new()
-    } else {
-        format!("<title>{}</title>", esc(tooltip))
-    };
+    let tip = if tooltip.is_empty() { String::new() } else { format!("<title>{}</title>", esc(tooltip)) };
     let end = |tag: &str| {
-        if tip.is_empty() {
-            "/>".to_string()
-        } else {
-            format!(">{tip}</{tag}>")
-        }
+        if tip.is_empty() { "/>".to_string() } else { format!(">{tip}</{tag}>") }
     };
     let _ = match shape {
         0 => writeln!(
@@ -597,11 +475,8 @@ mod tests {
     use crate::report::tests::row;
 
     fn fixture() -> Vec<ResultRow> {
-        let mut rows = vec![
-            row("vgg16", "ann", 0, 0, 93.5),
-            row("vgg16", "ann", 0, 1, 93.7),
-            row("resnet20", "ann", 0, 0, 91.2),
-        ];
+        let mut rows =
+            vec![row("vgg16", "ann", 0, 0, 93.5), row("vgg16", "ann", 0, 1, 93.7), row("resnet20", "ann", 0, 0, 91.2)];
         for (t, v) in [(1, 60.1), (2, 80.0), (4, 90.0), (8, 92.5), (32, 93.4)] {
             rows.push(row("vgg16", "qcfs", t, 0, v));
             rows.push(row("vgg16", "qcfs", t, 1, v + 0.4));
@@ -633,17 +508,9 @@ mod tests {
         // One line path per series.
         assert_eq!(svg.matches(r#"<path class="line""#).count(), 3);
         assert_eq!(svg.matches(r#"<g class="series""#).count(), 3);
-        for label in [
-            "vgg16 / qcfs",
-            "vgg16 / tb",
-            "resnet20 / qcfs (alpha=0.5,n=2)",
-            "ANN (vgg16)",
-            "ANN (resnet20)",
-        ] {
-            assert!(
-                svg.contains(&format!(">{label}</text>")),
-                "legend label {label} missing"
-            );
+        for label in ["vgg16 / qcfs", "vgg16 / tb", "resnet20 / qcfs (alpha=0.5,n=2)", "ANN (vgg16)", "ANN (resnet20)"]
+        {
+            assert!(svg.contains(&format!(">{label}</text>")), "legend label {label} missing");
         }
         assert_eq!(svg.matches(r#"<g class="ann""#).count(), 2);
         assert_eq!(svg.matches(r#"<g class="legend-entry""#).count(), 5);
@@ -663,33 +530,21 @@ mod tests {
     #[test]
     fn svg_is_deterministic() {
         let rows = fixture();
-        assert_eq!(
-            accuracy_vs_t_svg("t", &rows).unwrap(),
-            accuracy_vs_t_svg("t", &rows).unwrap()
-        );
+        assert_eq!(accuracy_vs_t_svg("t", &rows).unwrap(), accuracy_vs_t_svg("t", &rows).unwrap());
     }
 
     #[test]
     fn svg_edge_cases_do_not_panic() {
-        assert!(matches!(
-            accuracy_vs_t_svg("x", &[]),
-            Err(ReportError::NoData(_))
-        ));
+        assert!(matches!(accuracy_vs_t_svg("x", &[]), Err(ReportError::NoData(_))));
         // Only the ANN, a single T, out-of-range values.
         let svg = accuracy_vs_t_svg("x", &[row("m", "ann", 0, 0, 90.0)]).unwrap();
         assert_well_formed(&svg);
         let svg = accuracy_vs_t_svg("x", &[row("m", "q", 8, 0, 50.0)]).unwrap();
         assert_eq!(svg.matches(r#"<path class="line""#).count(), 1);
-        let svg = accuracy_vs_t_svg(
-            "x",
-            &[row("m", "q", 1, 0, -5.0), row("m", "q", u32::MAX, 0, 1e6)],
-        )
-        .unwrap();
+        let svg = accuracy_vs_t_svg("x", &[row("m", "q", 1, 0, -5.0), row("m", "q", u32::MAX, 0, 1e6)]).unwrap();
         assert_well_formed(&svg);
         // Many series cycle colours and marker shapes.
-        let rows: Vec<ResultRow> = (0..25)
-            .map(|i| row("m", &format!("method{i}"), 4, 0, f64::from(i)))
-            .collect();
+        let rows: Vec<ResultRow> = (0..25).map(|i| row("m", &format!("method{i}"), 4, 0, f64::from(i))).collect();
         let svg = accuracy_vs_t_svg("x", &rows).unwrap();
         assert_eq!(svg.matches(r#"<path class="line""#).count(), 25);
         assert!(svg.contains("<polygon class=\"marker\""));
@@ -706,9 +561,7 @@ mod tests {
             for (i, _) in text.match_indices('&') {
                 let ent = &text[i..];
                 assert!(
-                    ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
-                        .iter()
-                        .any(|e| ent.starts_with(e)),
+                    ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"].iter().any(|e| ent.starts_with(e)),
                     "bad entity in {text:?}"
                 );
             }

@@ -1,0 +1,183 @@
+//! Conversion + simulation of one method on one trained ANN, producing result rows.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use snn::{SpikingNetwork, simulate_batch};
+use zoo::{Convertible, ForwardCtx, LayerMacs, Network};
+
+use crate::data::{Data, batch_tensors, calibration_batches};
+use crate::plan::{EVAL_STAGE_VERSION, stage_key};
+use crate::spec::{ConvertSection, EvalSection, MethodEntry};
+use crate::train::progress_bar;
+
+/// One measured value before it is labelled with experiment/dataset/model/provenance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measure {
+    /// Method label (`ann` for the ANN).
+    pub method: String,
+    /// Time steps (0 for the ANN and one-off values).
+    pub t: u32,
+    /// Metric name.
+    pub metric: String,
+    /// Slot/layer name, or "" for whole-network values.
+    pub layer: String,
+    /// The value.
+    pub value: f64,
+    /// Test images measured.
+    pub n_images: usize,
+}
+
+fn measure(method: &str, t: u32, metric: &str, layer: &str, value: f64, n: usize) -> Measure {
+    Measure { method: method.into(), t, metric: metric.into(), layer: layer.into(), value, n_images: n }
+}
+
+/// Key of an evaluation stage.
+pub fn eval_key(
+    train_key: &str,
+    method: &MethodEntry,
+    convert: &ConvertSection,
+    eval: &EvalSection,
+    seed: u64,
+) -> String {
+    stage_key("eval", EVAL_STAGE_VERSION, &(train_key, method, convert, eval, seed))
+}
+
+/// Key of the ANN-accuracy stage.
+pub fn ann_key(train_key: &str, eval: &EvalSection) -> String {
+    stage_key("ann", EVAL_STAGE_VERSION, &(train_key, &eval.test_subset))
+}
+
+/// MACs per layer for one sample (traced ANN forward).
+pub fn trace_macs(model: &Network, input: [usize; 3], device: &Device) -> Vec<LayerMacs> {
+    let [c, h, w] = input;
+    let mut ctx = ForwardCtx::tracing();
+    let _ = model.forward_ctx(Tensor::zeros([1, c, h, w], device), &mut ctx);
+    ctx.take_trace()
+}
+
+/// ANN accuracy and MAC counts on the evaluation images.
+pub fn evaluate_ann(model: &Network, data: &Data, eval: &EvalSection, device: &Device) -> Vec<Measure> {
+    let idx = data.test_indices(eval);
+    let (c, n) = crate::train::ann_correct(model, data, &idx, eval.batch_size.max(100), device);
+    let mut out = vec![measure("ann", 0, "accuracy", "", 100.0 * c as f64 / n as f64, n)];
+    let macs = trace_macs(model, data.input_shape(), device);
+    out.push(measure("ann", 0, "macs", "", macs.iter().map(|m| m.macs as f64).sum(), n));
+    out.extend(macs.iter().map(|m| measure("ann", 0, "macs", &m.name, m.macs as f64, n)));
+    out
+}
+
+/// Converts `model` with `method` and simulates it on the evaluation images; returns the
+/// accuracy, spike, SOP and firing-rate measures at every requested T, and the conversion time.
+pub fn evaluate_method(
+    model: &Network,
+    method: &MethodEntry,
+    data: &Data,
+    convert_section: &ConvertSection,
+    eval: &EvalSection,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<Measure>> {
+    let calib = calibration_batches(data, convert_section.calibration_images, convert_section.batch_size, seed, device);
+    let conversion = convert::convert(model, &method.config, &method.neuron, &calib)
+        .with_context(|| format!("converting with `{}`", method.label))?;
+    let label = method.label.as_str();
+    let idx = data.test_indices(eval);
+    let n = idx.len();
+    let mut out = vec![measure(label, 0, "conversion_seconds", "", conversion.seconds, n)];
+
+    // Average fan-out of each slot's neurons (SOPs = spikes × fan-out).
+    let macs: HashMap<String, LayerMacs> =
+        trace_macs(model, data.input_shape(), device).into_iter().map(|m| (m.name.clone(), m)).collect();
+    let fanout: Vec<f64> = conversion
+        .slots
+        .iter()
+        .map(|s| s.consumers.iter().filter_map(|c| macs.get(c)).map(|m| m.macs as f64 / m.inputs as f64).sum())
+        .collect();
+
+    // Methods whose dynamics depend on T (θ/(2T) shift) need one run per T; else one run to T_max.
+    let depends_on_t = conversion.network.layers.iter().any(|l| l.options.input_shift);
+    let mut ts: Vec<u32> = eval.timesteps.clone();
+    ts.sort_unstable();
+    ts.dedup();
+    let runs: Vec<(u32, Vec<u32>)> = if depends_on_t {
+        ts.iter().map(|t| (*t, vec![*t])).collect()
+    } else {
+        vec![(*ts.last().expect("validated non-empty"), ts.clone())]
+    };
+    for (t_run, report_ts) in runs {
+        let sim = simulate_all(&conversion.network, data, &idx, eval, t_run as usize, label, device);
+        for t in report_ts {
+            let tt = t as usize;
+            out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
+            let mut spikes_total = 0.0;
+            let mut sops_total = 0.0;
+            let mut neuron_steps = 0.0;
+            for (s, slot) in conversion.slots.iter().enumerate() {
+                let spikes: f64 = sim.spikes[s][..tt].iter().sum::<u64>() as f64 / n as f64;
+                let neurons = sim.neurons[s] as f64;
+                spikes_total += spikes;
+                sops_total += spikes * fanout[s];
+                neuron_steps += neurons * tt as f64;
+                out.push(measure(label, t, "firing_rate", &slot.name, spikes / (neurons * tt as f64), n));
+            }
+            out.push(measure(label, t, "spikes", "", spikes_total, n));
+            out.push(measure(label, t, "sops", "", sops_total, n));
+            out.push(measure(label, t, "firing_rate", "", spikes_total / neuron_steps, n));
+        }
+    }
+    Ok(out)
+}
+
+/// Summed simulation results over all evaluation batches.
+struct SimTotals {
+    correct_at_t: Vec<u64>,
+    spikes: Vec<Vec<u64>>,
+    neurons: Vec<u64>,
+}
+
+fn simulate_all(
+    net: &SpikingNetwork,
+    data: &Data,
+    idx: &[usize],
+    eval: &EvalSection,
+    timesteps: usize,
+    label: &str,
+    device: &Device,
+) -> SimTotals {
+    let batches: Vec<&[usize]> = idx.chunks(eval.batch_size).collect();
+    let bar = progress_bar(batches.len() as u64, &format!("{label} T={timesteps}"));
+    let mut totals = SimTotals {
+        correct_at_t: vec![0; timesteps],
+        spikes: vec![vec![0; timesteps]; net.layers.len()],
+        neurons: vec![],
+    };
+    let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started = std::time::Instant::now();
+    for (b, chunk) in batches.iter().enumerate() {
+        let (x, _, labels) = batch_tensors(&data.test, chunk, &data.norm, None, device);
+        let out = simulate_batch(net, x, &labels, timesteps, eval.chunk);
+        for (a, c) in totals.correct_at_t.iter_mut().zip(&out.correct_at_t) {
+            *a += c;
+        }
+        for (acc, s) in totals.spikes.iter_mut().zip(&out.spikes) {
+            for (a, v) in acc.iter_mut().zip(s) {
+                *a += v;
+            }
+        }
+        totals.neurons = out.neurons;
+        bar.inc(1);
+        if plain && (b + 1) % 10 == 0 {
+            eprintln!(
+                "  {label} T={timesteps}: batch {}/{} ({:.0}s)",
+                b + 1,
+                batches.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    bar.finish_and_clear();
+    totals
+}

@@ -1,0 +1,128 @@
+//! Resolving a spec into variants (sweep combinations) and stage keys.
+
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::spec::{Spec, SpecError, parse_table, set_path};
+
+/// Bump when training semantics change (invalidates cached ANNs).
+pub const TRAIN_STAGE_VERSION: u32 = 1;
+/// Bump when conversion/simulation semantics change (invalidates cached evaluations).
+pub const EVAL_STAGE_VERSION: u32 = 1;
+
+/// One combination of sweep values.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// `""` without sweeps, else e.g. `percentile=99,lr=0.1`.
+    pub label: String,
+    /// The spec with the sweep values applied.
+    pub spec: Spec,
+}
+
+/// Expands every `[[sweep]]` (crossed; `fields` within one sweep are zipped).
+pub fn expand(file: &Path, raw: &toml::Table, spec: &Spec) -> Result<Vec<Variant>, SpecError> {
+    let mut combos: Vec<(String, toml::Table)> = vec![(String::new(), raw.clone())];
+    for (i, sweep) in spec.sweeps.iter().enumerate() {
+        let fields: Vec<String> = match &sweep.field {
+            Some(f) => vec![f.clone()],
+            None => sweep.fields.clone(),
+        };
+        let mut next = Vec::new();
+        for (label, table) in &combos {
+            for (j, value) in sweep.values.iter().enumerate() {
+                let values: Vec<toml::Value> = if fields.len() == 1 {
+                    vec![value.clone()]
+                } else {
+                    match value.as_array() {
+                        Some(a) if a.len() == fields.len() => a.clone(),
+                        _ => {
+                            return Err(SpecError::Field {
+                                file: file.into(),
+                                path: format!("sweep[{i}].values[{j}]"),
+                                message: format!("expected a list of {} values (one per field)", fields.len()),
+                            });
+                        }
+                    }
+                };
+                let mut t = table.clone();
+                let mut parts = Vec::new();
+                for (f, v) in fields.iter().zip(values) {
+                    set_path(&mut t, f, v.clone()).map_err(|message| SpecError::Field {
+                        file: file.into(),
+                        path: format!("sweep[{i}].field `{f}`"),
+                        message,
+                    })?;
+                    let short = f.rsplit('.').next().unwrap_or(f);
+                    parts.push(format!("{short}={}", display_value(&v)));
+                }
+                let l = if label.is_empty() { parts.join(",") } else { format!("{label},{}", parts.join(",")) };
+                next.push((l, t));
+            }
+        }
+        combos = next;
+    }
+    combos.into_iter().map(|(label, table)| Ok(Variant { label, spec: parse_table(file, &table)? })).collect()
+}
+
+fn display_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A stable hex key for a stage: SHA-256 of the stage name, its version and the canonical
+/// JSON of everything it depends on.
+pub fn stage_key(stage: &str, version: u32, parts: &impl Serialize) -> String {
+    let json = serde_json::to_string(parts).expect("spec sections serialize");
+    let mut h = Sha256::new();
+    h.update(stage.as_bytes());
+    h.update(version.to_le_bytes());
+    h.update(json.as_bytes());
+    h.finalize().iter().take(10).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_cross_and_zip() {
+        let text = r#"
+[dataset]
+name = "synthetic-shapes2d"
+[model]
+name = "small-cnn"
+[[method]]
+kind = "robust-norm"
+[eval]
+timesteps = [4]
+[[sweep]]
+field = "method.robust-norm.percentile"
+values = [99.0, 99.9]
+[[sweep]]
+fields = ["train.lr", "train.epochs"]
+values = [[0.1, 1], [0.05, 2]]
+"#;
+        let raw: toml::Table = toml::from_str(text).unwrap();
+        let spec = parse_table(Path::new("s.toml"), &raw).unwrap();
+        let v = expand(Path::new("s.toml"), &raw, &spec).unwrap();
+        let labels: Vec<&str> = v.iter().map(|v| v.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "percentile=99.0,lr=0.1,epochs=1",
+                "percentile=99.0,lr=0.05,epochs=2",
+                "percentile=99.9,lr=0.1,epochs=1",
+                "percentile=99.9,lr=0.05,epochs=2"
+            ]
+        );
+        assert_eq!(v[3].spec.train.epochs, 2);
+        // A conversion sweep leaves the training section (and so the train key) unchanged.
+        let k = |s: &Spec| stage_key("train", 1, &(&s.dataset, &s.model, &s.train));
+        assert_eq!(k(&v[0].spec), k(&v[2].spec));
+        assert_ne!(k(&v[0].spec), k(&v[1].spec));
+    }
+}

@@ -1,0 +1,197 @@
+//! Running a spec end to end: variants × seeds → train/load → ANN rows → method rows →
+//! results.csv, table.md, accuracy_vs_t.svg, spec.resolved.toml.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::Device;
+use datasets::DataRoot;
+
+use crate::cache::{Cache, read_json, write_file, write_json};
+use crate::data::Data;
+use crate::evaluate::{Measure, ann_key, eval_key, evaluate_ann, evaluate_method};
+use crate::plan::{Variant, expand};
+use crate::provenance::Provenance;
+use crate::report::{ResultRow, accuracy_vs_t_svg, render_markdown, write_csv};
+use crate::spec::{Spec, load_spec};
+use crate::train::{TrainedAnn, train_key, train_or_load};
+
+/// Options shared by every command.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--cache-dir`.
+    pub cache_dir: PathBuf,
+    /// `--results-dir`.
+    pub results_dir: PathBuf,
+    /// `--device` name.
+    pub device_name: String,
+    /// `--set key=value` overrides.
+    pub overrides: Vec<String>,
+}
+
+/// Whether stages may be computed (`run`) or must come from the cache (`report`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Compute what is missing.
+    Compute,
+    /// Only read the cache; fail listing what is missing.
+    CacheOnly,
+}
+
+/// Experiment name: `[experiment] name` or the spec file stem.
+pub fn experiment_name(file: &Path, spec: &Spec) -> String {
+    spec.experiment.name.clone().unwrap_or_else(|| {
+        file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "experiment".into())
+    })
+}
+
+/// Runs (or re-renders) `file`. Returns the output directory.
+pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
+    let (raw, spec) = load_spec(file, &opts.overrides)?;
+    let variants = expand(file, &raw, &spec)?;
+    let device = crate::device::select_device(&opts.device_name)?;
+    let cache = Cache::new(&opts.cache_dir);
+    let root = DataRoot::from_env(opts.data_dir.clone());
+    let provenance = Provenance::current(&opts.device_name);
+    let name = experiment_name(file, &spec);
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.clone());
+    let out_dir = opts.results_dir.join(&stem);
+
+    let mut rows = Vec::new();
+    let mut data_cache: HashMap<String, Data> = HashMap::new();
+    for variant in &variants {
+        rows.extend(run_variant(variant, &name, &provenance, &cache, &root, &device, mode, &mut data_cache)?);
+    }
+
+    let table = render_markdown(&table_spec(&spec, &name), &rows);
+    let svg = accuracy_vs_t_svg(&name, &rows)?;
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    write_csv(&out_dir.join("results.csv"), &rows)?;
+    write_file(&out_dir.join("table.md"), table.as_bytes())?;
+    write_file(&out_dir.join("accuracy_vs_t.svg"), svg.as_bytes())?;
+    write_file(&out_dir.join("spec.resolved.toml"), resolved_toml(&spec)?.as_bytes())?;
+    println!("{table}");
+    println!("wrote {}", out_dir.display());
+    Ok(out_dir)
+}
+
+fn table_spec(spec: &Spec, name: &str) -> crate::report::TableSpec {
+    let mut t = spec.table.clone();
+    if t.title.is_empty() {
+        t.title = name.to_string();
+    }
+    if !spec.sweeps.is_empty() && !t.rows.iter().any(|r| r == "variant") {
+        t.rows.push("variant".into());
+    }
+    t
+}
+
+fn resolved_toml(spec: &Spec) -> Result<String> {
+    Ok(format!(
+        "# The spec as run: every default filled in (sweeps are expanded at run time).\n{}",
+        toml::to_string(spec).context("serializing the resolved spec")?
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_variant(
+    variant: &Variant,
+    experiment: &str,
+    provenance: &Provenance,
+    cache: &Cache,
+    root: &DataRoot,
+    device: &Device,
+    mode: Mode,
+    data_cache: &mut HashMap<String, Data>,
+) -> Result<Vec<ResultRow>> {
+    let spec = &variant.spec;
+    let data_key = serde_json::to_string(&spec.dataset)?;
+    if !data_cache.contains_key(&data_key) {
+        data_cache.insert(data_key.clone(), Data::load(&spec.dataset, root)?);
+    }
+    let data = &data_cache[&data_key];
+    let mut rows = Vec::new();
+    for &seed in &spec.experiment.seeds {
+        let label = |m: &Measure| ResultRow {
+            experiment: experiment.into(),
+            dataset: spec.dataset.name.clone(),
+            model: spec.model.name.clone(),
+            method: m.method.clone(),
+            variant: variant.label.clone(),
+            t: m.t,
+            seed,
+            metric: m.metric.clone(),
+            layer: m.layer.clone(),
+            value: m.value,
+            n_images: m.n_images,
+            git_hash: provenance.git_hash.clone(),
+            burn_version: provenance.burn_version.clone(),
+            backend: provenance.backend.clone(),
+            date: provenance.date.clone(),
+        };
+        // The ANN is only materialised when some stage needs computing.
+        let mut ann = LazyAnn { spec, seed, data, cache, device, mode, ann: None };
+        let base_key = match &spec.model.weights {
+            Some(_) => ann.get("imported weights")?.key.clone(),
+            None => train_key(spec, seed, &data.train.fingerprint()),
+        };
+        let measures: Vec<Measure> = cached_stage(cache, "ann", &ann_key(&base_key, &spec.eval), || {
+            let model = &ann.get("ANN accuracy")?.model;
+            Ok(evaluate_ann(model, data, &spec.eval, device))
+        })?;
+        rows.extend(measures.iter().map(label));
+        for method in &spec.methods {
+            let key = eval_key(&base_key, method, &spec.convert, &spec.eval, seed);
+            let measures = cached_stage(cache, "eval", &key, || {
+                let model = &ann.get(&format!("method {}", method.label))?.model;
+                eprintln!("converting and simulating `{}` (variant `{}`, seed {seed})", method.label, variant.label);
+                evaluate_method(model, method, data, &spec.convert, &spec.eval, seed, device)
+            })?;
+            rows.extend(measures.iter().map(label));
+        }
+    }
+    Ok(rows)
+}
+
+/// Returns the cached measures of a stage, computing and caching them when absent.
+fn cached_stage(
+    cache: &Cache,
+    stage: &str,
+    key: &str,
+    compute: impl FnOnce() -> Result<Vec<Measure>>,
+) -> Result<Vec<Measure>> {
+    let path = cache.dir(stage, key).join("measures.json");
+    if cache.is_done(stage, key) {
+        return read_json(&path);
+    }
+    let measures = compute()?;
+    write_json(&path, &measures)?;
+    cache.mark_done(stage, key)?;
+    Ok(measures)
+}
+
+/// Trains or loads the ANN the first time a stage needs it.
+struct LazyAnn<'a> {
+    spec: &'a Spec,
+    seed: u64,
+    data: &'a Data,
+    cache: &'a Cache,
+    device: &'a Device,
+    mode: Mode,
+    ann: Option<TrainedAnn>,
+}
+
+impl LazyAnn<'_> {
+    fn get(&mut self, what: &str) -> Result<&TrainedAnn> {
+        if self.ann.is_none() {
+            if self.mode == Mode::CacheOnly {
+                bail!("{what}: not in the cache; run the spec first (`runner report` never computes)");
+            }
+            self.ann = Some(train_or_load(self.spec, self.seed, self.data, self.cache, self.device)?);
+        }
+        Ok(self.ann.as_ref().expect("just set"))
+    }
+}

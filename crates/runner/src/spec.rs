@@ -1,0 +1,520 @@
+//! Experiment specs: the TOML a researcher writes. Unknown keys are errors.
+
+use std::path::{Path, PathBuf};
+
+use convert::{MethodConfig, NeuronOverrides};
+use datasets::{Normalization, SyntheticOptions};
+use serde::{Deserialize, Serialize};
+use zoo::ModelSpec;
+
+use crate::report::TableSpec;
+
+/// Errors in a spec, always naming the file and the key path.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// Spec file.
+        file: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax error.
+    #[error("{file}: invalid TOML: {message}")]
+    Syntax {
+        /// Spec file.
+        file: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// A key is unknown, has the wrong type, or names something that does not exist.
+    #[error("{file}: `{path}`: {message}")]
+    Field {
+        /// Spec file.
+        file: PathBuf,
+        /// Key path, e.g. `train.epochs` or `method[1].kind`.
+        path: String,
+        /// What is wrong, with the valid choices where there is a list.
+        message: String,
+    },
+}
+
+/// A whole experiment spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Name, description, seeds.
+    #[serde(default)]
+    pub experiment: ExperimentSection,
+    /// The data.
+    pub dataset: DatasetSection,
+    /// The network (zoo name and options, or imported weights).
+    pub model: ModelSpec,
+    /// The ANN training recipe (ignored when `model.weights` is set).
+    #[serde(default)]
+    pub train: TrainSection,
+    /// Shared conversion settings.
+    #[serde(default)]
+    pub convert: ConvertSection,
+    /// Conversion methods, each a row of the table.
+    #[serde(default, rename = "method")]
+    pub methods: Vec<MethodEntry>,
+    /// Simulation settings.
+    pub eval: EvalSection,
+    /// Table layout and the paper's reported values.
+    #[serde(default)]
+    pub table: TableSpec,
+    /// Ablation grids; several `[[sweep]]` entries are crossed.
+    #[serde(default, rename = "sweep")]
+    pub sweeps: Vec<Sweep>,
+}
+
+/// `[experiment]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSection {
+    /// Defaults to the spec file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Training seeds; several give mean ± std in the table.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+}
+
+impl Default for ExperimentSection {
+    fn default() -> Self {
+        Self { name: None, description: String::new(), seeds: default_seeds() }
+    }
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+/// `[dataset]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSection {
+    /// One of `datasets::DATASET_NAMES`.
+    pub name: String,
+    /// Per-channel normalisation; defaults to the dataset's constants.
+    #[serde(default)]
+    pub normalization: Option<Normalization>,
+    /// Options of procedural datasets.
+    #[serde(default)]
+    pub synthetic: Option<SyntheticOptions>,
+    /// Train on the first N (seeded shuffle) training images only.
+    #[serde(default)]
+    pub train_subset: Option<usize>,
+}
+
+/// Optimizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// SGD with momentum.
+    Sgd,
+    /// Adam.
+    Adam,
+}
+
+/// Learning-rate schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// Cosine annealing to 0 over all iterations.
+    Cosine,
+    /// Multiply by `gamma` at each epoch in `milestones`.
+    Step,
+    /// Constant.
+    Constant,
+}
+
+/// `[train]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// `sgd` or `adam`.
+    #[serde(default = "d_opt")]
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    /// SGD momentum.
+    #[serde(default = "d_momentum")]
+    pub momentum: f64,
+    /// L2 weight decay.
+    #[serde(default = "d_wd")]
+    pub weight_decay: f64,
+    /// `cosine`, `step` or `constant`.
+    #[serde(default = "d_schedule")]
+    pub schedule: Schedule,
+    /// Epochs at which `step` multiplies the rate by `gamma`.
+    #[serde(default)]
+    pub milestones: Vec<usize>,
+    /// Step factor.
+    #[serde(default = "d_gamma")]
+    pub gamma: f64,
+    /// Label smoothing α.
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Mini-batch size.
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Epochs.
+    #[serde(default = "d_epochs")]
+    pub epochs: usize,
+    /// Training augmentation; defaults to the dataset's (CIFAR: crop + flip).
+    #[serde(default)]
+    pub augment: Option<bool>,
+}
+
+fn d_opt() -> OptimizerKind {
+    OptimizerKind::Sgd
+}
+fn d_lr() -> f64 {
+    0.1
+}
+fn d_momentum() -> f64 {
+    0.9
+}
+fn d_wd() -> f64 {
+    5e-4
+}
+fn d_schedule() -> Schedule {
+    Schedule::Cosine
+}
+fn d_gamma() -> f64 {
+    0.1
+}
+fn d_batch() -> usize {
+    128
+}
+fn d_epochs() -> usize {
+    10
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        toml::from_str("").expect("all train fields have defaults")
+    }
+}
+
+/// `[convert]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertSection {
+    /// Training images (first of a seeded shuffle, no augmentation) used to observe activations.
+    #[serde(default = "d_calib")]
+    pub calibration_images: usize,
+    /// Batch size of the observation passes.
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+}
+
+fn d_calib() -> usize {
+    512
+}
+
+impl Default for ConvertSection {
+    fn default() -> Self {
+        Self { calibration_images: d_calib(), batch_size: d_batch() }
+    }
+}
+
+/// One `[[method]]`: a `kind` with its parameters, an optional label (the name in
+/// results.csv; defaults to the kind) and neuron overrides in `[method.neuron]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MethodEntry {
+    /// Name in results.csv and the table.
+    pub label: String,
+    /// Neuron overrides.
+    pub neuron: NeuronOverrides,
+    /// The method.
+    #[serde(flatten)]
+    pub config: MethodConfig,
+}
+
+impl<'de> Deserialize<'de> for MethodEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let label = match table.remove("label") {
+            Some(toml::Value::String(s)) => Some(s),
+            Some(other) => return Err(D::Error::custom(format!("`label` must be a string, got {other}"))),
+            None => None,
+        };
+        let neuron = match table.remove("neuron") {
+            Some(v) => NeuronOverrides::deserialize(v).map_err(|e| D::Error::custom(format!("in `neuron`: {e}")))?,
+            None => NeuronOverrides::default(),
+        };
+        if !table.contains_key("kind") {
+            let kinds: Vec<&str> = convert::METHOD_KINDS.iter().map(|(k, _)| *k).collect();
+            return Err(D::Error::custom(format!("missing `kind`; valid kinds: {}", kinds.join(", "))));
+        }
+        let config = MethodConfig::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        let label = label.unwrap_or_else(|| config.kind().to_string());
+        Ok(Self { label, neuron, config })
+    }
+}
+
+/// `[eval]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Time steps at which accuracy is reported.
+    pub timesteps: Vec<u32>,
+    /// Test images per simulation batch.
+    #[serde(default = "d_eval_batch")]
+    pub batch_size: usize,
+    /// Steps per network pass (T folded into the batch in chunks of this many steps).
+    #[serde(default = "d_chunk")]
+    pub chunk: usize,
+    /// Evaluate on a fixed subset of the test set (ANN and SNN alike).
+    #[serde(default)]
+    pub test_subset: Option<TestSubset>,
+}
+
+fn d_eval_batch() -> usize {
+    100
+}
+fn d_chunk() -> usize {
+    16
+}
+
+/// A fixed test subset: `{ first = N }` or `{ sample = N, seed = S }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSubset {
+    /// The first N test images.
+    #[serde(default)]
+    pub first: Option<usize>,
+    /// N test images drawn without replacement with `seed`.
+    #[serde(default)]
+    pub sample: Option<usize>,
+    /// Seed of `sample`.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// `[[sweep]]`: one field (`field`) or several zipped fields (`fields`) and their values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// A single dotted path, e.g. `method.robust-norm.percentile` or `train.lr`.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Several paths swept together (zipped); `values` is then a list of lists.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// The values.
+    pub values: Vec<toml::Value>,
+}
+
+/// Reads and validates a spec file, applying `--set key=value` overrides first.
+/// Returns the raw (override-applied) TOML and the parsed spec.
+pub fn load_spec(file: &Path, overrides: &[String]) -> Result<(toml::Table, Spec), SpecError> {
+    let text = std::fs::read_to_string(file).map_err(|source| SpecError::Io { file: file.into(), source })?;
+    let mut raw: toml::Table =
+        toml::from_str(&text).map_err(|e| SpecError::Syntax { file: file.into(), message: e.to_string() })?;
+    for o in overrides {
+        let (path, value) = o.split_once('=').ok_or_else(|| SpecError::Field {
+            file: file.into(),
+            path: o.clone(),
+            message: "--set expects key=value".into(),
+        })?;
+        let value = parse_value(value);
+        set_path(&mut raw, path.trim(), value).map_err(|message| SpecError::Field {
+            file: file.into(),
+            path: path.trim().into(),
+            message,
+        })?;
+    }
+    let spec = parse_table(file, &raw)?;
+    Ok((raw, spec))
+}
+
+/// Parses a value written on the command line: TOML if it parses, else a string.
+pub fn parse_value(text: &str) -> toml::Value {
+    let text = text.trim();
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+/// Deserializes and validates a raw table into a spec.
+pub fn parse_table(file: &Path, raw: &toml::Table) -> Result<Spec, SpecError> {
+    let spec: Spec = serde_path_to_error::deserialize(toml::Value::Table(raw.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        SpecError::Field { file: file.into(), path, message: e.into_inner().to_string() }
+    })?;
+    validate(file, &spec)?;
+    Ok(spec)
+}
+
+fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
+    let err = |path: &str, message: String| Err(SpecError::Field { file: file.into(), path: path.into(), message });
+    if !datasets::DATASET_NAMES.contains(&spec.dataset.name.as_str()) {
+        return err(
+            "dataset.name",
+            format!("unknown dataset `{}`; valid: {}", spec.dataset.name, datasets::DATASET_NAMES.join(", ")),
+        );
+    }
+    if !zoo::MODEL_NAMES.contains(&spec.model.name.as_str()) {
+        return err(
+            "model.name",
+            format!("unknown model `{}`; valid: {}", spec.model.name, zoo::MODEL_NAMES.join(", ")),
+        );
+    }
+    if spec.eval.timesteps.is_empty() || spec.eval.timesteps.contains(&0) {
+        return err("eval.timesteps", "needs at least one time step, all ≥ 1".into());
+    }
+    if spec.experiment.seeds.is_empty() {
+        return err("experiment.seeds", "needs at least one seed".into());
+    }
+    for (k, v) in [
+        ("train.batch_size", spec.train.batch_size),
+        ("eval.batch_size", spec.eval.batch_size),
+        ("eval.chunk", spec.eval.chunk),
+        ("convert.batch_size", spec.convert.batch_size),
+        ("convert.calibration_images", spec.convert.calibration_images),
+    ] {
+        if v == 0 {
+            return err(k, "must be at least 1".into());
+        }
+    }
+    if !(spec.train.lr > 0.0 && spec.train.lr.is_finite()) {
+        return err("train.lr", format!("must be a positive number, got {}", spec.train.lr));
+    }
+    if let Some(s) = &spec.eval.test_subset
+        && s.first.is_some() == s.sample.is_some()
+    {
+        return err("eval.test_subset", "give exactly one of `first` or `sample`".into());
+    }
+    let mut labels = std::collections::HashSet::new();
+    for (i, m) in spec.methods.iter().enumerate() {
+        if !labels.insert(m.label.clone()) {
+            return err(&format!("method[{i}].label"), format!("duplicate method label `{}`", m.label));
+        }
+        if let Err(e) = m.config.validate() {
+            return err(&format!("method[{i}]"), e.to_string());
+        }
+    }
+    if spec.methods.is_empty() {
+        return err("method", "needs at least one [[method]]".into());
+    }
+    for (i, s) in spec.sweeps.iter().enumerate() {
+        if s.field.is_some() == !s.fields.is_empty() {
+            return err(&format!("sweep[{i}]"), "give exactly one of `field` or `fields`".into());
+        }
+        if s.values.is_empty() {
+            return err(&format!("sweep[{i}].values"), "needs at least one value".into());
+        }
+    }
+    spec.table.validate().or_else(|e| err("table", e.to_string()))?;
+    Ok(())
+}
+
+/// Sets a dotted path in a raw spec. `method.<label-or-kind>.<key>...` addresses every
+/// `[[method]]` whose label (or kind, when it has no label) matches.
+pub fn set_path(raw: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.len() < 2 {
+        return Err("expected a dotted path like `train.epochs`".into());
+    }
+    if parts[0] == "method" {
+        if parts.len() < 3 {
+            return Err("expected `method.<label or kind>.<field>`".into());
+        }
+        let methods = raw.get_mut("method").and_then(|m| m.as_array_mut()).ok_or("the spec has no [[method]]")?;
+        let mut hit = false;
+        for m in methods.iter_mut().filter_map(|m| m.as_table_mut()) {
+            let name = m.get("label").or_else(|| m.get("kind")).and_then(|v| v.as_str()).unwrap_or_default();
+            if name == parts[1] {
+                set_in(m, &parts[2..], value.clone());
+                hit = true;
+            }
+        }
+        return if hit { Ok(()) } else { Err(format!("no [[method]] with label or kind `{}`", parts[1])) };
+    }
+    set_in(raw, &parts, value);
+    Ok(())
+}
+
+fn set_in(table: &mut toml::Table, parts: &[&str], value: toml::Value) {
+    if parts.len() == 1 {
+        table.insert(parts[0].to_string(), value);
+        return;
+    }
+    let entry = table.entry(parts[0].to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if !entry.is_table() {
+        *entry = toml::Value::Table(toml::Table::new());
+    }
+    set_in(entry.as_table_mut().expect("just made a table"), &parts[1..], value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[dataset]
+name = "synthetic-shapes2d"
+[model]
+name = "small-cnn"
+[[method]]
+kind = "robust-norm"
+percentile = 99.0
+[eval]
+timesteps = [4, 8]
+"#;
+
+    fn parse(text: &str) -> Result<Spec, SpecError> {
+        let raw: toml::Table = toml::from_str(text).unwrap();
+        parse_table(Path::new("x.toml"), &raw)
+    }
+
+    #[test]
+    fn minimal_spec_parses_with_defaults() {
+        let s = parse(MINIMAL).unwrap();
+        assert_eq!(s.methods[0].label, "robust-norm");
+        assert_eq!(s.train.epochs, 10);
+        assert_eq!(s.experiment.seeds, vec![0]);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_path() {
+        let e = parse(&MINIMAL.replace("[eval]", "[eval]\nbogus = 1")).unwrap_err().to_string();
+        assert!(e.contains("x.toml") && e.contains("eval") && e.contains("bogus"), "{e}");
+        let e = parse(&format!("{MINIMAL}\n[train]\nepochs = \"ten\"")).unwrap_err().to_string();
+        assert!(e.contains("train.epochs"), "{e}");
+    }
+
+    #[test]
+    fn unknown_names_list_the_choices() {
+        let e = parse(&MINIMAL.replace("small-cnn", "resnet99")).unwrap_err().to_string();
+        assert!(e.contains("model.name") && e.contains("resnet20-he"), "{e}");
+        let e = parse(&MINIMAL.replace("robust-norm", "magic-norm")).unwrap_err().to_string();
+        assert!(e.contains("method") && e.contains("max-norm"), "{e}");
+        let e = parse(&MINIMAL.replace("percentile = 99.0", "percentile = 99.0\nalpha = 1")).unwrap_err().to_string();
+        assert!(e.contains("alpha"), "{e}");
+    }
+
+    #[test]
+    fn set_path_reaches_methods_and_sections() {
+        let mut raw: toml::Table = toml::from_str(MINIMAL).unwrap();
+        set_path(&mut raw, "method.robust-norm.percentile", parse_value("99.9")).unwrap();
+        set_path(&mut raw, "train.epochs", parse_value("1")).unwrap();
+        set_path(&mut raw, "method.robust-norm.neuron.reset", parse_value("hard")).unwrap();
+        let s = parse_table(Path::new("x.toml"), &raw).unwrap();
+        assert_eq!(s.train.epochs, 1);
+        assert_eq!(s.methods[0].neuron.reset, Some(snn::Reset::Hard));
+        assert!(matches!(&s.methods[0].config, MethodConfig::RobustNorm(r) if r.percentile == 99.9));
+        assert!(set_path(&mut raw, "method.nope.x", parse_value("1")).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! ANN training (burn, custom loop) with a resumable, content-addressed cache.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use zoo::{Network, build_model, import_weights};
+
+use crate::cache::{Cache, read_json, write_json};
+use crate::data::{Data, batch_tensors};
+use crate::plan::{TRAIN_STAGE_VERSION, stage_key};
+use crate::spec::{OptimizerKind, Schedule, Spec, TrainSection};
+
+/// Training progress saved after each completed epoch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TrainProgress {
+    /// Completed epochs.
+    pub epochs_done: usize,
+    /// Per epoch: (train loss, train accuracy %, test accuracy %, seconds).
+    pub history: Vec<(f64, f64, f64, f64)>,
+}
+
+/// A trained (or imported) ANN.
+pub struct TrainedAnn {
+    /// The network on the inference device.
+    pub model: Network,
+    /// Cache key of the training stage (or of the imported weights).
+    pub key: String,
+    /// Training log (empty for imported weights).
+    pub progress: TrainProgress,
+}
+
+/// Key of the training stage: dataset, model, train section, seed, training code version,
+/// and the training data fingerprint.
+pub fn train_key(spec: &Spec, seed: u64, fingerprint: &str) -> String {
+    stage_key("train", TRAIN_STAGE_VERSION, &(&spec.dataset, &spec.model, &spec.train, seed, fingerprint))
+}
+
+/// Returns the cached ANN for `spec` and `seed`, training (or resuming) it when needed, or
+/// imports `model.weights` when the spec names a weights file.
+pub fn train_or_load(spec: &Spec, seed: u64, data: &Data, cache: &Cache, device: &Device) -> Result<TrainedAnn> {
+    let build = |device: &Device| build_model(&spec.model, data.input_shape(), data.classes(), device);
+    if let Some(weights) = &spec.model.weights {
+        let model = import_weights(build(device)?, weights)?;
+        let key = stage_key("import", TRAIN_STAGE_VERSION, &(&spec.model, std::fs::metadata(weights)?.len()));
+        return Ok(TrainedAnn { model, key, progress: TrainProgress::default() });
+    }
+    let key = train_key(spec, seed, &data.train.fingerprint());
+    let dir = cache.dir("train", &key);
+    let final_path = dir.join("model.bpk");
+    if cache.is_done("train", &key) {
+        let model =
+            build(device)?.try_load_file(&final_path).with_context(|| format!("loading {}", final_path.display()))?;
+        let progress = read_json(&dir.join("progress.json"))?;
+        return Ok(TrainedAnn { model, key, progress });
+    }
+    std::fs::create_dir_all(&dir)?;
+    write_json(&dir.join("spec.json"), &(&spec.dataset, &spec.model, &spec.train, seed))?;
+    let model = run_training(spec, seed, data, &dir, device)?;
+    model.clone().save_file(&final_path).with_context(|| format!("saving {}", final_path.display()))?;
+    cache.mark_done("train", &key)?;
+    let progress = read_json(&dir.join("progress.json"))?;
+    Ok(TrainedAnn { model, key, progress })
+}
+
+fn learning_rate(t: &TrainSection, epoch: usize, iter: usize, iters_per_epoch: usize) -> f64 {
+    match t.schedule {
+        Schedule::Constant => t.lr,
+        Schedule::Step => t.lr * t.gamma.powi(t.milestones.iter().filter(|m| epoch >= **m).count() as i32),
+        Schedule::Cosine => {
+            let total = (t.epochs * iters_per_epoch).max(1) as f64;
+            let done = (epoch * iters_per_epoch + iter) as f64;
+            0.5 * t.lr * (1.0 + (std::f64::consts::PI * done / total).cos())
+        }
+    }
+}
+
+fn make_optimizer(t: &TrainSection) -> ModuleOptimizer {
+    let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
+    match t.optimizer {
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum((t.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(t.momentum)))
+            .with_weight_decay(decay)
+            .init(),
+        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+    }
+}
+
+fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, device: &Device) -> Result<Network> {
+    let t = &spec.train;
+    let ad = device.clone().autodiff();
+    ad.seed(seed);
+    let mut model = build_model(&spec.model, data.input_shape(), data.classes(), &ad)?;
+    let mut optim = make_optimizer(t);
+    let mut progress = TrainProgress::default();
+    let ckpt = dir.join("last-epoch.bpk");
+    let optim_ckpt = dir.join("last-epoch-optim.bpk");
+    if dir.join("progress.json").exists() && ckpt.exists() {
+        progress = read_json(&dir.join("progress.json"))?;
+        model = model.try_load_file(&ckpt).with_context(|| format!("resuming from {}", ckpt.display()))?;
+        if optim_ckpt.exists() {
+            optim = optim.load_record(burn::optim::OptimizerRecord::load(&optim_ckpt)?);
+        }
+        eprintln!("resuming training from epoch {} ({})", progress.epochs_done, dir.display());
+    }
+    let ce = CrossEntropyLossConfig::new()
+        .with_smoothing((t.label_smoothing > 0.0).then_some(t.label_smoothing as f32))
+        .init(&ad);
+    let augment = match t.augment {
+        Some(false) => None,
+        _ => data.augment,
+    };
+    let n = data.train.len();
+    let iters = n.div_ceil(t.batch_size);
+    let test_idx: Vec<usize> = (0..data.test.len()).collect();
+    for epoch in progress.epochs_done..t.epochs {
+        let start = Instant::now();
+        let order = datasets::shuffled_indices(n, seed, epoch as u64);
+        let mut rng = datasets::Rng::new(datasets::derive_seed(seed, 1000 + epoch as u64));
+        let bar = progress_bar(iters as u64, &format!("epoch {}/{}", epoch + 1, t.epochs));
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for (it, idx) in order.chunks(t.batch_size).enumerate() {
+            let lr = learning_rate(t, epoch, it, iters);
+            let aug = augment.as_ref().map(|a| (a, &mut rng));
+            let (x, y, labels) = batch_tensors(&data.train, idx, &data.norm, aug, &ad);
+            let logits = model.forward(x);
+            let loss = ce.forward(logits.clone(), y);
+            let loss_value = loss.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                bail!(
+                    "training diverged: loss is {loss_value} at epoch {}, batch {it} (lr {lr:.4}); \
+                     lower train.lr or check the data normalisation",
+                    epoch + 1
+                );
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            let pred = zoo::tensor_values(logits.argmax(1).float());
+            correct += pred.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count();
+            seen += idx.len();
+            loss_sum += loss_value * idx.len() as f64;
+            bar.set_message(format!(
+                "loss {:.4} acc {:.2}% lr {lr:.4}",
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64
+            ));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let valid = model.valid();
+        let (tc, tn) = ann_correct(&valid, data, &test_idx, 250, device);
+        let test_acc = 100.0 * tc as f64 / tn as f64;
+        let secs = start.elapsed().as_secs_f64();
+        let train_loss = loss_sum / seen as f64;
+        let train_acc = 100.0 * correct as f64 / seen as f64;
+        eprintln!(
+            "epoch {}/{}: loss {train_loss:.4}, train {train_acc:.2}%, test {test_acc:.2}%, {secs:.0}s ({:.0} img/s)",
+            epoch + 1,
+            t.epochs,
+            seen as f64 / secs
+        );
+        progress.history.push((train_loss, train_acc, test_acc, secs));
+        progress.epochs_done = epoch + 1;
+        model.clone().save_file(&ckpt)?;
+        optim.to_record().save(&optim_ckpt)?;
+        write_json(&dir.join("progress.json"), &progress)?;
+    }
+    if !dir.join("progress.json").exists() {
+        write_json(&dir.join("progress.json"), &progress)?;
+    }
+    Ok(model.valid().to_device(device))
+}
+
+/// Correct predictions of the ANN on `indices` of the test set: (correct, total).
+pub fn ann_correct(model: &Network, data: &Data, indices: &[usize], batch: usize, device: &Device) -> (usize, usize) {
+    let mut correct = 0;
+    for idx in indices.chunks(batch.max(1)) {
+        let (x, _, labels) = batch_tensors(&data.test, idx, &data.norm, None, device);
+        let pred = zoo::tensor_values(model.forward(x).argmax(1).float());
+        correct += pred.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count();
+    }
+    (correct, indices.len())
+}
+
+/// A progress bar on a terminal; hidden (with periodic plain log lines by callers) otherwise.
+pub fn progress_bar(len: u64, prefix: &str) -> ProgressBar {
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix.to_string());
+        bar
+    } else {
+        ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden())
+    }
+}

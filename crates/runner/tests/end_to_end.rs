@@ -1,0 +1,136 @@
+//! End-to-end: a spec on synthetic data through training, conversion, simulation and
+//! reporting; the SNN approaches the ANN as T grows; bad specs write nothing.
+
+use std::path::Path;
+
+use runner::report::read_csv;
+use runner::run::{Mode, RunOptions, run_spec};
+
+const SPEC: &str = r#"
+[experiment]
+name = "e2e"
+[dataset]
+name = "synthetic-shapes2d"
+[dataset.synthetic]
+train_size = 1000
+test_size = 200
+image_size = 16
+seed = 1
+[model]
+name = "small-cnn"
+width = 0.5
+[train]
+optimizer = "adam"
+lr = 0.003
+weight_decay = 0.0
+batch_size = 50
+epochs = 3
+[convert]
+calibration_images = 200
+[[method]]
+kind = "max-norm"
+[[method]]
+kind = "robust-norm"
+[eval]
+timesteps = [4, 16, 64, 256]
+batch_size = 100
+chunk = 32
+[table]
+rows = ["method"]
+[[table.paper]]
+method = "robust-norm"
+T = 64
+value = 90.0
+"#;
+
+fn options(dir: &Path) -> RunOptions {
+    RunOptions {
+        data_dir: Some(dir.join("data")),
+        cache_dir: dir.join("cache"),
+        results_dir: dir.join("results"),
+        device_name: "flex".into(),
+        overrides: vec![],
+    }
+}
+
+fn accuracy(rows: &[runner::report::ResultRow], method: &str, t: u32) -> f64 {
+    rows.iter()
+        .find(|r| r.method == method && r.t == t && r.metric == "accuracy" && r.layer.is_empty())
+        .unwrap_or_else(|| panic!("no accuracy row for {method} T={t}"))
+        .value
+}
+
+#[test]
+fn spec_runs_end_to_end_and_snn_approaches_ann() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("e2e_spec.toml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let opts = options(dir.path());
+    let out = run_spec(&spec, &opts, Mode::Compute).unwrap();
+    assert_eq!(out, dir.path().join("results/e2e_spec"));
+    for f in ["results.csv", "table.md", "accuracy_vs_t.svg", "spec.resolved.toml"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let rows = read_csv(&out.join("results.csv")).unwrap();
+    let ann = accuracy(&rows, "ann", 0);
+    assert!(ann > 60.0, "the small CNN should learn synthetic shapes: {ann}");
+    let early = accuracy(&rows, "robust-norm", 4);
+    let late = accuracy(&rows, "robust-norm", 256);
+    assert!((ann - late).abs() <= 3.0, "SNN at T=256 ({late}) should be within 3 pp of the ANN ({ann})");
+    assert!((ann - late).abs() < (ann - early).abs(), "the gap should shrink with T: T=4 {early}, T=256 {late}");
+    assert!(rows.iter().all(|r| r.n_images == 200));
+    assert!(rows.iter().any(|r| r.metric == "sops" && r.value > 0.0));
+    assert!(rows.iter().any(|r| r.metric == "firing_rate" && r.layer == "relu1"));
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("robust-norm") && table.contains("T=256") && table.contains("90.00"), "{table}");
+
+    // `report` re-renders from the cache without computing and gives the same numbers.
+    std::fs::remove_dir_all(&out).unwrap();
+    run_spec(&spec, &opts, Mode::CacheOnly).unwrap();
+    let again = read_csv(&out.join("results.csv")).unwrap();
+    let strip = |rows: &[runner::report::ResultRow]| {
+        rows.iter().map(|r| (r.method.clone(), r.t, r.metric.clone(), r.layer.clone(), r.value)).collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&rows), strip(&again));
+
+    // A conversion-parameter override reuses the cached ANN (no new train entry).
+    let trained = std::fs::read_dir(dir.path().join("cache/train")).unwrap().count();
+    let mut o = opts.clone();
+    o.overrides = vec!["method.robust-norm.percentile=99.0".into(), "eval.timesteps=[8]".into()];
+    run_spec(&spec, &o, Mode::Compute).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path().join("cache/train")).unwrap().count(), trained);
+}
+
+#[test]
+fn bad_specs_fail_clearly_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let cases = [
+        (SPEC.replace("[eval]", "[eval]\nwhatever = 3"), "whatever"),
+        (SPEC.replace("small-cnn", "resnet-1000"), "resnet20-he"),
+        (SPEC.replace("kind = \"max-norm\"", "kind = \"magic\""), "robust-norm"),
+        (SPEC.replace("epochs = 3", "epochs = \"three\""), "train.epochs"),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let spec = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&spec, text).unwrap();
+        let err = format!("{:#}", run_spec(&spec, &opts, Mode::Compute).unwrap_err());
+        assert!(err.contains(&format!("bad{i}.toml")) && err.contains(expected), "{err}");
+    }
+    assert!(!dir.path().join("results").exists(), "nothing may be written for a bad spec");
+    assert!(!dir.path().join("cache").exists());
+}
+
+#[test]
+fn missing_dataset_says_where_it_looked_and_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("c100.toml");
+    let text = SPEC
+        .replace("name = \"synthetic-shapes2d\"", "name = \"cifar100\"")
+        .replace("[dataset.synthetic]\ntrain_size = 1000\ntest_size = 200\nimage_size = 16\nseed = 1\n", "");
+    std::fs::write(&spec, text).unwrap();
+    let err = format!("{:#}", run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap_err());
+    assert!(err.contains("cifar100") && err.contains("fetch-datasets.sh"), "{err}");
+    assert!(err.contains(&dir.path().join("data").display().to_string()), "{err}");
+    assert!(!dir.path().join("results").exists());
+}

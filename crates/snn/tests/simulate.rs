@@ -1,0 +1,56 @@
+//! The layer-by-layer engine against a step-by-step reference.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use snn::{NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate_batch};
+use zoo::{Convertible, ModelSpec, build_model};
+
+fn network(seed: u64) -> SpikingNetwork {
+    let d = Device::flex();
+    d.seed(seed);
+    let spec: ModelSpec = toml::from_str("name = \"small-cnn\"\nbatch_norm = false").unwrap();
+    let model = build_model(&spec, [1, 12, 12], 5, &d).unwrap();
+    let layers = model
+        .slots()
+        .iter()
+        .enumerate()
+        .map(|(i, _)| NeuronLayerSpec {
+            options: NeuronOptions::default(),
+            thresholds: vec![0.3 + 0.1 * i as f32],
+            v_init: None,
+        })
+        .collect();
+    SpikingNetwork { model, layers }
+}
+
+#[test]
+fn layer_by_layer_equals_step_by_step() {
+    let d = Device::flex();
+    let net = network(7);
+    let x = Tensor::<4>::random([3, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    let labels = [0i64, 1, 2];
+    let t = 12;
+    let folded = simulate_batch(&net, x.clone(), &labels, t, t); // all steps in one pass
+    let stepwise = simulate_batch(&net, x.clone(), &labels, t, 1); // one step per pass
+    let chunked = simulate_batch(&net, x, &labels, t, 5); // uneven chunks carry state over
+    assert_eq!(folded.spikes, stepwise.spikes);
+    assert_eq!(folded.spikes, chunked.spikes);
+    assert_eq!(folded.correct_at_t, stepwise.correct_at_t);
+    for (a, b) in folded.final_output.iter().zip(&stepwise.final_output) {
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
+    }
+    assert!(folded.spikes.iter().any(|s| s.iter().sum::<u64>() > 0), "the test network must spike");
+}
+
+#[test]
+fn output_accumulates_over_steps() {
+    let d = Device::flex();
+    let net = network(9);
+    let x = Tensor::<4>::random([2, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    let one = simulate_batch(&net, x.clone(), &[0, 0], 1, 1);
+    let two = simulate_batch(&net, x, &[0, 0], 2, 2);
+    assert_eq!(one.correct_at_t.len(), 1);
+    assert_eq!(two.correct_at_t.len(), 2);
+    assert_eq!(two.correct_at_t[0], one.correct_at_t[0]);
+    assert_eq!(two.spikes[0][0], one.spikes[0][0]);
+}
