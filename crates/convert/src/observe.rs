@@ -37,7 +37,7 @@ impl SlotStats {
                 if v > self.channel_max[c] {
                     self.channel_max[c] = v;
                 }
-                if self.seen[c] % self.stride[c] as u64 == 0 {
+                if self.seen[c].is_multiple_of(self.stride[c] as u64) {
                     self.channel_samples[c].push(v);
                     if self.channel_samples[c].len() >= SAMPLES_PER_CHANNEL {
                         let kept: Vec<f32> = self.channel_samples[c].iter().step_by(2).copied().collect();
@@ -143,7 +143,15 @@ mod tests {
     #[test]
     fn decimation_keeps_the_distribution() {
         let mut s = SlotStats::default();
-        let values: Vec<f32> = (0..200_000).map(|i| (i % 1000) as f32 + 1.0).collect();
+        // Uniform on (0, 1000] from a fixed LCG (systematic sampling of a periodic sequence
+        // would alias, real activations are not periodic).
+        let mut state = 12345u64;
+        let values: Vec<f32> = (0..200_000)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 1000.0 + 1e-3
+            })
+            .collect();
         s.record(&values, 1, values.len());
         assert!(s.channel_samples[0].len() < SAMPLES_PER_CHANNEL);
         let p = s.percentile(99.0);

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use datasets::{Augment, DataRoot, ImageSet, Normalization, Rng, Split, SyntheticOptions};
+use datasets::{Augment, DataRoot, ImageSet, Normalization, Rng, Split};
 
 use crate::spec::{DatasetSection, EvalSection, TestSubset};
 
@@ -21,7 +21,7 @@ pub struct Data {
 impl Data {
     /// Loads both splits of `section` from `root`.
     pub fn load(section: &DatasetSection, root: &DataRoot) -> Result<Self> {
-        let synthetic = section.synthetic.clone().unwrap_or_else(SyntheticOptions::default);
+        let synthetic = section.synthetic.clone().unwrap_or_default();
         let load = |split| {
             datasets::load_images(&section.name, split, root, &synthetic)
                 .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))

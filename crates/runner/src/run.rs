@@ -107,7 +107,11 @@ fn run_variant(
     mode: Mode,
     data_cache: &mut HashMap<String, Data>,
 ) -> Result<Vec<ResultRow>> {
-    let spec = &variant.spec;
+    let mut resolved = variant.spec.clone();
+    if let Some(w) = &resolved.model.weights {
+        resolved.model.weights = Some(resolve_weights(w, root)?);
+    }
+    let spec = &resolved;
     let data_key = serde_json::to_string(&spec.dataset)?;
     if !data_cache.contains_key(&data_key) {
         data_cache.insert(data_key.clone(), Data::load(&spec.dataset, root)?);
@@ -194,4 +198,25 @@ impl LazyAnn<'_> {
         }
         Ok(self.ann.as_ref().expect("just set"))
     }
+}
+
+/// A relative weights path is looked up from the working directory, then under each data
+/// root (`--data-dir`, `$SNN_DATA_DIR`, `datasets/`), so shared checkpoints are read in place.
+pub fn resolve_weights(path: &Path, root: &DataRoot) -> Result<PathBuf> {
+    if path.is_absolute() || path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let mut tried = vec![path.to_path_buf()];
+    for r in root.roots() {
+        let p = r.join(path);
+        if p.exists() {
+            return Ok(p);
+        }
+        tried.push(p);
+    }
+    bail!(
+        "model.weights `{}` not found; looked at: {}",
+        path.display(),
+        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )
 }

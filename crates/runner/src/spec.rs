@@ -409,7 +409,7 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
         return err("method", "needs at least one [[method]]".into());
     }
     for (i, s) in spec.sweeps.iter().enumerate() {
-        if s.field.is_some() == !s.fields.is_empty() {
+        if s.field.is_some() != s.fields.is_empty() {
             return err(&format!("sweep[{i}]"), "give exactly one of `field` or `fields`".into());
         }
         if s.values.is_empty() {

@@ -91,7 +91,11 @@ fn spec_runs_end_to_end_and_snn_approaches_ann() {
     let strip = |rows: &[runner::report::ResultRow]| {
         rows.iter().map(|r| (r.method.clone(), r.t, r.metric.clone(), r.layer.clone(), r.value)).collect::<Vec<_>>()
     };
-    assert_eq!(strip(&rows), strip(&again));
+    let (a, b) = (strip(&rows), strip(&again));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
 
     // A conversion-parameter override reuses the cached ANN (no new train entry).
     let trained = std::fs::read_dir(dir.path().join("cache/train")).unwrap().count();

@@ -138,7 +138,7 @@ impl LayerNeurons {
     pub fn run(&mut self, data: &mut [f32]) {
         let n = self.membrane.len();
         assert!(
-            n > 0 && data.len() % n == 0,
+            n > 0 && data.len().is_multiple_of(n),
             "neuron input size {} is not a multiple of the layer size {n}",
             data.len()
         );

@@ -122,8 +122,8 @@ pub fn build_model(
         if v != ResNetVariant::He && spec.shortcut == Shortcut::Pad {
             return Err(invalid("shortcut = \"pad\" is only defined for resnet20-he"));
         }
-        if input[1] % 8 != 0 || input[2] % 8 != 0 {
-            return Err(invalid("ResNet inputs must have height and width divisible by 8"));
+        if spec.shortcut == Shortcut::Pad && (!input[1].is_multiple_of(4) || !input[2].is_multiple_of(4)) {
+            return Err(invalid("option-A (pad) shortcuts need height and width divisible by 4"));
         }
         Ok(Network::ResNet(ResNet::new(v, input, classes, spec.width, spec.batch_norm, spec.shortcut, device)))
     };

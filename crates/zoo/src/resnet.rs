@@ -238,8 +238,8 @@ impl Convertible for ResNet {
         }
         // Stem chain.
         let stem_len = 1 + self.stem.len();
-        for i in 0..stem_len - 1 {
-            slots[i].consumers = vec![format!("stem.{i}.conv")];
+        for (i, slot) in slots.iter_mut().take(stem_len - 1).enumerate() {
+            slot.consumers = vec![format!("stem.{i}.conv")];
         }
         // Each block-ending slot (and the last stem slot) feeds the next block's input.
         let mut feeders: Vec<usize> = vec![stem_len - 1];
