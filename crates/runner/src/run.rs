@@ -15,7 +15,7 @@ use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
 use crate::report::{ResultRow, accuracy_vs_t_svg, render_markdown, write_csv};
 use crate::spec::{Spec, load_spec};
-use crate::train::{TrainedAnn, train_key, train_or_load};
+use crate::train::{TrainedAnn, ship_checkpoint, train_key, train_or_load};
 
 /// Options shared by every command.
 #[derive(Clone, Debug)]
@@ -63,11 +63,13 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     let mut rows = Vec::new();
     let mut data_cache: HashMap<String, Data> = HashMap::new();
     for variant in &variants {
-        rows.extend(run_variant(variant, &name, &provenance, &cache, &root, &device, mode, &mut data_cache)?);
+        let shipped = out_dir.join("checkpoints");
+        rows.extend(run_variant(variant, &name, &provenance, &cache, &root, &device, mode, &shipped, &mut data_cache)?);
     }
 
-    let table = render_markdown(&table_spec(&spec, &name), &rows);
-    let svg = accuracy_vs_t_svg(&name, &rows)?;
+    let table_spec = table_spec(&spec, &name);
+    let table = render_markdown(&table_spec, &rows);
+    let svg = accuracy_vs_t_svg(&table_spec.title, &rows)?;
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     write_csv(&out_dir.join("results.csv"), &rows)?;
     write_file(&out_dir.join("table.md"), table.as_bytes())?;
@@ -105,6 +107,7 @@ fn run_variant(
     root: &DataRoot,
     device: &Device,
     mode: Mode,
+    shipped: &Path,
     data_cache: &mut HashMap<String, Data>,
 ) -> Result<Vec<ResultRow>> {
     let mut resolved = variant.spec.clone();
@@ -137,7 +140,7 @@ fn run_variant(
             date: provenance.date.clone(),
         };
         // The ANN is only materialised when some stage needs computing.
-        let mut ann = LazyAnn { spec, seed, data, cache, device, mode, ann: None };
+        let mut ann = LazyAnn { spec, seed, data, cache, device, mode, shipped, ann: None };
         let base_key = match &spec.model.weights {
             Some(_) => ann.get("imported weights")?.key.clone(),
             None => train_key(spec, seed, &data.train.fingerprint()),
@@ -155,6 +158,9 @@ fn run_variant(
                 evaluate_method(model, method, data, &spec.convert, &spec.eval, seed, device)
             })?;
             rows.extend(measures.iter().map(label));
+        }
+        if mode == Mode::Compute && spec.model.weights.is_none() {
+            ship_checkpoint(cache, &base_key, shipped)?;
         }
     }
     Ok(rows)
@@ -185,6 +191,7 @@ struct LazyAnn<'a> {
     cache: &'a Cache,
     device: &'a Device,
     mode: Mode,
+    shipped: &'a Path,
     ann: Option<TrainedAnn>,
 }
 
@@ -194,7 +201,7 @@ impl LazyAnn<'_> {
             if self.mode == Mode::CacheOnly {
                 bail!("{what}: not in the cache; run the spec first (`runner report` never computes)");
             }
-            self.ann = Some(train_or_load(self.spec, self.seed, self.data, self.cache, self.device)?);
+            self.ann = Some(train_or_load(self.spec, self.seed, self.data, self.cache, self.device, self.shipped)?);
         }
         Ok(self.ann.as_ref().expect("just set"))
     }

@@ -44,9 +44,23 @@ pub fn train_key(spec: &Spec, seed: u64, fingerprint: &str) -> String {
     stage_key("train", TRAIN_STAGE_VERSION, &(&spec.dataset, &spec.model, &spec.train, seed, fingerprint))
 }
 
+/// Checkpoints up to this size are copied next to the results they produced.
+pub const SHIPPED_CHECKPOINT_MAX_BYTES: u64 = 5 * 1024 * 1024;
+
 /// Returns the cached ANN for `spec` and `seed`, training (or resuming) it when needed, or
 /// imports `model.weights` when the spec names a weights file.
-pub fn train_or_load(spec: &Spec, seed: u64, data: &Data, cache: &Cache, device: &Device) -> Result<TrainedAnn> {
+///
+/// `shipped`: a directory of committed checkpoints (`results/<stem>/checkpoints`). A
+/// checkpoint named by the training key is used instead of training when the cache lacks
+/// it, and a freshly trained checkpoint under 5 MB is copied there.
+pub fn train_or_load(
+    spec: &Spec,
+    seed: u64,
+    data: &Data,
+    cache: &Cache,
+    device: &Device,
+    shipped: &std::path::Path,
+) -> Result<TrainedAnn> {
     let build = |device: &Device| build_model(&spec.model, data.input_shape(), data.classes(), device);
     if let Some(weights) = &spec.model.weights {
         let model = import_weights(build(device)?, weights)?;
@@ -56,19 +70,46 @@ pub fn train_or_load(spec: &Spec, seed: u64, data: &Data, cache: &Cache, device:
     let key = train_key(spec, seed, &data.train.fingerprint());
     let dir = cache.dir("train", &key);
     let final_path = dir.join("model.bpk");
-    if cache.is_done("train", &key) {
-        let model =
-            build(device)?.try_load_file(&final_path).with_context(|| format!("loading {}", final_path.display()))?;
-        let progress = read_json(&dir.join("progress.json"))?;
-        return Ok(TrainedAnn { model, key, progress });
-    }
-    std::fs::create_dir_all(&dir)?;
-    write_json(&dir.join("spec.json"), &(&spec.dataset, &spec.model, &spec.train, seed))?;
-    let model = run_training(spec, seed, data, &dir, device)?;
-    model.clone().save_file(&final_path).with_context(|| format!("saving {}", final_path.display()))?;
-    cache.mark_done("train", &key)?;
-    let progress = read_json(&dir.join("progress.json"))?;
+    let (shipped_model, shipped_progress) =
+        (shipped.join(format!("{key}.bpk")), shipped.join(format!("{key}.progress.json")));
+    let model = if cache.is_done("train", &key) {
+        build(device)?.try_load_file(&final_path).with_context(|| format!("loading {}", final_path.display()))?
+    } else if shipped_model.exists() && shipped_progress.exists() {
+        eprintln!("using the committed checkpoint {}", shipped_model.display());
+        let model = build(device)?
+            .try_load_file(&shipped_model)
+            .with_context(|| format!("loading {}", shipped_model.display()))?;
+        std::fs::create_dir_all(&dir)?;
+        model.clone().save_file(&final_path).with_context(|| format!("saving {}", final_path.display()))?;
+        write_json(&dir.join("progress.json"), &read_json::<TrainProgress>(&shipped_progress)?)?;
+        cache.mark_done("train", &key)?;
+        model
+    } else {
+        std::fs::create_dir_all(&dir)?;
+        write_json(&dir.join("spec.json"), &(&spec.dataset, &spec.model, &spec.train, seed))?;
+        let model = run_training(spec, seed, data, &dir, device)?;
+        model.clone().save_file(&final_path).with_context(|| format!("saving {}", final_path.display()))?;
+        cache.mark_done("train", &key)?;
+        model
+    };
+    let progress: TrainProgress = read_json(&dir.join("progress.json"))?;
     Ok(TrainedAnn { model, key, progress })
+}
+
+/// Copies a cached training checkpoint under 5 MB to `shipped` (next to the results it
+/// produced) unless it is already there, so tables regenerate without retraining.
+pub fn ship_checkpoint(cache: &Cache, key: &str, shipped: &std::path::Path) -> Result<()> {
+    let dir = cache.dir("train", key);
+    let (model, progress) = (dir.join("model.bpk"), dir.join("progress.json"));
+    let target = shipped.join(format!("{key}.bpk"));
+    if !cache.is_done("train", key) || target.exists() {
+        return Ok(());
+    }
+    if std::fs::metadata(&model)?.len() <= SHIPPED_CHECKPOINT_MAX_BYTES {
+        crate::cache::write_file(&target, &std::fs::read(&model)?)?;
+        crate::cache::write_file(&shipped.join(format!("{key}.progress.json")), &std::fs::read(&progress)?)?;
+    }
+    Ok(())
 }
 
 fn learning_rate(t: &TrainSection, epoch: usize, iter: usize, iters_per_epoch: usize) -> f64 {
@@ -153,6 +194,17 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
                 100.0 * correct as f64 / seen as f64
             ));
             bar.inc(1);
+            if bar.is_hidden() && (it + 1) % (iters / 5).max(1) == 0 && it + 1 < iters {
+                eprintln!(
+                    "  epoch {}/{} batch {}/{iters}: loss {:.4} acc {:.2}% lr {lr:.4} ({:.0}s)",
+                    epoch + 1,
+                    t.epochs,
+                    it + 1,
+                    loss_sum / seen as f64,
+                    100.0 * correct as f64 / seen as f64,
+                    start.elapsed().as_secs_f64()
+                );
+            }
         }
         bar.finish_and_clear();
         let valid = model.valid();

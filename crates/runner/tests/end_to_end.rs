@@ -85,8 +85,11 @@ fn spec_runs_end_to_end_and_snn_approaches_ann() {
     assert!(table.contains("robust-norm") && table.contains("T=256") && table.contains("90.00"), "{table}");
 
     // `report` re-renders from the cache without computing and gives the same numbers.
-    std::fs::remove_dir_all(&out).unwrap();
+    for f in ["results.csv", "table.md", "accuracy_vs_t.svg"] {
+        std::fs::remove_file(out.join(f)).unwrap();
+    }
     run_spec(&spec, &opts, Mode::CacheOnly).unwrap();
+    assert!(out.join("table.md").exists());
     let again = read_csv(&out.join("results.csv")).unwrap();
     let strip = |rows: &[runner::report::ResultRow]| {
         rows.iter().map(|r| (r.method.clone(), r.t, r.metric.clone(), r.layer.clone(), r.value)).collect::<Vec<_>>()
@@ -96,6 +99,19 @@ fn spec_runs_end_to_end_and_snn_approaches_ann() {
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x, y);
     }
+
+    // The trained ANN (< 5 MB) is shipped next to the results; with an empty cache it is
+    // loaded instead of retrained, and the numbers are the same.
+    let ckpts: Vec<_> = std::fs::read_dir(out.join("checkpoints")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(ckpts.iter().any(|p| p.extension().is_some_and(|e| e == "bpk")), "{ckpts:?}");
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    run_spec(&spec, &opts, Mode::Compute).unwrap();
+    let retrained = std::fs::read_dir(dir.path().join("cache/train"))
+        .unwrap()
+        .any(|e| e.unwrap().path().join("last-epoch.bpk").exists());
+    assert!(!retrained, "the shipped checkpoint must be used instead of training");
+    let reloaded = read_csv(&out.join("results.csv")).unwrap();
+    assert_eq!(accuracy(&reloaded, "robust-norm", 256), late);
 
     // A conversion-parameter override reuses the cached ANN (no new train entry).
     let trained = std::fs::read_dir(dir.path().join("cache/train")).unwrap().count();
