@@ -103,8 +103,9 @@ pub fn convert(
     }
     // thresholds + build neurons
     let options = neuron.apply(m.default_neuron());
-    let layers = stats.iter().map(|s| NeuronLayerSpec { options, thresholds: m.thresholds(s), v_init: None }).collect();
-    // calibrate: no method in this crate needs it yet (the hook is MethodConfig's to add).
-    let network = SpikingNetwork { model: folded, layers };
+    let layers = stats.iter().map(|s| NeuronLayerSpec::new(options, m.thresholds(s))).collect();
+    // calibrate
+    let mut network = SpikingNetwork { model: folded, layers };
+    m.calibrate(&mut network, calibration)?;
     Ok(Conversion { network, slots, seconds: start.elapsed().as_secs_f64() })
 }

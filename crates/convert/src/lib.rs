@@ -4,6 +4,7 @@
 //! models) → observe (activation statistics on calibration images) → thresholds (the
 //! method) → build neurons → calibrate (the method; no-op by default) → finalize.
 
+pub mod calibrate;
 mod driver;
 pub mod methods;
 mod observe;

@@ -2,7 +2,7 @@
 //!
 //! Per element, at every step t = 1..T (θ = the element's channel threshold, γ = `max_spikes`):
 //! ```text
-//! x'   = x(t) + [input_shift] θ/(2T)
+//! x'   = x(t) + b_c + [input_shift] θ/(2T)        (b_c: per-channel bias correction, 0 by default)
 //! v    = v + x'
 //! s    = γ == 1 ? [v ≥ θ]  (or [v > θ] with FireRule::Greater)
 //!               : clamp(floor(v/θ), 0, γ)          (burst / multi-spike)
@@ -94,6 +94,16 @@ pub struct NeuronLayerSpec {
     /// Optional per-element initial potential for one sample (`channels × inner`), added to
     /// the `v_init` rule (SNN Calibration's potential initialisation).
     pub v_init: Option<Vec<f32>>,
+    /// Optional per-channel input offset b_c added every step: the same as adding b_c to the
+    /// bias of the layer feeding the slot (bias correction / bias adjustment).
+    pub bias: Option<Vec<f32>>,
+}
+
+impl NeuronLayerSpec {
+    /// A layer with `thresholds` (1 = layer-wise, else per channel) and no corrections.
+    pub fn new(options: NeuronOptions, thresholds: Vec<f32>) -> Self {
+        Self { options, thresholds, v_init: None, bias: None }
+    }
 }
 
 /// Run-time state of one layer of neurons for one batch.
@@ -150,8 +160,9 @@ impl LayerNeurons {
         for step in data.chunks_mut(n) {
             let mut count = 0u64;
             for (chunk_idx, (xs, vs)) in step.chunks_mut(inner).zip(self.membrane.chunks_mut(inner)).enumerate() {
-                let theta = threshold_of(&self.spec.thresholds, chunk_idx % channels);
-                let shift = theta * shift_scale;
+                let c = chunk_idx % channels;
+                let theta = threshold_of(&self.spec.thresholds, c);
+                let shift = theta * shift_scale + self.spec.bias.as_ref().map_or(0.0, |b| b[c]);
                 for (x, v) in xs.iter_mut().zip(vs.iter_mut()) {
                     *v += *x + shift;
                     let s = if gamma == 1.0 {
@@ -187,7 +198,7 @@ mod tests {
     use super::*;
 
     fn layer(theta: f32, opts: NeuronOptions, steps: usize) -> LayerNeurons {
-        LayerNeurons::new(NeuronLayerSpec { options: opts, thresholds: vec![theta], v_init: None }, 1, 1, 1, steps)
+        LayerNeurons::new(NeuronLayerSpec::new(opts, vec![theta]), 1, 1, 1, steps)
     }
 
     fn rate(x: f32, theta: f32, opts: NeuronOptions, steps: usize) -> f32 {
@@ -261,8 +272,19 @@ mod tests {
     }
 
     #[test]
+    fn bias_offsets_the_input_per_channel() {
+        let mut spec = NeuronLayerSpec::new(NeuronOptions::default(), vec![1.0]);
+        spec.bias = Some(vec![0.5, -0.5]);
+        let mut l = LayerNeurons::new(spec, 1, 2, 1, 2);
+        let mut data = vec![0.5f32, 1.0, 0.5, 1.0];
+        l.run(&mut data);
+        // channel 0: 1.0 → spike each step; channel 1: 0.5, then 1.0 → one spike at step 2.
+        assert_eq!(data, vec![1.0, 0.0, 1.0, 1.0]);
+    }
+
+    #[test]
     fn channel_thresholds_apply_per_channel() {
-        let spec = NeuronLayerSpec { options: NeuronOptions::default(), thresholds: vec![1.0, 2.0], v_init: None };
+        let spec = NeuronLayerSpec::new(NeuronOptions::default(), vec![1.0, 2.0]);
         let mut l = LayerNeurons::new(spec, 1, 2, 2, 1);
         let mut data = vec![1.0f32, 1.0, 1.0, 2.0];
         l.run(&mut data);

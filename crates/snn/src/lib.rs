@@ -8,4 +8,4 @@ mod if_neuron;
 mod simulate;
 
 pub use if_neuron::{FireRule, InitPotential, LayerNeurons, NeuronLayerSpec, NeuronOptions, Reset};
-pub use simulate::{SimOutput, SpikingNetwork, simulate_batch};
+pub use simulate::{SimOutput, SpikingNetwork, simulate_batch, simulate_recording};

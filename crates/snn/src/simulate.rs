@@ -41,6 +41,8 @@ struct SimHook {
     state: Vec<Option<LayerNeurons>>,
     batch: usize,
     total_steps: usize,
+    /// Per slot: `Some(sum over steps of the output)`, `[batch × channels × inner]`, when recorded.
+    records: Vec<Option<Vec<f32>>>,
 }
 
 impl SlotHook for SimHook {
@@ -52,6 +54,15 @@ impl SlotHook for SimHook {
             .get_or_insert_with(|| LayerNeurons::new(self.specs[slot].clone(), self.batch, c, h * w, self.total_steps));
         let mut data = tensor_values(x);
         state.run(&mut data);
+        if let Some(rec) = self.records[slot].as_mut() {
+            let n = self.batch * c * h * w;
+            rec.resize(n, 0.0);
+            for step in data.chunks(n) {
+                for (r, v) in rec.iter_mut().zip(step) {
+                    *r += v;
+                }
+            }
+        }
         tensor_from(data, dims, &device)
     }
 }
@@ -65,10 +76,25 @@ pub fn simulate_batch(
     timesteps: usize,
     chunk: usize,
 ) -> SimOutput {
+    simulate_recording(net, images, labels, timesteps, chunk, &[]).0
+}
+
+/// As [`simulate_batch`], and also returns the time-averaged output (Σ_t s·θ / T) of each slot
+/// in `record`, `[batch × channels × h × w]` each (empty for slots not recorded).
+pub fn simulate_recording(
+    net: &SpikingNetwork,
+    images: Tensor<4>,
+    labels: &[i64],
+    timesteps: usize,
+    chunk: usize,
+    record: &[usize],
+) -> (SimOutput, Vec<Vec<f32>>) {
     let [batch, ..] = images.dims();
     assert_eq!(batch, labels.len(), "labels and images differ in batch size");
     let slots = net.layers.len();
-    let mut hook = SimHook { specs: net.layers.clone(), state: vec![None; slots], batch, total_steps: timesteps };
+    let records = (0..slots).map(|s| record.contains(&s).then(Vec::new)).collect();
+    let mut hook =
+        SimHook { specs: net.layers.clone(), state: vec![None; slots], batch, total_steps: timesteps, records };
     let mut acc: Vec<f32> = Vec::new();
     let mut correct_at_t = Vec::with_capacity(timesteps);
     let chunk = chunk.clamp(1, timesteps.max(1));
@@ -100,7 +126,12 @@ pub fn simulate_batch(
         .into_iter()
         .map(|s| s.map(|s| (s.spikes_per_step.clone(), s.neurons_per_sample() as u64)).unwrap_or_default())
         .unzip();
-    SimOutput { correct_at_t, samples: batch as u64, spikes, neurons, final_output: acc }
+    let means = hook
+        .records
+        .into_iter()
+        .map(|r| r.map(|v| v.into_iter().map(|x| x / timesteps as f32).collect()).unwrap_or_default())
+        .collect();
+    (SimOutput { correct_at_t, samples: batch as u64, spikes, neurons, final_output: acc }, means)
 }
 
 /// Index of the largest value (first on ties).

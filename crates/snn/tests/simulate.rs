@@ -14,11 +14,7 @@ fn network(seed: u64) -> SpikingNetwork {
         .slots()
         .iter()
         .enumerate()
-        .map(|(i, _)| NeuronLayerSpec {
-            options: NeuronOptions::default(),
-            thresholds: vec![0.3 + 0.1 * i as f32],
-            v_init: None,
-        })
+        .map(|(i, _)| NeuronLayerSpec::new(NeuronOptions::default(), vec![0.3 + 0.1 * i as f32]))
         .collect();
     SpikingNetwork { model, layers }
 }

@@ -3,15 +3,18 @@
 mod channel_norm;
 mod max_norm;
 mod robust_norm;
+mod snn_calibration;
 
 pub use channel_norm::ChannelNorm;
 pub use max_norm::MaxNorm;
 pub use robust_norm::RobustNorm;
+pub use snn_calibration::{CalibrationMode, SnnCalibration};
 
+use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use snn::NeuronOptions;
+use snn::{NeuronOptions, SpikingNetwork};
 
-use crate::SlotStats;
+use crate::{ConvertError, SlotStats};
 
 /// A conversion method. Only [`ConversionMethod::thresholds`] is required; the driver runs
 /// the rest of the fixed pipeline.
@@ -23,6 +26,11 @@ pub trait ConversionMethod {
     fn default_neuron(&self) -> NeuronOptions {
         NeuronOptions::default()
     }
+    /// Adjusts the built network using the calibration images (bias correction, potential
+    /// initialisation, ...). No-op by default.
+    fn calibrate(&self, _net: &mut SpikingNetwork, _calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
+        Ok(())
+    }
 }
 
 /// Every `kind` a spec's `[[method]]` may name.
@@ -30,6 +38,7 @@ pub const METHOD_KINDS: &[(&str, &str)] = &[
     ("max-norm", "layer threshold = max ReLU activation (Diehl 2015 / Rueckauer 2017)"),
     ("robust-norm", "layer threshold = p-th percentile of positive activations, p = 99.9 (Rueckauer 2017)"),
     ("channel-norm", "per-channel threshold = p-th percentile (p = 100: max) (Kim 2020)"),
+    ("snn-calibration", "threshold search + bias correction (light) [+ potential init (advanced)] (Li 2021)"),
 ];
 
 /// A method and its parameters, tagged by `kind` in the spec.
@@ -42,6 +51,8 @@ pub enum MethodConfig {
     RobustNorm(RobustNorm),
     /// [`ChannelNorm`].
     ChannelNorm(ChannelNorm),
+    /// [`SnnCalibration`].
+    SnnCalibration(SnnCalibration),
 }
 
 impl MethodConfig {
@@ -51,6 +62,7 @@ impl MethodConfig {
             MethodConfig::MaxNorm(m) => m,
             MethodConfig::RobustNorm(m) => m,
             MethodConfig::ChannelNorm(m) => m,
+            MethodConfig::SnnCalibration(m) => m,
         }
     }
 
@@ -64,6 +76,9 @@ impl MethodConfig {
             {
                 bad(format!("percentile must be in (0, 100], got {percentile}"))
             }
+            MethodConfig::SnnCalibration(c) if c.timesteps == 0 || c.correction_images == 0 => {
+                bad("timesteps and correction_images must be at least 1".into())
+            }
             _ => Ok(()),
         }
     }
@@ -74,6 +89,7 @@ impl MethodConfig {
             MethodConfig::MaxNorm(_) => "max-norm",
             MethodConfig::RobustNorm(_) => "robust-norm",
             MethodConfig::ChannelNorm(_) => "channel-norm",
+            MethodConfig::SnnCalibration(_) => "snn-calibration",
         }
     }
 }

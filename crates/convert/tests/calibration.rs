@@ -1,0 +1,55 @@
+//! SNN Calibration invariants on a small random network.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use convert::calibrate::{SlotShape, ann_slot_outputs, channel_mean_difference, correct_layers};
+use convert::{MethodConfig, NeuronOverrides, convert};
+use snn::simulate_recording;
+use zoo::{ModelSpec, build_model};
+
+fn setup() -> (zoo::Network, Tensor<4>) {
+    let d = Device::flex();
+    d.seed(11);
+    let spec: ModelSpec = toml::from_str("name = \"small-cnn\"\nbatch_norm = false").unwrap();
+    let model = build_model(&spec, [1, 12, 12], 5, &d).unwrap();
+    let x = Tensor::<4>::random([32, 1, 12, 12], Distribution::Normal(0.5, 1.0), &d);
+    (model, x)
+}
+
+fn mean_abs_error(net: &snn::SpikingNetwork, x: &Tensor<4>, t: usize, slot: usize) -> f32 {
+    let ann = ann_slot_outputs(net, x);
+    let labels = vec![0; x.dims()[0]];
+    let (_, snn) = simulate_recording(net, x.clone(), &labels, t, t, &[slot]);
+    let (y, shape): &(Vec<f32>, SlotShape) = &ann[slot];
+    let e = channel_mean_difference(&snn[slot], y, *shape);
+    e.iter().map(|v| v.abs()).sum::<f32>() / e.len() as f32
+}
+
+#[test]
+fn bias_correction_shrinks_the_mean_output_error_of_every_layer() {
+    let (model, x) = setup();
+    let method: MethodConfig =
+        toml::from_str("kind = \"snn-calibration\"\nmode = \"threshold-only\"\ntimesteps = 4").unwrap();
+    let plain = convert(&model, &method, &NeuronOverrides::default(), std::slice::from_ref(&x)).unwrap().network;
+    let mut corrected = plain.clone();
+    correct_layers(&mut corrected, &x, 4, false);
+    for slot in 0..plain.layers.len() {
+        let before = mean_abs_error(&plain, &x, 4, slot);
+        let after = mean_abs_error(&corrected, &x, 4, slot);
+        assert!(after <= before * 0.6 + 1e-4, "slot {slot}: mean error {before} → {after}");
+    }
+}
+
+#[test]
+fn light_and_advanced_modes_set_biases_and_potentials() {
+    let (model, x) = setup();
+    let parse = |mode: &str| -> MethodConfig {
+        toml::from_str(&format!("kind = \"snn-calibration\"\nmode = \"{mode}\"\ntimesteps = 4\ncorrection_images = 16"))
+            .unwrap()
+    };
+    let light = convert(&model, &parse("light"), &NeuronOverrides::default(), std::slice::from_ref(&x)).unwrap();
+    assert!(light.network.layers.iter().all(|l| l.bias.is_some() && l.v_init.is_none()));
+    assert!(light.network.layers.iter().all(|l| l.options.input_shift), "the Calibration neuron adds θ/(2T)");
+    let adv = convert(&model, &parse("advanced"), &NeuronOverrides::default(), std::slice::from_ref(&x)).unwrap();
+    assert!(adv.network.layers.iter().all(|l| l.bias.is_some() && l.v_init.is_some()));
+}
