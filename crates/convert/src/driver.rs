@@ -103,9 +103,20 @@ pub fn convert(
     }
     // thresholds + build neurons
     let options = neuron.apply(m.default_neuron());
-    let layers = stats.iter().map(|s| NeuronLayerSpec::new(options, m.thresholds(s))).collect();
+    let fitted = m.fit_thresholds(&folded, calibration);
+    let layers = stats
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let thresholds = match fitted.as_ref().and_then(|f| f.get(i)).filter(|t| !t.is_empty()) {
+                Some(t) => t.clone(),
+                None => m.thresholds(s),
+            };
+            NeuronLayerSpec::new(options, thresholds)
+        })
+        .collect();
     // calibrate
-    let mut network = SpikingNetwork { model: folded, layers };
+    let mut network = SpikingNetwork::new(folded, layers);
     m.calibrate(&mut network, calibration)?;
     Ok(Conversion { network, slots, seconds: start.elapsed().as_secs_f64() })
 }

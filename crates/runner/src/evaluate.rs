@@ -87,6 +87,9 @@ pub fn evaluate_method(
     let idx = data.test_indices(eval);
     let n = idx.len();
     let mut out = vec![measure(label, 0, "conversion_seconds", "", conversion.seconds, n)];
+    if let Some(d) = conversion.network.readout_delay {
+        out.push(measure(label, 0, "readout_delay", "", d as f64, n));
+    }
 
     // Average fan-out of each slot's neurons (SOPs = spikes × fan-out).
     let macs: HashMap<String, LayerMacs> =

@@ -19,6 +19,26 @@ pub struct SpikingNetwork {
     pub model: Network,
     /// One spec per activation slot, in slot order.
     pub layers: Vec<NeuronLayerSpec>,
+    /// Delayed evaluation (paper 002): the prediction at step t ignores the first `t_d` steps'
+    /// outputs, i.e. sums steps t_d+1..=t; when t < t_d + 4 it sums the last 4 steps
+    /// (max(t−4, 0)+1..=t). `None`: sum of all steps 1..=t.
+    pub readout_delay: Option<usize>,
+}
+
+impl SpikingNetwork {
+    /// A network with the plain (sum over all steps) readout.
+    pub fn new(model: Network, layers: Vec<NeuronLayerSpec>) -> Self {
+        Self { model, layers, readout_delay: None }
+    }
+
+    /// Number of leading steps (0-based count) excluded from the readout at step `t` (1-based).
+    pub fn readout_skip(&self, t: usize) -> usize {
+        match self.readout_delay {
+            None => 0,
+            Some(d) if t >= d + 4 => d,
+            Some(_) => t.saturating_sub(4),
+        }
+    }
 }
 
 /// What one simulated batch produced.
@@ -96,6 +116,8 @@ pub fn simulate_recording(
     let mut hook =
         SimHook { specs: net.layers.clone(), state: vec![None; slots], batch, total_steps: timesteps, records };
     let mut acc: Vec<f32> = Vec::new();
+    // Cumulative outputs after each step (only kept for delayed readouts).
+    let mut cumulative: Vec<Vec<f32>> = Vec::new();
     let mut correct_at_t = Vec::with_capacity(timesteps);
     let chunk = chunk.clamp(1, timesteps.max(1));
     let mut t = 0;
@@ -115,8 +137,17 @@ pub fn simulate_recording(
             for (a, o) in acc.iter_mut().zip(step) {
                 *a += o;
             }
-            let correct =
-                acc.chunks(classes).zip(labels).filter(|(row, label)| argmax(row) == **label as usize).count();
+            let now = correct_at_t.len() + 1;
+            let skip = net.readout_skip(now);
+            let correct = if skip == 0 {
+                acc.chunks(classes).zip(labels).filter(|(row, label)| argmax(row) == **label as usize).count()
+            } else {
+                let window: Vec<f32> = acc.iter().zip(&cumulative[skip - 1]).map(|(a, c)| a - c).collect();
+                window.chunks(classes).zip(labels).filter(|(row, label)| argmax(row) == **label as usize).count()
+            };
+            if net.readout_delay.is_some() {
+                cumulative.push(acc.clone());
+            }
             correct_at_t.push(correct as u64);
         }
         t += steps;

@@ -16,7 +16,7 @@ fn network(seed: u64) -> SpikingNetwork {
         .enumerate()
         .map(|(i, _)| NeuronLayerSpec::new(NeuronOptions::default(), vec![0.3 + 0.1 * i as f32]))
         .collect();
-    SpikingNetwork { model, layers }
+    SpikingNetwork::new(model, layers)
 }
 
 #[test]
@@ -49,4 +49,21 @@ fn output_accumulates_over_steps() {
     assert_eq!(two.correct_at_t.len(), 2);
     assert_eq!(two.correct_at_t[0], one.correct_at_t[0]);
     assert_eq!(two.spikes[0][0], one.spikes[0][0]);
+}
+
+#[test]
+fn delayed_readout_ignores_the_first_steps() {
+    let d = Device::flex();
+    let mut net = network(5);
+    assert_eq!(net.readout_skip(10), 0);
+    net.readout_delay = Some(3);
+    assert_eq!((net.readout_skip(2), net.readout_skip(6), net.readout_skip(7), net.readout_skip(20)), (0, 2, 3, 3));
+    // The delayed prediction at t equals the plain prediction of the window's outputs: with a
+    // delay of 0 the readout is the plain sum.
+    net.readout_delay = Some(0);
+    let x = Tensor::<4>::random([4, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    let delayed = simulate_batch(&net, x.clone(), &[0, 1, 2, 3], 8, 3);
+    net.readout_delay = None;
+    let plain = simulate_batch(&net, x, &[0, 1, 2, 3], 8, 3);
+    assert_eq!(delayed.correct_at_t[4..], plain.correct_at_t[4..]);
 }

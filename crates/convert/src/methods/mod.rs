@@ -1,11 +1,13 @@
 //! Conversion methods: one file each, one [`MethodConfig`] variant each.
 
 mod channel_norm;
+mod ltb;
 mod max_norm;
 mod robust_norm;
 mod snn_calibration;
 
 pub use channel_norm::ChannelNorm;
+pub use ltb::{ClipHook, Ltb, estimate_delay};
 pub use max_norm::MaxNorm;
 pub use robust_norm::RobustNorm;
 pub use snn_calibration::{CalibrationMode, SnnCalibration};
@@ -13,6 +15,7 @@ pub use snn_calibration::{CalibrationMode, SnnCalibration};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use snn::{NeuronOptions, SpikingNetwork};
+use zoo::Network;
 
 use crate::{ConvertError, SlotStats};
 
@@ -26,6 +29,11 @@ pub trait ConversionMethod {
     fn default_neuron(&self) -> NeuronOptions {
         NeuronOptions::default()
     }
+    /// Thresholds fitted by running the (BN-folded) ANN itself, for methods that do not work
+    /// from activation statistics (LTB). `None` (default): use [`ConversionMethod::thresholds`].
+    fn fit_thresholds(&self, _model: &Network, _calibration: &[Tensor<4>]) -> Option<Vec<Vec<f32>>> {
+        None
+    }
     /// Adjusts the built network using the calibration images (bias correction, potential
     /// initialisation, ...). No-op by default.
     fn calibrate(&self, _net: &mut SpikingNetwork, _calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
@@ -38,6 +46,7 @@ pub const METHOD_KINDS: &[(&str, &str)] = &[
     ("max-norm", "layer threshold = max ReLU activation (Diehl 2015 / Rueckauer 2017)"),
     ("robust-norm", "layer threshold = p-th percentile of positive activations, p = 99.9 (Rueckauer 2017)"),
     ("channel-norm", "per-channel threshold = p-th percentile (p = 100: max) (Kim 2020)"),
+    ("ltb", "local threshold balancing (+ channel_wise = CLTB, + delayed_evaluation = DE) (paper 002)"),
     ("snn-calibration", "threshold search + bias correction (light) [+ potential init (advanced)] (Li 2021)"),
 ];
 
@@ -53,6 +62,8 @@ pub enum MethodConfig {
     ChannelNorm(ChannelNorm),
     /// [`SnnCalibration`].
     SnnCalibration(SnnCalibration),
+    /// [`Ltb`].
+    Ltb(Ltb),
 }
 
 impl MethodConfig {
@@ -63,6 +74,7 @@ impl MethodConfig {
             MethodConfig::RobustNorm(m) => m,
             MethodConfig::ChannelNorm(m) => m,
             MethodConfig::SnnCalibration(m) => m,
+            MethodConfig::Ltb(m) => m,
         }
     }
 
@@ -79,6 +91,9 @@ impl MethodConfig {
             MethodConfig::SnnCalibration(c) if c.timesteps == 0 || c.correction_images == 0 => {
                 bad("timesteps and correction_images must be at least 1".into())
             }
+            MethodConfig::Ltb(l) if l.iterations == 0 || !(l.eta > 0.0) => {
+                bad("iterations must be at least 1 and eta positive".into())
+            }
             _ => Ok(()),
         }
     }
@@ -90,6 +105,7 @@ impl MethodConfig {
             MethodConfig::RobustNorm(_) => "robust-norm",
             MethodConfig::ChannelNorm(_) => "channel-norm",
             MethodConfig::SnnCalibration(_) => "snn-calibration",
+            MethodConfig::Ltb(_) => "ltb",
         }
     }
 }

@@ -1,0 +1,223 @@
+//! Local threshold balancing with delayed evaluation (paper 002, "Inference-scale ANN-SNN
+//! conversion"; code: putshua/Inference-scale-ANN-SNN).
+//!
+//! Threshold fitting: every ReLU becomes clip(z, 0, θ) with θ₀ = 0. On each forward batch of
+//! training images, every layer (all in the same pass; inputs are the clipped outputs of
+//! earlier layers) updates
+//!   θ ← θ + η·(2/N)·Σ_i (z_i − θ)·H(z_i − θ),   η = 1,
+//! then outputs min(ReLU(z), θ). θ rises monotonically; the iteration count (1000 at batch
+//! 100 in the paper) acts as early stopping. Channel-wise (CLTB): one θ per channel, N the
+//! batch×H×W values of that channel (per feature for linear layers). The paper trains on
+//! augmented batches; here the batches are the (unaugmented) calibration images, cycled.
+//!
+//! Neuron: v(0) = θ/2, fire on v > θ, soft reset. Pre-neuron max pooling is built into the
+//! zoo models.
+//!
+//! Delayed evaluation (DE): the readout skips the first t_d steps (see
+//! `SpikingNetwork::readout_delay`), with t_d estimated on one batch in clip mode as
+//!   t_d = ceil( Σ_l max_c(θ_c − v_c(0)) / max_c E[ReLU(z_c)] )
+//! (each layer's term: the largest gap to the threshold over the largest mean input, i.e.
+//! the steps its slowest channel needs to fire first; all-zero layers add 0), or fixed with
+//! `delay`.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use snn::{InitPotential, NeuronOptions, SpikingNetwork};
+use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
+
+use super::ConversionMethod;
+use crate::{ConvertError, SlotStats};
+
+fn d_iterations() -> usize {
+    1000
+}
+fn d_eta() -> f32 {
+    1.0
+}
+
+/// LTB parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ltb {
+    /// One threshold per channel (CLTB) instead of per layer (LTB).
+    #[serde(default)]
+    pub channel_wise: bool,
+    /// Forward batches of threshold updates (cycling the calibration batches).
+    #[serde(default = "d_iterations")]
+    pub iterations: usize,
+    /// Step size η.
+    #[serde(default = "d_eta")]
+    pub eta: f32,
+    /// Delayed evaluation with the estimated delay t_d.
+    #[serde(default)]
+    pub delayed_evaluation: bool,
+    /// A fixed delay instead of the estimate (implies delayed evaluation).
+    #[serde(default)]
+    pub delay: Option<usize>,
+}
+
+impl Default for Ltb {
+    fn default() -> Self {
+        Self { channel_wise: false, iterations: d_iterations(), eta: d_eta(), delayed_evaluation: false, delay: None }
+    }
+}
+
+/// Slot hook that clips every activation at its threshold, optionally updating the
+/// thresholds with the LTB rule and/or measuring per-channel mean ReLU inputs.
+#[derive(Default)]
+pub struct ClipHook {
+    /// Per slot thresholds (1 = layer-wise, else per channel); empty slots start at 0.
+    pub thresholds: Vec<Vec<f32>>,
+    /// Apply the LTB update before clipping.
+    pub update: Option<(f32, bool)>,
+    /// Per slot, per channel mean of ReLU(z) of the last batch.
+    pub mean_relu: Vec<Vec<f32>>,
+}
+
+impl SlotHook for ClipHook {
+    fn apply(&mut self, slot: usize, x: Tensor<4>) -> Tensor<4> {
+        let dims = x.dims();
+        let [n, c, h, w] = dims;
+        let inner = h * w;
+        let device = x.device();
+        let mut z = tensor_values(x);
+        if self.thresholds.len() <= slot {
+            self.thresholds.resize(slot + 1, Vec::new());
+        }
+        if self.mean_relu.len() <= slot {
+            self.mean_relu.resize(slot + 1, Vec::new());
+        }
+        let channel_of = |i: usize| (i / inner) % c;
+        if let Some((eta, channel_wise)) = self.update {
+            let th = &mut self.thresholds[slot];
+            if th.is_empty() {
+                *th = vec![0.0; if channel_wise { c } else { 1 }];
+            }
+            let groups = th.len();
+            let mut excess = vec![0f64; groups];
+            for (i, &v) in z.iter().enumerate() {
+                let g = if groups == 1 { 0 } else { channel_of(i) };
+                if v > th[g] {
+                    excess[g] += (v - th[g]) as f64;
+                }
+            }
+            let count = (z.len() / groups) as f64;
+            for (t, e) in th.iter_mut().zip(excess) {
+                *t += (eta as f64 * 2.0 / count * e) as f32;
+            }
+        }
+        let mut sums = vec![0f64; c];
+        let th = &self.thresholds[slot];
+        for (i, v) in z.iter_mut().enumerate() {
+            let ch = channel_of(i);
+            let relu = v.max(0.0);
+            sums[ch] += relu as f64;
+            let theta = if th.len() == 1 { th[0] } else { th[ch] };
+            *v = relu.min(theta);
+        }
+        self.mean_relu[slot] = sums.into_iter().map(|s| (s / (n * inner) as f64) as f32).collect();
+        tensor_from(z, dims, &device)
+    }
+}
+
+impl Ltb {
+    /// Fits the thresholds with the LTB rule on the calibration batches.
+    pub fn fit(&self, model: &Network, calibration: &[Tensor<4>]) -> Vec<Vec<f32>> {
+        let mut hook = ClipHook { update: Some((self.eta, self.channel_wise)), ..ClipHook::default() };
+        for i in 0..self.iterations {
+            let batch = calibration[i % calibration.len()].clone();
+            let _ = model.forward_ctx(batch, &mut ForwardCtx::with_hook(&mut hook));
+        }
+        hook.thresholds
+    }
+}
+
+/// Estimated first-spike delay of a converted network on one batch in clip mode.
+pub fn estimate_delay(net: &SpikingNetwork, batch: &Tensor<4>) -> usize {
+    let mut hook =
+        ClipHook { thresholds: net.layers.iter().map(|l| l.thresholds.clone()).collect(), ..ClipHook::default() };
+    let _ = net.model.forward_ctx(batch.clone(), &mut ForwardCtx::with_hook(&mut hook));
+    let mut total = 0.0f64;
+    for (layer, means) in net.layers.iter().zip(&hook.mean_relu) {
+        let rate = means.iter().copied().fold(0.0f32, f32::max);
+        if rate <= 0.0 {
+            continue;
+        }
+        let start = match layer.options.v_init {
+            InitPotential::Half => 0.5,
+            InitPotential::Zero => 0.0,
+        };
+        let gap = layer.thresholds.iter().map(|t| t * (1.0 - start)).fold(0.0f32, f32::max);
+        total += (gap / rate) as f64;
+    }
+    total.ceil() as usize
+}
+
+impl ConversionMethod for Ltb {
+    fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
+        // Only used if fitting produced nothing for a slot: fall back to the max.
+        vec![super::positive_or(stats.max(), 1.0)]
+    }
+
+    fn fit_thresholds(&self, model: &Network, calibration: &[Tensor<4>]) -> Option<Vec<Vec<f32>>> {
+        Some(
+            self.fit(model, calibration)
+                .into_iter()
+                .map(|th| th.into_iter().map(|t| super::positive_or(t, 1e-3)).collect())
+                .collect(),
+        )
+    }
+
+    fn default_neuron(&self) -> NeuronOptions {
+        NeuronOptions { v_init: InitPotential::Half, fire: snn::FireRule::Greater, ..NeuronOptions::default() }
+    }
+
+    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
+        net.readout_delay = match (self.delay, self.delayed_evaluation) {
+            (Some(d), _) => Some(d),
+            (None, true) => Some(estimate_delay(net, &calibration[0])),
+            (None, false) => None,
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook_step(values: Vec<f32>, dims: [usize; 4], hook: &mut ClipHook) -> Vec<f32> {
+        let d = Device::flex();
+        tensor_values(hook.apply(0, tensor_from(values, dims, &d)))
+    }
+
+    #[test]
+    fn ltb_rule_moves_theta_by_twice_the_mean_excess() {
+        let mut hook = ClipHook { update: Some((1.0, false)), ..ClipHook::default() };
+        // θ₀ = 0: θ₁ = 2/N·Σ relu(z) = 2·(1+3)/4 = 2; output clip(z, 0, 2).
+        let out = hook_step(vec![1.0, 3.0, -1.0, 0.0], [1, 1, 2, 2], &mut hook);
+        assert_eq!(hook.thresholds[0], vec![2.0]);
+        assert_eq!(out, vec![1.0, 2.0, 0.0, 0.0]);
+        // θ₂ = 2 + 2/4·(3 − 2) = 2.5
+        hook_step(vec![1.0, 3.0, -1.0, 0.0], [1, 1, 2, 2], &mut hook);
+        assert_eq!(hook.thresholds[0], vec![2.5]);
+    }
+
+    #[test]
+    fn channel_wise_rule_is_per_channel() {
+        let mut hook = ClipHook { update: Some((1.0, true)), ..ClipHook::default() };
+        hook_step(vec![1.0, 1.0, 4.0, 0.0], [1, 2, 1, 2], &mut hook);
+        assert_eq!(hook.thresholds[0], vec![2.0, 4.0]);
+        assert_eq!(hook.mean_relu[0], vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn clip_mode_with_given_thresholds_measures_mean_inputs() {
+        // A hook built from known thresholds (as the delay estimate does) clips and measures.
+        let mut hook = ClipHook { thresholds: vec![vec![1.5]], ..ClipHook::default() };
+        let out = hook_step(vec![1.0, 3.0, -1.0, 0.0], [1, 1, 2, 2], &mut hook);
+        assert_eq!(out, vec![1.0, 1.5, 0.0, 0.0]);
+        assert_eq!(hook.mean_relu[0], vec![1.0]);
+        assert_eq!(hook.thresholds[0], vec![1.5], "no update without `update`");
+    }
+}
