@@ -91,7 +91,7 @@ impl MethodConfig {
             MethodConfig::SnnCalibration(c) if c.timesteps == 0 || c.correction_images == 0 => {
                 bad("timesteps and correction_images must be at least 1".into())
             }
-            MethodConfig::Ltb(l) if l.iterations == 0 || !(l.eta > 0.0) => {
+            MethodConfig::Ltb(l) if l.iterations == 0 || !l.eta.is_finite() || l.eta <= 0.0 => {
                 bad("iterations must be at least 1 and eta positive".into())
             }
             _ => Ok(()),
