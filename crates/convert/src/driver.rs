@@ -94,6 +94,7 @@ pub fn convert(
     }
     method.validate()?;
     let m = method.method();
+    m.check_model(model)?;
     // prepare
     let folded = model.clone().fold_batchnorm();
     // observe

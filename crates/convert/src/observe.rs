@@ -1,7 +1,7 @@
 //! Activation statistics collected in ANN mode (ReLU slots).
 
 use burn::prelude::*;
-use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_values};
+use zoo::{ActivationParams, Convertible, ForwardCtx, Network, SlotHook, tensor_values};
 
 /// Maximum number of retained samples per channel before decimation.
 const SAMPLES_PER_CHANNEL: usize = 1 << 15;
@@ -87,16 +87,22 @@ pub(crate) fn percentile_of(values: &mut [f32], p: f64) -> f32 {
     values[lo] + (values[hi] - values[lo]) * frac
 }
 
-/// A slot hook that applies ReLU and records statistics.
+/// A slot hook that applies the model's ANN activation (ReLU, or its clip/QCFS activation)
+/// and records statistics of the output.
 #[derive(Default)]
 pub struct ObserveHook {
     /// Per-slot statistics.
     pub stats: Vec<SlotStats>,
+    /// The model's clip/QCFS activation; ReLU when `None`.
+    pub activation: Option<ActivationParams>,
 }
 
 impl SlotHook for ObserveHook {
     fn apply(&mut self, slot: usize, x: Tensor<4>) -> Tensor<4> {
-        let y = burn::tensor::activation::relu(x);
+        let y = match &self.activation {
+            Some(a) => a.apply(slot, x),
+            None => burn::tensor::activation::relu(x),
+        };
         let [_, c, h, w] = y.dims();
         if self.stats.len() <= slot {
             self.stats.resize_with(slot + 1, SlotStats::default);
@@ -108,7 +114,7 @@ impl SlotHook for ObserveHook {
 
 /// Runs the ANN on every batch and returns per-slot statistics.
 pub fn observe(model: &Network, batches: &[Tensor<4>]) -> Vec<SlotStats> {
-    let mut hook = ObserveHook::default();
+    let mut hook = ObserveHook { activation: model.activation().cloned(), ..ObserveHook::default() };
     for b in batches {
         let mut ctx = ForwardCtx::with_hook(&mut hook);
         let _ = model.forward_ctx(b.clone(), &mut ctx);

@@ -154,3 +154,41 @@ fn missing_dataset_says_where_it_looked_and_how_to_get_it() {
     assert!(err.contains(&dir.path().join("data").display().to_string()), "{err}");
     assert!(!dir.path().join("results").exists());
 }
+
+#[test]
+fn qcfs_trained_network_converts_nearly_losslessly_at_t_equal_l() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("qcfs.toml");
+    let text = SPEC
+        .replace("width = 0.5", "width = 1.0\nactivation = \"qcfs\"\nqcfs_levels = 4\nqcfs_lambda_init = 2.0")
+        .replace("epochs = 3", "epochs = 6")
+        .replace(
+            "[[method]]\nkind = \"max-norm\"\n[[method]]\nkind = \"robust-norm\"\n",
+            "[[method]]\nkind = \"qcfs\"\n[[method]]\nkind = \"opt-shift\"\n",
+        )
+        .replace("timesteps = [4, 16, 64, 256]", "timesteps = [4, 16, 64]")
+        .replace("method = \"robust-norm\"", "method = \"qcfs\"");
+    std::fs::write(&spec, text).unwrap();
+    let out = run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap();
+    let rows = read_csv(&out.join("results.csv")).unwrap();
+    let ann = accuracy(&rows, "ann", 0);
+    assert!(ann > 60.0, "the QCFS network should learn: {ann}");
+    let at_l = accuracy(&rows, "qcfs", 4);
+    eprintln!(
+        "qcfs: ANN {ann}, T=4 {at_l}, T=16 {}, T=64 {}",
+        accuracy(&rows, "qcfs", 16),
+        accuracy(&rows, "qcfs", 64)
+    );
+    let long = accuracy(&rows, "qcfs", 64);
+    assert!((ann - long).abs() <= 3.0, "QCFS SNN at T=64 ({long}) vs ANN ({ann})");
+    assert!((ann - at_l).abs() <= 3.0, "QCFS at T = L = 4 should match the ANN: {at_l} vs {ann}");
+}
+
+#[test]
+fn qcfs_conversion_rejects_a_relu_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("relu_qcfs.toml");
+    std::fs::write(&spec, SPEC.replace("kind = \"max-norm\"", "kind = \"qcfs\"")).unwrap();
+    let err = format!("{:#}", run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap_err());
+    assert!(err.contains("activation = \"qcfs\""), "{err}");
+}

@@ -1,5 +1,7 @@
 use burn::prelude::*;
 
+use crate::ActivationParams;
+
 /// Replaces an activation slot. `x` is the slot's pre-activation, `[batch, channels, h, w]`
 /// (linear layers pass `[batch, features, 1, 1]`); the return value has the same shape.
 pub trait SlotHook {
@@ -37,6 +39,8 @@ pub struct ForwardCtx<'a> {
     trace: Option<Vec<LayerMacs>>,
     /// Activation outputs per slot when recording is on (ANN mode only), `[batch, ...]`.
     recorded: Option<Vec<Tensor<4>>>,
+    /// The model's own ANN activation (clip/QCFS); ReLU when `None`.
+    ann: Option<ActivationParams>,
 }
 
 impl<'a> ForwardCtx<'a> {
@@ -82,11 +86,18 @@ impl<'a> ForwardCtx<'a> {
         }
     }
 
-    /// Activation slot on a feature map `[batch, channels, h, w]`.
+    /// Sets the model's ANN activation (called by models at the start of their forward).
+    pub fn use_activation(&mut self, act: Option<&ActivationParams>) {
+        self.ann = act.cloned();
+    }
+
+    /// Activation slot on a feature map `[batch, channels, h, w]`: the hook if one is
+    /// installed, else the model's ANN activation (ReLU, clip or QCFS).
     pub fn act(&mut self, slot: usize, x: Tensor<4>) -> Tensor<4> {
-        let y = match self.hook.as_mut() {
-            Some(hook) => hook.apply(slot, x),
-            None => burn::tensor::activation::relu(x),
+        let y = match (self.hook.as_mut(), &self.ann) {
+            (Some(hook), _) => hook.apply(slot, x),
+            (None, Some(a)) => a.apply(slot, x),
+            (None, None) => burn::tensor::activation::relu(x),
         };
         if let Some(rec) = self.recorded.as_mut() {
             rec.push(y.clone());

@@ -5,6 +5,7 @@
 //! activation statistics, or to run spiking neurons). The [`Convertible`] trait lists the
 //! slots in forward order with stable names and knows how to fold batch norm.
 
+mod activation;
 mod ctx;
 mod import;
 mod layers;
@@ -13,6 +14,7 @@ mod resnet;
 mod small_cnn;
 mod vgg;
 
+pub use activation::{ActivationParams, AnnActivation};
 pub use ctx::{ForwardCtx, LayerMacs, SlotHook, SlotInfo};
 pub use import::{ImportError, WeightsFormat, import_weights};
 pub use layers::{conv_bn_forward, fold_conv_bn};

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{Classifier, Convertible, ForwardCtx, Pooling, ResNet, ResNetVariant, Shortcut, SlotInfo, SmallCnn, Vgg};
+use crate::{
+    ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, Pooling, ResNet, ResNetVariant, Shortcut,
+    SlotInfo, SmallCnn, Vgg,
+};
 
 /// Every model name a spec may use.
 pub const MODEL_NAMES: &[&str] = &["small-cnn", "vgg16", "resnet20-he", "resnet20-calib", "resnet20-sengupta"];
@@ -60,6 +63,44 @@ pub struct ModelSpec {
     /// Import these weights instead of training (safetensors, PyTorch `.pt`/`.pth`, or burnpack).
     #[serde(default)]
     pub weights: Option<PathBuf>,
+    /// ANN activation: `relu`, `clip` (clamp(z, 0, `clip`), Opt.) or `qcfs` (QCFS, λ learned
+    /// from `qcfs_lambda_init`, `qcfs_levels` levels).
+    /// (Activation fields are left out of the serialized spec at their defaults so cache
+    /// keys of ReLU models do not change.)
+    #[serde(default, skip_serializing_if = "is_relu")]
+    pub activation: AnnActivation,
+    /// Upper bound of the `clip` activation.
+    #[serde(default = "default_clip", skip_serializing_if = "is_default_clip")]
+    pub clip: f32,
+    /// QCFS quantization levels L.
+    #[serde(default = "default_levels", skip_serializing_if = "is_default_levels")]
+    pub qcfs_levels: usize,
+    /// Initial QCFS λ.
+    #[serde(default = "default_lambda", skip_serializing_if = "is_default_lambda")]
+    pub qcfs_lambda_init: f32,
+}
+
+fn is_relu(a: &AnnActivation) -> bool {
+    *a == AnnActivation::Relu
+}
+fn is_default_clip(v: &f32) -> bool {
+    *v == default_clip()
+}
+fn is_default_levels(v: &usize) -> bool {
+    *v == default_levels()
+}
+fn is_default_lambda(v: &f32) -> bool {
+    *v == default_lambda()
+}
+
+fn default_clip() -> f32 {
+    1.0
+}
+fn default_levels() -> usize {
+    8
+}
+fn default_lambda() -> f32 {
+    8.0
 }
 
 /// Any zoo model. One enum so training, conversion and simulation code is not generic.
@@ -78,6 +119,24 @@ impl Network {
     /// ANN forward. `x`: `[batch, c, h, w]` → logits `[batch, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.forward_ctx(x, &mut ForwardCtx::ann())
+    }
+
+    /// The clip/QCFS activation parameters, if the network was built with one.
+    pub fn activation(&self) -> Option<&ActivationParams> {
+        match self {
+            Network::SmallCnn(m) => m.act.as_ref(),
+            Network::Vgg(m) => m.act.as_ref(),
+            Network::ResNet(m) => m.act.as_ref(),
+        }
+    }
+
+    fn with_activation(mut self, act: Option<ActivationParams>) -> Self {
+        match &mut self {
+            Network::SmallCnn(m) => m.act = act,
+            Network::Vgg(m) => m.act = act,
+            Network::ResNet(m) => m.act = act,
+        }
+        self
     }
 }
 
@@ -118,6 +177,28 @@ pub fn build_model(
     if !(spec.width > 0.0 && spec.width.is_finite()) {
         return Err(invalid("width must be a positive number"));
     }
+    let net = build_architecture(spec, input, classes, device)?;
+    let slots = net.slots().len();
+    let act = match spec.activation {
+        AnnActivation::Relu => None,
+        AnnActivation::Clip => Some(ActivationParams::new(AnnActivation::Clip, slots, spec.clip, 1, device)),
+        AnnActivation::Qcfs => {
+            if spec.qcfs_levels == 0 || spec.qcfs_lambda_init <= 0.0 {
+                return Err(invalid("qcfs_levels and qcfs_lambda_init must be positive"));
+            }
+            Some(ActivationParams::new(AnnActivation::Qcfs, slots, spec.qcfs_lambda_init, spec.qcfs_levels, device))
+        }
+    };
+    Ok(net.with_activation(act))
+}
+
+fn build_architecture(
+    spec: &ModelSpec,
+    input: [usize; 3],
+    classes: usize,
+    device: &Device,
+) -> Result<Network, ModelError> {
+    let invalid = |reason: &str| ModelError::Invalid { model: spec.name.clone(), reason: reason.into() };
     let resnet = |v| {
         if v != ResNetVariant::He && spec.shortcut == Shortcut::Pad {
             return Err(invalid("shortcut = \"pad\" is only defined for resnet20-he"));

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{bn, conv, conv_bn_forward, fold_pair, linear, linear_forward, scaled};
-use crate::{Convertible, ForwardCtx, SlotInfo};
+use crate::{ActivationParams, Convertible, ForwardCtx, SlotInfo};
 
 /// Which "ResNet-20".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +131,8 @@ pub struct ResNet {
     layer3: Vec<BasicBlock>,
     layer4: Vec<BasicBlock>,
     linear: Linear,
+    /// Clip/QCFS activation parameters (ReLU when `None`).
+    pub(crate) act: Option<ActivationParams>,
 }
 
 /// A stem convolution with optional BN.
@@ -187,6 +189,7 @@ impl ResNet {
             layer3: next(),
             layer4: next(),
             linear: linear(cin, classes, device),
+            act: None,
         }
     }
 
@@ -197,6 +200,7 @@ impl ResNet {
 
 impl Convertible for ResNet {
     fn forward_ctx(&self, x: Tensor<4>, ctx: &mut ForwardCtx) -> Tensor<2> {
+        ctx.use_activation(self.act.as_ref());
         let mut x = conv_bn_forward(&self.conv1, self.bn1.as_ref(), x, ctx, || "conv1".into());
         x = ctx.act(0, x);
         let mut slot = 1;
@@ -270,6 +274,7 @@ impl Convertible for ResNet {
             layer3: fold_stage(self.layer3),
             layer4: fold_stage(self.layer4),
             linear: self.linear,
+            act: self.act,
         }
     }
 }

@@ -6,7 +6,7 @@ use burn::nn::{BatchNorm, Linear};
 use burn::prelude::*;
 
 use crate::layers::{bn, conv, conv_bn_forward, fold_pair, linear, linear_forward, scaled};
-use crate::{Convertible, ForwardCtx, SlotInfo};
+use crate::{ActivationParams, Convertible, ForwardCtx, SlotInfo};
 
 /// `conv3x3(16w)-BN-act-avgpool2 → conv3x3(32w)-BN-act-avgpool2 → fc(64w)-act → fc(classes)`.
 /// Average pooling keeps the network conversion-friendly. 3 activation slots.
@@ -18,6 +18,8 @@ pub struct SmallCnn {
     bn2: Option<BatchNorm>,
     fc1: Linear,
     fc2: Linear,
+    /// Clip/QCFS activation parameters (ReLU when `None`).
+    pub(crate) act: Option<ActivationParams>,
 }
 
 impl SmallCnn {
@@ -32,12 +34,14 @@ impl SmallCnn {
             bn2: bn(c2, batch_norm, device),
             fc1: linear(c2 * (h / 4) * (w / 4), f1, device),
             fc2: linear(f1, classes, device),
+            act: None,
         }
     }
 }
 
 impl Convertible for SmallCnn {
     fn forward_ctx(&self, x: Tensor<4>, ctx: &mut ForwardCtx) -> Tensor<2> {
+        ctx.use_activation(self.act.as_ref());
         let pool = AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
         let x = conv_bn_forward(&self.conv1, self.bn1.as_ref(), x, ctx, || "conv1".into());
         let x = pool.forward(ctx.act(0, x));

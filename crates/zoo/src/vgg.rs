@@ -7,7 +7,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{bn, conv, conv_bn_forward, fold_pair, linear, linear_forward, scaled};
-use crate::{Convertible, ForwardCtx, SlotInfo};
+use crate::{ActivationParams, Convertible, ForwardCtx, SlotInfo};
 
 /// Pooling between VGG blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,8 @@ pub struct VggConv {
 pub struct Vgg {
     features: Vec<VggConv>,
     classifier: Vec<Linear>,
+    /// Clip/QCFS activation parameters (ReLU when `None`).
+    pub(crate) act: Option<ActivationParams>,
     #[module(skip)]
     pooling: Pooling,
     #[module(skip)]
@@ -91,12 +93,13 @@ impl Vgg {
                 vec![linear(flat, hidden, device), linear(hidden, hidden, device), linear(hidden, classes, device)]
             }
         };
-        Self { features, classifier, pooling, pool_after }
+        Self { features, classifier, act: None, pooling, pool_after }
     }
 }
 
 impl Convertible for Vgg {
     fn forward_ctx(&self, mut x: Tensor<4>, ctx: &mut ForwardCtx) -> Tensor<2> {
+        ctx.use_activation(self.act.as_ref());
         for (i, layer) in self.features.iter().enumerate() {
             x = conv_bn_forward(&layer.conv, layer.bn.as_ref(), x, ctx, || format!("features.{i}"));
             let pool = self.pool_after[i];

@@ -3,12 +3,16 @@
 mod channel_norm;
 mod ltb;
 mod max_norm;
+mod opt_shift;
+mod qcfs;
 mod robust_norm;
 mod snn_calibration;
 
 pub use channel_norm::ChannelNorm;
 pub use ltb::{ClipHook, Ltb, estimate_delay};
 pub use max_norm::MaxNorm;
+pub use opt_shift::OptShift;
+pub use qcfs::Qcfs;
 pub use robust_norm::RobustNorm;
 pub use snn_calibration::{CalibrationMode, SnnCalibration};
 
@@ -29,6 +33,10 @@ pub trait ConversionMethod {
     fn default_neuron(&self) -> NeuronOptions {
         NeuronOptions::default()
     }
+    /// Rejects a model the method cannot convert (e.g. QCFS needs a QCFS-trained ANN).
+    fn check_model(&self, _model: &Network) -> Result<(), ConvertError> {
+        Ok(())
+    }
     /// Thresholds fitted by running the (BN-folded) ANN itself, for methods that do not work
     /// from activation statistics (LTB). `None` (default): use [`ConversionMethod::thresholds`].
     fn fit_thresholds(&self, _model: &Network, _calibration: &[Tensor<4>]) -> Option<Vec<Vec<f32>>> {
@@ -47,6 +55,11 @@ pub const METHOD_KINDS: &[(&str, &str)] = &[
     ("robust-norm", "layer threshold = p-th percentile of positive activations, p = 99.9 (Rueckauer 2017)"),
     ("channel-norm", "per-channel threshold = p-th percentile (p = 100: max) (Kim 2020)"),
     ("ltb", "local threshold balancing (+ channel_wise = CLTB, + delayed_evaluation = DE) (paper 002)"),
+    ("qcfs", "θ = the learned QCFS λ, v(0) = θ/2; needs [model] activation = \"qcfs\" (Bu 2022)"),
+    (
+        "opt-shift",
+        "θ = max of the (clipped) activation, θ/(2T) input shift; [model] activation = \"clip\" (Deng & Gu 2021)",
+    ),
     ("snn-calibration", "threshold search + bias correction (light) [+ potential init (advanced)] (Li 2021)"),
 ];
 
@@ -64,6 +77,10 @@ pub enum MethodConfig {
     SnnCalibration(SnnCalibration),
     /// [`Ltb`].
     Ltb(Ltb),
+    /// [`Qcfs`].
+    Qcfs(Qcfs),
+    /// [`OptShift`].
+    OptShift(OptShift),
 }
 
 impl MethodConfig {
@@ -75,6 +92,8 @@ impl MethodConfig {
             MethodConfig::ChannelNorm(m) => m,
             MethodConfig::SnnCalibration(m) => m,
             MethodConfig::Ltb(m) => m,
+            MethodConfig::Qcfs(m) => m,
+            MethodConfig::OptShift(m) => m,
         }
     }
 
@@ -106,6 +125,8 @@ impl MethodConfig {
             MethodConfig::ChannelNorm(_) => "channel-norm",
             MethodConfig::SnnCalibration(_) => "snn-calibration",
             MethodConfig::Ltb(_) => "ltb",
+            MethodConfig::Qcfs(_) => "qcfs",
+            MethodConfig::OptShift(_) => "opt-shift",
         }
     }
 }
