@@ -47,6 +47,11 @@ enum Command {
         /// Spec file.
         spec: PathBuf,
     },
+    /// Validate a spec and print what a run would do, without computing.
+    Plan {
+        /// Spec file.
+        spec: PathBuf,
+    },
     /// List models, datasets and methods.
     List,
     /// Measure ANN inference/training, conversion and SNN simulation throughput.
@@ -80,7 +85,7 @@ fn main() -> Result<()> {
     let mut args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().skip(1).position(|a| a.ends_with(".toml")) {
         let before = &args[1..=pos];
-        if !before.iter().any(|a| ["run", "report"].contains(&a.as_str())) {
+        if !before.iter().any(|a| ["run", "report", "plan"].contains(&a.as_str())) {
             args.insert(1, "run".into());
         }
     }
@@ -96,6 +101,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Run { spec } => run_spec(&spec, &opts, Mode::Compute).map(|_| ()),
         Command::Report { spec } => run_spec(&spec, &opts, Mode::CacheOnly).map(|_| ()),
+        Command::Plan { spec } => runner::run::plan_spec(&spec, &opts),
         Command::List => {
             list();
             Ok(())

@@ -80,6 +80,32 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     Ok(out_dir)
 }
 
+/// Validates `file` and prints what a run would do (variants × seeds × methods), without
+/// loading data or computing anything.
+pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
+    let (raw, spec) = load_spec(file, &opts.overrides)?;
+    let variants = expand(file, &raw, &spec)?;
+    println!("{}: {} variant(s), seeds {:?}", file.display(), variants.len(), spec.experiment.seeds);
+    for v in &variants {
+        let s = &v.spec;
+        let label = if v.label.is_empty() { "(no sweep)".to_string() } else { v.label.clone() };
+        println!("variant {label}: {} on {}, T = {:?}", s.model.name, s.dataset.name, s.eval.timesteps);
+        for &seed in &s.experiment.seeds {
+            match &s.model.weights {
+                Some(w) => println!("  seed {seed}: ANN imported from {}", w.display()),
+                None => println!(
+                    "  seed {seed}: ANN trained for {} epochs ({:?}, lr {}, batch {})",
+                    s.train.epochs, s.train.optimizer, s.train.lr, s.train.batch_size
+                ),
+            }
+            for m in &s.methods {
+                println!("    method {} ({})", m.label, m.config.kind());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn table_spec(spec: &Spec, name: &str) -> crate::report::TableSpec {
     let mut t = spec.table.clone();
     if t.title.is_empty() {
