@@ -80,6 +80,12 @@ pub struct ModelSpec {
     pub qcfs_lambda_init: f32,
 }
 
+impl ModelSpec {
+    fn invalid(&self, reason: &str) -> ModelError {
+        ModelError::Invalid { model: self.name.clone(), reason: reason.into() }
+    }
+}
+
 fn is_relu(a: &AnnActivation) -> bool {
     *a == AnnActivation::Relu
 }
@@ -173,7 +179,7 @@ pub fn build_model(
     classes: usize,
     device: &Device,
 ) -> Result<Network, ModelError> {
-    let invalid = |reason: &str| ModelError::Invalid { model: spec.name.clone(), reason: reason.into() };
+    let invalid = |reason: &str| spec.invalid(reason);
     if !(spec.width > 0.0 && spec.width.is_finite()) {
         return Err(invalid("width must be a positive number"));
     }
@@ -198,7 +204,7 @@ fn build_architecture(
     classes: usize,
     device: &Device,
 ) -> Result<Network, ModelError> {
-    let invalid = |reason: &str| ModelError::Invalid { model: spec.name.clone(), reason: reason.into() };
+    let invalid = |reason: &str| spec.invalid(reason);
     let resnet = |v| {
         if v != ResNetVariant::He && spec.shortcut == Shortcut::Pad {
             return Err(invalid("shortcut = \"pad\" is only defined for resnet20-he"));
