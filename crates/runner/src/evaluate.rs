@@ -184,3 +184,81 @@ fn simulate_all(
     bar.finish_and_clear();
     totals
 }
+
+/// Energy per synaptic operation of an SNN on neuromorphic hardware (paper 002, after [50]).
+pub const SNN_JOULES_PER_SOP: f64 = 77e-15;
+/// Energy per multiply-accumulate (FLOP in paper 002's accounting) of an ANN.
+pub const ANN_JOULES_PER_MAC: f64 = 12.5e-12;
+
+fn find(ms: &[Measure], metric: &str, t: u32) -> Option<f64> {
+    ms.iter().find(|m| m.metric == metric && m.t == t && m.layer.is_empty()).map(|m| m.value)
+}
+
+/// Energy figures derived from measured rows (paper 002, appendix): per image
+/// `energy_j` = 12.5 pJ × MACs (ANN) or 77 fJ × SOPs (SNN, at each T) and `fps_per_watt` =
+/// 1 / energy; `sop90`/`sop95` = SOPs per image at the first reported T whose accuracy reaches
+/// 90 %/95 % of the ANN's (row T = that T), with the matching `fps_per_watt90`/`95`.
+pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
+    let mut out = Vec::new();
+    let (Some(ann_acc), Some(macs)) = (find(ann, "accuracy", 0), find(ann, "macs", 0)) else {
+        return out;
+    };
+    let n = ann.first().map(|m| m.n_images).unwrap_or(0);
+    let e_ann = macs * ANN_JOULES_PER_MAC;
+    out.push(measure("ann", 0, "energy_j", "", e_ann, n));
+    out.push(measure("ann", 0, "fps_per_watt", "", 1.0 / e_ann, n));
+    let mut labels: Vec<&str> = method.iter().map(|m| m.method.as_str()).collect();
+    labels.dedup();
+    for label in labels {
+        let mine: Vec<&Measure> = method.iter().filter(|m| m.method == label).collect();
+        let mut ts: Vec<u32> = mine.iter().filter(|m| m.metric == "sops").map(|m| m.t).collect();
+        ts.sort_unstable();
+        ts.dedup();
+        let get = |metric: &str, t: u32| {
+            mine.iter().find(|m| m.metric == metric && m.t == t && m.layer.is_empty()).map(|m| m.value)
+        };
+        for &t in &ts {
+            if let Some(sops) = get("sops", t) {
+                let e = sops * SNN_JOULES_PER_SOP;
+                out.push(measure(label, t, "energy_j", "", e, n));
+                out.push(measure(label, t, "fps_per_watt", "", if e > 0.0 { 1.0 / e } else { f64::INFINITY }, n));
+            }
+        }
+        for (fraction, name) in [(0.90, "90"), (0.95, "95")] {
+            let reached = ts.iter().find(|&&t| get("accuracy", t).is_some_and(|a| a >= fraction * ann_acc));
+            if let Some(&t) = reached
+                && let Some(sops) = get("sops", t)
+            {
+                out.push(measure(label, t, &format!("sop{name}"), "", sops, n));
+                out.push(measure(label, t, &format!("fps_per_watt{name}"), "", 1.0 / (sops * SNN_JOULES_PER_SOP), n));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn energy_follows_paper_002_accounting() {
+        let ann = vec![measure("ann", 0, "accuracy", "", 80.0, 10), measure("ann", 0, "macs", "", 3.6e9, 10)];
+        let snn = vec![
+            measure("x", 8, "accuracy", "", 60.0, 10),
+            measure("x", 8, "sops", "", 1e9, 10),
+            measure("x", 16, "accuracy", "", 73.0, 10),
+            measure("x", 16, "sops", "", 2e9, 10),
+            measure("x", 32, "accuracy", "", 77.0, 10),
+            measure("x", 32, "sops", "", 4e9, 10),
+        ];
+        let e = energy_measures(&ann, &snn);
+        let get = |method: &str, metric: &str| e.iter().find(|m| m.method == method && m.metric == metric).unwrap();
+        // ResNet-34 sanity: 3.6 GMAC × 12.5 pJ = 45 mJ → 22 FPS/W, as paper 002 reports.
+        assert!((get("ann", "fps_per_watt").value - 22.2).abs() < 0.1);
+        // 90 % of 80 = 72 is first reached at T = 16; 95 % (76) at T = 32.
+        assert_eq!((get("x", "sop90").t, get("x", "sop90").value), (16, 2e9));
+        assert_eq!((get("x", "sop95").t, get("x", "sop95").value), (32, 4e9));
+        assert!((get("x", "fps_per_watt90").value - 1.0 / (2e9 * 77e-15)).abs() < 1e-6);
+    }
+}

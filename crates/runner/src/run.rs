@@ -10,7 +10,7 @@ use datasets::DataRoot;
 
 use crate::cache::{Cache, read_json, write_file, write_json};
 use crate::data::Data;
-use crate::evaluate::{Measure, ann_key, eval_key, evaluate_ann, evaluate_method};
+use crate::evaluate::{Measure, ann_key, energy_measures, eval_key, evaluate_ann, evaluate_method};
 use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
 use crate::report::{ResultRow, accuracy_vs_t_svg, render_markdown, write_csv};
@@ -176,6 +176,8 @@ fn run_variant(
             Ok(evaluate_ann(model, data, &spec.eval, device))
         })?;
         rows.extend(measures.iter().map(label));
+        let ann_measures = measures;
+        let mut method_measures = Vec::new();
         for method in &spec.methods {
             let key = eval_key(&base_key, method, &spec.convert, &spec.eval, seed);
             let measures = cached_stage(cache, "eval", &key, || {
@@ -184,7 +186,9 @@ fn run_variant(
                 evaluate_method(model, method, data, &spec.convert, &spec.eval, seed, device)
             })?;
             rows.extend(measures.iter().map(label));
+            method_measures.extend(measures);
         }
+        rows.extend(energy_measures(&ann_measures, &method_measures).iter().map(label));
         if mode == Mode::Compute && spec.model.weights.is_none() {
             ship_checkpoint(cache, &base_key, shipped)?;
         }
