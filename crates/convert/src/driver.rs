@@ -1,5 +1,6 @@
 //! The fixed conversion pipeline. It takes no algorithm parameters: everything
-//! method-specific lives in the method's file.
+//! method-specific lives in the method's file. Activation statistics are only collected
+//! when the method does not fit its thresholds by running the network itself.
 
 use std::time::Instant;
 
@@ -97,25 +98,25 @@ pub fn convert(
     m.check_model(model)?;
     // prepare
     let folded = model.clone().fold_batchnorm();
-    // observe
-    let stats = observe(&folded, calibration);
-    if stats.len() < slots.len() {
-        return Err(ConvertError::UnobservedSlot { slot: slots[stats.len()].name.clone() });
-    }
-    // thresholds + build neurons
+    // thresholds fitted by running the network (LTB, QCFS), else from observed statistics
+    let fitted: Vec<Vec<f32>> = m.fit_thresholds(&folded, calibration).unwrap_or_default();
+    let complete = fitted.len() >= slots.len() && fitted.iter().all(|t| !t.is_empty());
+    let thresholds: Vec<Vec<f32>> = if complete {
+        fitted
+    } else {
+        let stats = observe(&folded, calibration);
+        if stats.len() < slots.len() {
+            return Err(ConvertError::UnobservedSlot { slot: slots[stats.len()].name.clone() });
+        }
+        stats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| fitted.get(i).filter(|t| !t.is_empty()).cloned().unwrap_or_else(|| m.thresholds(s)))
+            .collect()
+    };
+    // build neurons
     let options = neuron.apply(m.default_neuron());
-    let fitted = m.fit_thresholds(&folded, calibration);
-    let layers = stats
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let thresholds = match fitted.as_ref().and_then(|f| f.get(i)).filter(|t| !t.is_empty()) {
-                Some(t) => t.clone(),
-                None => m.thresholds(s),
-            };
-            NeuronLayerSpec::new(options, thresholds)
-        })
-        .collect();
+    let layers = thresholds.into_iter().map(|t| NeuronLayerSpec::new(options, t)).collect();
     // calibrate
     let mut network = SpikingNetwork::new(folded, layers);
     m.calibrate(&mut network, calibration)?;
