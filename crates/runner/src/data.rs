@@ -16,6 +16,8 @@ pub struct Data {
     pub norm: Normalization,
     /// Default training augmentation of the dataset.
     pub augment: Option<Augment>,
+    /// Fingerprint of the training images (part of the training cache key), computed once.
+    pub train_fingerprint: String,
 }
 
 impl Data {
@@ -46,7 +48,8 @@ impl Data {
             section.name,
             train.shape[0]
         );
-        Ok(Self { augment: datasets::default_augment(&section.name), train, test, norm })
+        let train_fingerprint = train.fingerprint();
+        Ok(Self { augment: datasets::default_augment(&section.name), train, test, norm, train_fingerprint })
     }
 
     /// `[C, H, W]` of the images.

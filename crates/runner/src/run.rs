@@ -169,7 +169,7 @@ fn run_variant(
         let mut ann = LazyAnn { spec, seed, data, cache, device, mode, shipped, ann: None };
         let base_key = match &spec.model.weights {
             Some(_) => ann.get("imported weights")?.key.clone(),
-            None => train_key(spec, seed, &data.train.fingerprint()),
+            None => train_key(spec, seed, &data.train_fingerprint),
         };
         let measures: Vec<Measure> = cached_stage(cache, "ann", &ann_key(&base_key, &spec.eval), || {
             let model = &ann.get("ANN accuracy")?.model;

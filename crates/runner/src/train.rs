@@ -67,7 +67,7 @@ pub fn train_or_load(
         let key = stage_key("import", TRAIN_STAGE_VERSION, &(&spec.model, std::fs::metadata(weights)?.len()));
         return Ok(TrainedAnn { model, key, progress: TrainProgress::default() });
     }
-    let key = train_key(spec, seed, &data.train.fingerprint());
+    let key = train_key(spec, seed, &data.train_fingerprint);
     let dir = cache.dir("train", &key);
     let final_path = dir.join("model.bpk");
     let (shipped_model, shipped_progress) =

@@ -51,7 +51,8 @@ fn training_resumes_from_the_last_completed_epoch() {
     // Pretend a 2-epoch run was killed after its first epoch: its directory holds the
     // 1-epoch checkpoint, optimizer state and progress, but no DONE marker.
     let two = spec(2, 0.05);
-    let fp = data.train.fingerprint();
+    let fp = data.train_fingerprint.clone();
+    assert_eq!(fp, data.train.fingerprint());
     let (src, dst) = (cache.dir("train", &train_key(&one, 0, &fp)), cache.dir("train", &train_key(&two, 0, &fp)));
     std::fs::create_dir_all(&dst).unwrap();
     for f in ["last-epoch.bpk", "last-epoch-optim.bpk", "progress.json"] {
