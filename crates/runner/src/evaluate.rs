@@ -190,8 +190,9 @@ pub const SNN_JOULES_PER_SOP: f64 = 77e-15;
 /// Energy per multiply-accumulate (FLOP in paper 002's accounting) of an ANN.
 pub const ANN_JOULES_PER_MAC: f64 = 12.5e-12;
 
-fn find(ms: &[Measure], metric: &str, t: u32) -> Option<f64> {
-    ms.iter().find(|m| m.metric == metric && m.t == t && m.layer.is_empty()).map(|m| m.value)
+/// The whole-network value of `metric` at `t`, if measured.
+fn find<'a>(ms: impl IntoIterator<Item = &'a Measure>, metric: &str, t: u32) -> Option<f64> {
+    ms.into_iter().find(|m| m.metric == metric && m.t == t && m.layer.is_empty()).map(|m| m.value)
 }
 
 /// Energy figures derived from measured rows (paper 002, appendix): per image
@@ -214,9 +215,7 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
         let mut ts: Vec<u32> = mine.iter().filter(|m| m.metric == "sops").map(|m| m.t).collect();
         ts.sort_unstable();
         ts.dedup();
-        let get = |metric: &str, t: u32| {
-            mine.iter().find(|m| m.metric == metric && m.t == t && m.layer.is_empty()).map(|m| m.value)
-        };
+        let get = |metric: &str, t: u32| find(mine.iter().copied(), metric, t);
         for &t in &ts {
             if let Some(sops) = get("sops", t) {
                 let e = sops * SNN_JOULES_PER_SOP;

@@ -140,10 +140,10 @@ pub fn simulate_recording(
             let now = correct_at_t.len() + 1;
             let skip = net.readout_skip(now);
             let correct = if skip == 0 {
-                acc.chunks(classes).zip(labels).filter(|(row, label)| argmax(row) == **label as usize).count()
+                count_correct(&acc, classes, labels)
             } else {
                 let window: Vec<f32> = acc.iter().zip(&cumulative[skip - 1]).map(|(a, c)| a - c).collect();
-                window.chunks(classes).zip(labels).filter(|(row, label)| argmax(row) == **label as usize).count()
+                count_correct(&window, classes, labels)
             };
             if net.readout_delay.is_some() {
                 cumulative.push(acc.clone());
@@ -163,6 +163,11 @@ pub fn simulate_recording(
         .map(|r| r.map(|v| v.into_iter().map(|x| x / timesteps as f32).collect()).unwrap_or_default())
         .collect();
     (SimOutput { correct_at_t, samples: batch as u64, spikes, neurons, final_output: acc }, means)
+}
+
+/// Samples whose row of `scores` (`[batch × classes]`) has its maximum at the label.
+fn count_correct(scores: &[f32], classes: usize, labels: &[i64]) -> usize {
+    scores.chunks(classes).zip(labels).filter(|(row, label)| argmax(row) == **label as usize).count()
 }
 
 /// Index of the largest value (first on ties).
