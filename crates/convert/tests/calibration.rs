@@ -53,3 +53,41 @@ fn light_and_advanced_modes_set_biases_and_potentials() {
     let adv = convert(&model, &parse("advanced"), &NeuronOverrides::default(), std::slice::from_ref(&x)).unwrap();
     assert!(adv.network.layers.iter().all(|l| l.bias.is_some() && l.v_init.is_some()));
 }
+
+#[test]
+fn ltb_plug_and_play_applies_calibration_on_top_of_ltb_thresholds() {
+    let (model, x) = setup();
+    let parse = |extra: &str| -> MethodConfig {
+        toml::from_str(&format!(
+            "kind = \"ltb\"\nchannel_wise = true\niterations = 20\ndelayed_evaluation = true\n\
+             correction_timesteps = 4\ncorrection_images = 16\n{extra}"
+        ))
+        .unwrap()
+    };
+    let calib = std::slice::from_ref(&x);
+    let plain = convert(&model, &parse(""), &NeuronOverrides::default(), calib).unwrap().network;
+    let light = convert(&model, &parse("correction = \"light\""), &NeuronOverrides::default(), calib).unwrap().network;
+    let adv = convert(&model, &parse("correction = \"advanced\""), &NeuronOverrides::default(), calib).unwrap().network;
+    // Same LTB thresholds and delay; the correction only adds biases (and potentials).
+    for ((p, l), a) in plain.layers.iter().zip(&light.layers).zip(&adv.layers) {
+        assert_eq!(p.thresholds, l.thresholds);
+        assert_eq!(p.thresholds, a.thresholds);
+        assert!(p.bias.is_none() && p.v_init.is_none());
+        assert!(l.bias.is_some() && l.v_init.is_none());
+        assert!(a.bias.is_some() && a.v_init.is_some());
+    }
+    assert!(plain.readout_delay.is_some());
+    assert_eq!(plain.readout_delay, light.readout_delay);
+    // The correction does its job on the LTB network: no layer's mean output error grows and
+    // the total shrinks by at least 40 %.
+    let (mut total_before, mut total_after) = (0.0, 0.0);
+    for slot in 0..plain.layers.len() {
+        let before = mean_abs_error(&plain, &x, 4, slot);
+        let after = mean_abs_error(&light, &x, 4, slot);
+        eprintln!("slot {slot}: mean error {before} → {after}");
+        assert!(after <= before + 1e-4, "slot {slot}: mean error {before} → {after}");
+        total_before += before;
+        total_after += after;
+    }
+    assert!(total_after <= 0.6 * total_before, "total mean error {total_before} → {total_after}");
+}

@@ -63,7 +63,25 @@ pub fn expand(file: &Path, raw: &toml::Table, spec: &Spec) -> Result<Vec<Variant
         }
         combos = next;
     }
-    combos.into_iter().map(|(label, table)| Ok(Variant { label, spec: parse_table(file, &table)? })).collect()
+    let variants: Vec<Variant> = combos
+        .into_iter()
+        .map(|(label, table)| Ok(Variant { label, spec: parse_table(file, &table)? }))
+        .collect::<Result<_, SpecError>>()?;
+    for (i, method) in spec.methods.iter().enumerate() {
+        if !method.when.is_empty() && !variants.iter().any(|v| method.applies_to(&v.label)) {
+            let labels: Vec<&str> = variants.iter().map(|v| v.label.as_str()).collect();
+            return Err(SpecError::Field {
+                file: file.into(),
+                path: format!("method[{i}].when"),
+                message: format!(
+                    "{:?} matches no sweep variant; variants are: {}",
+                    method.when,
+                    if labels == [""] { "(none: the spec has no [[sweep]])".to_string() } else { labels.join(" | ") }
+                ),
+            });
+        }
+    }
+    Ok(variants)
 }
 
 fn display_value(v: &toml::Value) -> String {
@@ -124,5 +142,47 @@ values = [[0.1, 1], [0.05, 2]]
         let k = |s: &Spec| stage_key("train", 1, &(&s.dataset, &s.model, &s.train));
         assert_eq!(k(&v[0].spec), k(&v[2].spec));
         assert_ne!(k(&v[0].spec), k(&v[1].spec));
+    }
+
+    const WHEN_SPEC: &str = r#"
+[dataset]
+name = "synthetic-shapes2d"
+[model]
+name = "small-cnn"
+[[method]]
+kind = "robust-norm"
+[[method]]
+kind = "qcfs"
+when = ["activation=qcfs"]
+[eval]
+timesteps = [4]
+[[sweep]]
+fields = ["model.activation", "model.qcfs_levels"]
+values = [["relu", 8], ["qcfs", 4]]
+"#;
+
+    #[test]
+    fn when_restricts_a_method_to_matching_variants() {
+        let raw: toml::Table = toml::from_str(WHEN_SPEC).unwrap();
+        let spec = parse_table(Path::new("s.toml"), &raw).unwrap();
+        let v = expand(Path::new("s.toml"), &raw, &spec).unwrap();
+        assert_eq!(v[1].label, "activation=qcfs,qcfs_levels=4");
+        let runs = |variant: &Variant| -> Vec<String> {
+            variant.spec.methods.iter().filter(|m| m.applies_to(&variant.label)).map(|m| m.label.clone()).collect()
+        };
+        assert_eq!(runs(&v[0]), ["robust-norm"]);
+        assert_eq!(runs(&v[1]), ["robust-norm", "qcfs"]);
+        // `when` never enters the serialized method of unrestricted entries (cache keys unchanged).
+        let json = serde_json::to_string(&v[0].spec.methods[0]).unwrap();
+        assert!(!json.contains("when"), "{json}");
+    }
+
+    #[test]
+    fn when_matching_no_variant_is_an_error_naming_the_method() {
+        let text = WHEN_SPEC.replace("activation=qcfs\"]", "activation=clip\"]");
+        let raw: toml::Table = toml::from_str(&text).unwrap();
+        let spec = parse_table(Path::new("s.toml"), &raw).unwrap();
+        let err = expand(Path::new("s.toml"), &raw, &spec).unwrap_err().to_string();
+        assert!(err.contains("method[1].when") && err.contains("activation=relu,qcfs_levels=8"), "{err}");
     }
 }

@@ -98,7 +98,7 @@ pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
                     s.train.epochs, s.train.optimizer, s.train.lr, s.train.batch_size
                 ),
             }
-            for m in &s.methods {
+            for m in s.methods.iter().filter(|m| m.applies_to(&v.label)) {
                 println!("    method {} ({})", m.label, m.config.kind());
             }
         }
@@ -178,7 +178,7 @@ fn run_variant(
         rows.extend(measures.iter().map(label));
         let ann_measures = measures;
         let mut method_measures = Vec::new();
-        for method in &spec.methods {
+        for method in spec.methods.iter().filter(|m| m.applies_to(&variant.label)) {
             let key = eval_key(&base_key, method, &spec.convert, &spec.eval, seed);
             let measures = cached_stage(cache, "eval", &key, || {
                 let model = &ann.get(&format!("method {}", method.label))?.model;

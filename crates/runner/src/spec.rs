@@ -234,9 +234,22 @@ pub struct MethodEntry {
     pub label: String,
     /// Neuron overrides.
     pub neuron: NeuronOverrides,
+    /// Sweep values the method is restricted to, e.g. `["activation=qcfs"]`: the method runs
+    /// only in variants whose label holds every listed `field=value` part (the field's last
+    /// path component, as in the variant label). Empty: every variant.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<String>,
     /// The method.
     #[serde(flatten)]
     pub config: MethodConfig,
+}
+
+impl MethodEntry {
+    /// Whether the method runs in the sweep variant labelled `variant` (see [`Self::when`]).
+    pub fn applies_to(&self, variant: &str) -> bool {
+        let parts: Vec<&str> = variant.split(',').collect();
+        self.when.iter().all(|w| parts.contains(&w.as_str()))
+    }
 }
 
 impl<'de> Deserialize<'de> for MethodEntry {
@@ -252,13 +265,24 @@ impl<'de> Deserialize<'de> for MethodEntry {
             Some(v) => NeuronOverrides::deserialize(v).map_err(|e| D::Error::custom(format!("in `neuron`: {e}")))?,
             None => NeuronOverrides::default(),
         };
+        let when = match table.remove("when") {
+            Some(toml::Value::Array(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s),
+                    other => Err(D::Error::custom(format!("`when` entries must be strings, got {other}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => return Err(D::Error::custom(format!("`when` must be a list of strings, got {other}"))),
+            None => Vec::new(),
+        };
         if !table.contains_key("kind") {
             let kinds: Vec<&str> = convert::METHOD_KINDS.iter().map(|(k, _)| *k).collect();
             return Err(D::Error::custom(format!("missing `kind`; valid kinds: {}", kinds.join(", "))));
         }
         let config = MethodConfig::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
         let label = label.unwrap_or_else(|| config.kind().to_string());
-        Ok(Self { label, neuron, config })
+        Ok(Self { label, neuron, when, config })
     }
 }
 

@@ -19,6 +19,14 @@
 //! (each layer's term: the largest gap to the threshold over the largest mean input, i.e.
 //! the steps its slowest channel needs to fire first; all-zero layers add 0), or fixed with
 //! `delay`.
+//!
+//! Plug-and-play (paper 002 Table 1, "CF"): `correction = "light"` runs SNN Calibration's
+//! layer-by-layer bias correction (LCP) on the LTB-thresholded network, `"advanced"` adds its
+//! potential initialisation (ACP, which replaces v(0) = θ/2 by the calibrated per-element
+//! v(0)), both simulated for `correction_timesteps` steps on the first `correction_images`
+//! calibration images; delayed evaluation then applies as usual. On a QCFS-trained model
+//! plain `ltb` is the "QCFS + CF" row: the thresholds are fitted on the model's
+//! pre-activations exactly as for a ReLU model.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -54,11 +62,62 @@ pub struct Ltb {
     /// A fixed delay instead of the estimate (implies delayed evaluation).
     #[serde(default)]
     pub delay: Option<usize>,
+    /// SNN Calibration applied after the thresholds: `none`, `light` (bias correction) or
+    /// `advanced` (+ potential initialisation).
+    #[serde(default, skip_serializing_if = "Correction::is_none")]
+    pub correction: Correction,
+    /// T the correction simulates (SNN Calibration's code default, 32).
+    #[serde(default = "d_correction_t", skip_serializing_if = "is_default_correction_t")]
+    pub correction_timesteps: u32,
+    /// Calibration images used by the correction (one batch of 128 in SNN Calibration).
+    #[serde(default = "d_correction_images", skip_serializing_if = "is_default_correction_images")]
+    pub correction_images: usize,
+}
+
+/// SNN Calibration stage run on top of the LTB thresholds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Correction {
+    /// No correction (plain LTB).
+    #[default]
+    None,
+    /// LCP: bias correction.
+    Light,
+    /// ACP: bias correction + potential initialisation.
+    Advanced,
+}
+
+impl Correction {
+    fn is_none(&self) -> bool {
+        *self == Correction::None
+    }
+}
+
+fn d_correction_t() -> u32 {
+    32
+}
+fn is_default_correction_t(t: &u32) -> bool {
+    *t == d_correction_t()
+}
+fn d_correction_images() -> usize {
+    128
+}
+fn is_default_correction_images(n: &usize) -> bool {
+    *n == d_correction_images()
 }
 
 impl Default for Ltb {
     fn default() -> Self {
-        Self { channel_wise: false, iterations: d_iterations(), eta: d_eta(), delayed_evaluation: false, delay: None }
+        Self {
+            channel_wise: false,
+            iterations: d_iterations(),
+            eta: d_eta(),
+            delayed_evaluation: false,
+            delay: None,
+            correction: Correction::None,
+            correction_timesteps: d_correction_t(),
+            correction_images: d_correction_images(),
+        }
     }
 }
 
@@ -173,6 +232,11 @@ impl ConversionMethod for Ltb {
     }
 
     fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
+        if self.correction != Correction::None {
+            let images = super::snn_calibration::correction_batch(calibration, self.correction_images);
+            let advanced = self.correction == Correction::Advanced;
+            crate::calibrate::correct_layers(net, &images, self.correction_timesteps as usize, advanced);
+        }
         net.readout_delay = match (self.delay, self.delayed_evaluation) {
             (Some(d), _) => Some(d),
             (None, true) => Some(estimate_delay(net, &calibration[0])),

@@ -9,7 +9,7 @@ mod robust_norm;
 mod snn_calibration;
 
 pub use channel_norm::ChannelNorm;
-pub use ltb::{ClipHook, Ltb, estimate_delay};
+pub use ltb::{ClipHook, Correction, Ltb, estimate_delay};
 pub use max_norm::MaxNorm;
 pub use opt_shift::OptShift;
 pub use qcfs::Qcfs;
@@ -112,6 +112,9 @@ impl MethodConfig {
             }
             MethodConfig::Ltb(l) if l.iterations == 0 || !l.eta.is_finite() || l.eta <= 0.0 => {
                 bad("iterations must be at least 1 and eta positive".into())
+            }
+            MethodConfig::Ltb(l) if l.correction_timesteps == 0 || l.correction_images == 0 => {
+                bad("correction_timesteps and correction_images must be at least 1".into())
             }
             _ => Ok(()),
         }

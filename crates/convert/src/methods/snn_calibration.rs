@@ -97,7 +97,7 @@ impl ConversionMethod for SnnCalibration {
 }
 
 /// The first `n` calibration images as one batch.
-fn correction_batch(calibration: &[Tensor<4>], n: usize) -> Tensor<4> {
+pub(crate) fn correction_batch(calibration: &[Tensor<4>], n: usize) -> Tensor<4> {
     let all = Tensor::cat(calibration.to_vec(), 0);
     let [total, c, h, w] = all.dims();
     all.slice([0..n.clamp(1, total), 0..c, 0..h, 0..w])
