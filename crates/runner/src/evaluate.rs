@@ -86,7 +86,10 @@ pub fn evaluate_method(
     let label = method.label.as_str();
     let idx = data.test_indices(eval);
     let n = idx.len();
+    // The conversion time at T = 0 and, repeated, at every evaluated T, so that a table of
+    // conversion time vs T (paper 002, appendix G) can put per-T calibrations side by side.
     let mut out = vec![measure(label, 0, "conversion_seconds", "", conversion.seconds, n)];
+    out.extend(eval.timesteps.iter().map(|&t| measure(label, t, "conversion_seconds", "", conversion.seconds, n)));
     if let Some(d) = conversion.network.readout_delay {
         out.push(measure(label, 0, "readout_delay", "", d as f64, n));
     }

@@ -13,7 +13,7 @@ use crate::data::Data;
 use crate::evaluate::{Measure, ann_key, energy_measures, eval_key, evaluate_ann, evaluate_method};
 use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
-use crate::report::{ResultRow, accuracy_vs_t_svg, render_markdown, write_csv};
+use crate::report::{ResultRow, accuracy_vs_t_svg, render_markdown, render_summary, write_csv};
 use crate::spec::{Spec, load_spec};
 use crate::train::{TrainedAnn, ship_checkpoint, train_key, train_or_load};
 
@@ -68,7 +68,11 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     }
 
     let table_spec = table_spec(&spec, &name);
-    let table = render_markdown(&table_spec, &rows);
+    let mut table = render_markdown(&table_spec, &rows);
+    if !table_spec.summary.is_empty() {
+        table.push('\n');
+        table.push_str(&render_summary(&table_spec, &rows));
+    }
     let svg = accuracy_vs_t_svg(&table_spec.title, &rows)?;
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     write_csv(&out_dir.join("results.csv"), &rows)?;

@@ -76,6 +76,10 @@ pub struct TableSpec {
     /// Free text lines printed under the table (recipe, notes).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Metrics of a second, summary table (one column per metric, e.g. `sop90`,
+    /// `fps_per_watt90`; see [`render_summary`]). Empty: no summary table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub summary: Vec<String>,
 }
 
 fn default_rows() -> Vec<String> {
@@ -96,6 +100,7 @@ impl Default for TableSpec {
             timesteps: Vec::new(),
             paper: Vec::new(),
             notes: Vec::new(),
+            summary: Vec::new(),
         }
     }
 }
@@ -739,6 +744,56 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
     out
 }
 
+/// Renders the summary table of `spec.summary`: one row per row key (the ANN first, as
+/// `ann`), one column per metric. A cell is the seed-averaged whole-network value; when the
+/// metric was recorded at a time step (e.g. `sop90` at the first T reaching 90 % of the
+/// ANN), the T follows in parentheses. Missing: `—`.
+pub fn render_summary(spec: &TableSpec, rows: &[ResultRow]) -> String {
+    let mut fields: Vec<Field> = spec.rows.iter().filter_map(|f| Field::parse(f)).collect();
+    if fields.is_empty() {
+        fields = vec![Field::Model, Field::Method];
+    }
+    let sel: Vec<&ResultRow> =
+        rows.iter().filter(|r| r.layer.is_empty() && spec.summary.iter().any(|m| *m == r.metric)).collect();
+    let mut keys: Vec<Vec<&str>> = Vec::new();
+    for r in sel.iter().filter(|r| r.method == ANN_METHOD).chain(sel.iter().filter(|r| r.method != ANN_METHOD)) {
+        push_unique(&mut keys, fields.iter().map(|f| f.of_row(r)).collect());
+    }
+    let mut header: Vec<String> = fields.iter().map(|f| f.header().to_string()).collect();
+    let mut right = vec![false; fields.len()];
+    for m in &spec.summary {
+        header.push(cell(m));
+        right.push(true);
+    }
+    let mut body = Vec::new();
+    for key in &keys {
+        let mut line: Vec<String> = key.iter().map(|k| cell(k)).collect();
+        for m in &spec.summary {
+            let cells: Vec<&ResultRow> = sel
+                .iter()
+                .copied()
+                .filter(|r| r.metric == *m && fields.iter().zip(key).all(|(f, k)| f.of_row(r) == *k))
+                .collect();
+            let mut ts: Vec<u32> = cells.iter().map(|r| r.t).collect();
+            ts.sort_unstable();
+            ts.dedup();
+            line.push(match seed_stats(cells.iter().copied()) {
+                None => MISSING.to_string(),
+                Some(s) if ts == [0] => fmt_stats(m, &s),
+                Some(s) => format!("{} (T={})", fmt_stats(m, &s), join_nums(ts)),
+            });
+        }
+        body.push(line);
+    }
+    let mut out = format!("## Summary\n\n");
+    if body.is_empty() {
+        let _ = writeln!(out, "_No rows of {}._", spec.summary.join(", "));
+        return out;
+    }
+    out.push_str(&render_table(&header, &right, &body));
+    out
+}
+
 /// Renders per-layer values (rows with a non-empty `layer`) of `metric` at timestep `t`:
 /// one column per method (first-appearance order), one row per layer (first-appearance
 /// order). Dataset/model/variant columns are added only when the selected rows contain
@@ -850,6 +905,30 @@ mod tests {
             notes: vec!["Recipe: L=4 quantization steps, 300 epochs.".into()],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn summary_table_shows_metrics_with_their_timestep() {
+        let mut rows = golden_rows();
+        let mut add = |method: &str, t: u32, metric: &str, value: f64| {
+            let mut r = row("vgg16", method, t, 0, value);
+            r.metric = metric.into();
+            rows.push(r);
+        };
+        add("ann", 0, "fps_per_watt", 25.0);
+        add("qcfs", 2, "sop90", 1.5e6);
+        add("qcfs", 2, "fps_per_watt90", 8658.0);
+        let spec = TableSpec {
+            summary: vec!["sop90".into(), "fps_per_watt90".into(), "fps_per_watt".into()],
+            ..golden_spec()
+        };
+        let got = render_summary(&spec, &rows);
+        let want = "## Summary\n\n\
+            | Model | Method |         sop90 | fps_per_watt90 | fps_per_watt |\n\
+            | ----- | ------ | ------------: | -------------: | -----------: |\n\
+            | vgg16 | ann    |             — |              — |        25.00 |\n\
+            | vgg16 | qcfs   | 1.500e6 (T=2) |     8658 (T=2) |            — |\n";
+        assert_eq!(got, want, "\n{got}");
     }
 
     #[test]
