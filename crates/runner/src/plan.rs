@@ -48,14 +48,23 @@ pub fn expand(file: &Path, raw: &toml::Table, spec: &Spec) -> Result<Vec<Variant
                 };
                 let mut t = table.clone();
                 let mut parts = Vec::new();
+                let short_name = |f: &str| -> String {
+                    // The last path component, or the last two when it alone is ambiguous
+                    // within this sweep (e.g. `lcp.timesteps` vs `eval.timesteps`).
+                    let last = |f: &str| f.rsplit('.').next().unwrap_or(f).to_string();
+                    if fields.iter().filter(|g| last(g) == last(f)).count() > 1 {
+                        f.rsplitn(3, '.').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(".")
+                    } else {
+                        last(f)
+                    }
+                };
                 for (f, v) in fields.iter().zip(values) {
                     set_path(&mut t, f, v.clone()).map_err(|message| SpecError::Field {
                         file: file.into(),
                         path: format!("sweep[{i}].field `{f}`"),
                         message,
                     })?;
-                    let short = f.rsplit('.').next().unwrap_or(f);
-                    parts.push(format!("{short}={}", display_value(&v)));
+                    parts.push(format!("{}={}", short_name(f), display_value(&v)));
                 }
                 let l = if label.is_empty() { parts.join(",") } else { format!("{label},{}", parts.join(",")) };
                 next.push((l, t));
@@ -142,6 +151,29 @@ values = [[0.1, 1], [0.05, 2]]
         let k = |s: &Spec| stage_key("train", 1, &(&s.dataset, &s.model, &s.train));
         assert_eq!(k(&v[0].spec), k(&v[2].spec));
         assert_ne!(k(&v[0].spec), k(&v[1].spec));
+    }
+
+    #[test]
+    fn ambiguous_sweep_field_names_keep_their_parent_in_the_label() {
+        let text = r#"
+[dataset]
+name = "synthetic-shapes2d"
+[model]
+name = "small-cnn"
+[[method]]
+kind = "snn-calibration"
+label = "lcp"
+[eval]
+timesteps = [4]
+[[sweep]]
+fields = ["method.lcp.timesteps", "eval.timesteps", "train.epochs"]
+values = [[8, [8], 2]]
+"#;
+        let raw: toml::Table = toml::from_str(text).unwrap();
+        let spec = parse_table(Path::new("s.toml"), &raw).unwrap();
+        let v = expand(Path::new("s.toml"), &raw, &spec).unwrap();
+        assert_eq!(v[0].label, "lcp.timesteps=8,eval.timesteps=[8],epochs=2");
+        assert_eq!(v[0].spec.eval.timesteps, [8]);
     }
 
     const WHEN_SPEC: &str = r#"

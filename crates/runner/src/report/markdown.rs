@@ -747,7 +747,8 @@ pub fn render_markdown(spec: &TableSpec, rows: &[ResultRow]) -> String {
 /// Renders the summary table of `spec.summary`: one row per row key (the ANN first, as
 /// `ann`), one column per metric. A cell is the seed-averaged whole-network value; when the
 /// metric was recorded at a time step (e.g. `sop90` at the first T reaching 90 % of the
-/// ANN), the T follows in parentheses. Missing: `—`.
+/// ANN), the T follows in parentheses; a metric recorded at T = 0 and repeated per T
+/// (`conversion_seconds`) shows the T = 0 value. Missing: `—`.
 pub fn render_summary(spec: &TableSpec, rows: &[ResultRow]) -> String {
     let mut fields: Vec<Field> = spec.rows.iter().filter_map(|f| Field::parse(f)).collect();
     if fields.is_empty() {
@@ -766,21 +767,31 @@ pub fn render_summary(spec: &TableSpec, rows: &[ResultRow]) -> String {
         right.push(true);
     }
     let mut body = Vec::new();
+    let mut per_t: Vec<&str> = Vec::new();
     for key in &keys {
         let mut line: Vec<String> = key.iter().map(|k| cell(k)).collect();
         for m in &spec.summary {
-            let cells: Vec<&ResultRow> = sel
+            let mut cells: Vec<&ResultRow> = sel
                 .iter()
                 .copied()
                 .filter(|r| r.metric == *m && fields.iter().zip(key).all(|(f, k)| f.of_row(r) == *k))
                 .collect();
+            // A value recorded at T = 0 (a per-conversion figure) wins over per-T copies.
+            if cells.iter().any(|r| r.t == 0) {
+                cells.retain(|r| r.t == 0);
+            }
             let mut ts: Vec<u32> = cells.iter().map(|r| r.t).collect();
             ts.sort_unstable();
             ts.dedup();
             line.push(match seed_stats(cells.iter().copied()) {
                 None => MISSING.to_string(),
                 Some(s) if ts == [0] => fmt_stats(m, &s),
-                Some(s) => format!("{} (T={})", fmt_stats(m, &s), join_nums(ts)),
+                Some(s) if ts.len() == 1 => format!("{} (T={})", fmt_stats(m, &s), ts[0]),
+                // A metric with a value per T belongs in the main table, not in one cell.
+                Some(_) => {
+                    push_unique(&mut per_t, m.as_str());
+                    MISSING.to_string()
+                }
             });
         }
         body.push(line);
@@ -791,6 +802,9 @@ pub fn render_summary(spec: &TableSpec, rows: &[ResultRow]) -> String {
         return out;
     }
     out.push_str(&render_table(&header, &right, &body));
+    if !per_t.is_empty() {
+        let _ = writeln!(out, "\n`{}`: one value per T (see the main table), `—` here.", per_t.join("`, `"));
+    }
     out
 }
 
@@ -916,6 +930,8 @@ mod tests {
             rows.push(r);
         };
         add("ann", 0, "fps_per_watt", 25.0);
+        add("qcfs", 1, "fps_per_watt", 9000.0);
+        add("qcfs", 2, "fps_per_watt", 8658.0);
         add("qcfs", 2, "sop90", 1.5e6);
         add("qcfs", 2, "fps_per_watt90", 8658.0);
         let spec = TableSpec {
@@ -927,7 +943,8 @@ mod tests {
             | Model | Method |         sop90 | fps_per_watt90 | fps_per_watt |\n\
             | ----- | ------ | ------------: | -------------: | -----------: |\n\
             | vgg16 | ann    |             — |              — |        25.00 |\n\
-            | vgg16 | qcfs   | 1.500e6 (T=2) |     8658 (T=2) |            — |\n";
+            | vgg16 | qcfs   | 1.500e6 (T=2) |     8658 (T=2) |            — |\n\
+            \n`fps_per_watt`: one value per T (see the main table), `—` here.\n";
         assert_eq!(got, want, "\n{got}");
     }
 
