@@ -341,3 +341,36 @@ fn toy_batch(n: usize, points: usize, device: &Device) -> (Tensor<4>, Tensor<1, 
     let y = Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(labels, [n]), device);
     (tensor_from(v, [n, 3, points, 1], device), y)
 }
+
+#[test]
+fn the_tnet_starts_as_the_identity_and_its_output_layer_receives_gradients() {
+    use burn::module::{ModuleVisitor, Param};
+    let ad = Device::flex().autodiff();
+    ad.seed(2);
+    let m = model(&format!("{PN}\ntnet = true"), POINTS, &ad);
+    let x = cloud(4, POINTS, &ad);
+    // At init fc3 is zero and M = I: the cloud passes unchanged, so the main MLP's first conv
+    // gets a gradient (it would not if the identity were missing: x·0 = 0), fc3 gets one, and
+    // nothing flows further back into the T-Net yet.
+    let grads = m.forward(x).powi_scalar(2).mean().backward();
+    struct Grads<'a>(Vec<String>, &'a burn::tensor::Gradients, Vec<(String, f32)>);
+    impl ModuleVisitor for Grads<'_> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.0.push(name.into());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.0.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let g = param.grad(self.1).map_or(0.0, |g| g.abs().sum().into_scalar::<f32>());
+            self.2.push((self.0.join("."), g));
+        }
+    }
+    let mut v = Grads(vec![], &grads, vec![]);
+    m.visit(&mut v);
+    let grad =
+        |p: &str| v.2.iter().find(|(n, _)| *n == format!("PointNet.{p}")).unwrap_or_else(|| panic!("{p}: {:?}", v.2)).1;
+    assert!(grad("tnet.head.fc3.weight") > 0.0);
+    assert!(grad("feat.mlp_convs.0.weight") > 0.0);
+    assert_eq!(grad("tnet.head.fc2.weight"), 0.0);
+}
