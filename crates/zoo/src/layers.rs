@@ -41,12 +41,24 @@ pub fn conv_bn_forward(
     name: impl FnOnce() -> String,
 ) -> Tensor<4> {
     let [_, cin, hin, win] = x.dims();
+    conv_bn_forward_counted(conv, bn, x, ctx, name, (cin * hin * win) as u64)
+}
+
+/// As [`conv_bn_forward`], recording `inputs` as the layer's input neurons (for inputs that
+/// were gathered, so that one source neuron appears several times in `x`).
+pub(crate) fn conv_bn_forward_counted(
+    conv: &Conv2d,
+    bn: Option<&BatchNorm>,
+    x: Tensor<4>,
+    ctx: &mut ForwardCtx,
+    name: impl FnOnce() -> String,
+    inputs: u64,
+) -> Tensor<4> {
     let y = conv.forward(x);
     if ctx.is_tracing() {
         let [_, cout, h, w] = y.dims();
         let [_, cin_g, kh, kw] = conv.weight.dims();
         let outputs = (cout * h * w) as u64;
-        let inputs = (cin * hin * win) as u64;
         ctx.record_macs(name, outputs * (cin_g * kh * kw) as u64, inputs, outputs);
     }
     match bn {
@@ -60,6 +72,34 @@ pub(crate) fn linear_forward(l: &Linear, x: Tensor<2>, ctx: &mut ForwardCtx, nam
     let [i, o] = l.weight.dims();
     ctx.record_macs(|| name.to_string(), (i * o) as u64, i as u64, o as u64);
     l.forward(x)
+}
+
+/// Linear then optional BN (over the `out` features). `x`: `[n, in]` → `[n, out]`.
+pub(crate) fn linear_bn_forward(
+    l: &Linear,
+    bn: Option<&BatchNorm>,
+    x: Tensor<2>,
+    ctx: &mut ForwardCtx,
+    name: &str,
+) -> Tensor<2> {
+    let y = linear_forward(l, x, ctx, name);
+    match bn {
+        Some(bn) => bn.forward(y),
+        None => y,
+    }
+}
+
+/// Folds a batch norm into the preceding linear layer (weight `[in, out]`), as [`fold_conv_bn`].
+pub(crate) fn fold_linear_bn(l: Linear, bn: &BatchNorm) -> Linear {
+    let scale = bn.gamma.val().div(bn.running_var.value().add_scalar(bn.epsilon).sqrt());
+    let [_, out] = l.weight.dims();
+    let w = l.weight.val().mul(scale.clone().reshape([1, out]));
+    let b0 = match &l.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([out], &w.device()),
+    };
+    let b = b0.sub(bn.running_mean.value()).mul(scale).add(bn.beta.val());
+    Linear { weight: Param::from_tensor(w), bias: Some(Param::from_tensor(b)) }
 }
 
 /// Folds a batch norm (inference statistics) into the preceding convolution:
@@ -78,6 +118,14 @@ pub fn fold_conv_bn(conv: Conv2d, bn: &BatchNorm) -> Conv2d {
     };
     let b = b0.sub(mean).mul(scale).add(beta);
     Conv2d { weight: Param::from_tensor(w), bias: Some(Param::from_tensor(b)), ..conv }
+}
+
+/// Folds `bn` into `l` when present; returns the (linear, None) pair.
+pub(crate) fn fold_linear_pair(l: Linear, bn: Option<BatchNorm>) -> (Linear, Option<BatchNorm>) {
+    match bn {
+        Some(bn) => (fold_linear_bn(l, &bn), None),
+        None => (l, None),
+    }
 }
 
 /// Folds `bn` into `conv` when present; returns the (conv, None) pair.

@@ -7,18 +7,24 @@
 
 mod activation;
 mod ctx;
+mod geometry;
 mod import;
 mod layers;
 mod network;
+mod pointnet;
+mod pointnet2;
 mod resnet;
 mod small_cnn;
 mod vgg;
 
 pub use activation::{ActivationParams, AnnActivation};
 pub use ctx::{ForwardCtx, LayerMacs, SlotHook, SlotInfo};
+pub use geometry::{GroupingConfig, ball_query, farthest_point_sample};
 pub use import::{ImportError, WeightsFormat, import_weights};
 pub use layers::{conv_bn_forward, fold_conv_bn};
 pub use network::{MODEL_NAMES, ModelError, ModelSpec, Network, build_model};
+pub use pointnet::PointNet;
+pub use pointnet2::PointNet2;
 pub use resnet::{ResNet, ResNetVariant, Shortcut};
 pub use small_cnn::SmallCnn;
 pub use vgg::{Classifier, Pooling, Vgg};

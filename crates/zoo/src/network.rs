@@ -6,12 +6,13 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, Pooling, ResNet, ResNetVariant, Shortcut,
-    SlotInfo, SmallCnn, Vgg,
+    ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, GroupingConfig, PointNet, PointNet2, Pooling,
+    ResNet, ResNetVariant, Shortcut, SlotInfo, SmallCnn, Vgg,
 };
 
 /// Every model name a spec may use.
-pub const MODEL_NAMES: &[&str] = &["small-cnn", "vgg16", "resnet20-he", "resnet20-calib", "resnet20-sengupta"];
+pub const MODEL_NAMES: &[&str] =
+    &["small-cnn", "vgg16", "resnet20-he", "resnet20-calib", "resnet20-sengupta", "pointnet", "pointnet2-ssg"];
 
 /// Model errors.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +52,8 @@ pub struct ModelSpec {
     /// Batch norm after every conv (folded before conversion).
     #[serde(default = "default_true")]
     pub batch_norm: bool,
-    /// VGG pooling: `avg` or `max`.
+    /// VGG pooling between blocks, and PointNet/PointNet++ pooling over points and groups:
+    /// `avg` or `max` (pre-neuron max pooling).
     #[serde(default)]
     pub pooling: Pooling,
     /// VGG classifier: `1fc` or `3fc`.
@@ -78,6 +80,21 @@ pub struct ModelSpec {
     /// Initial QCFS λ.
     #[serde(default = "default_lambda", skip_serializing_if = "is_default_lambda")]
     pub qcfs_lambda_init: f32,
+    /// PointNet: add the input transform network (T-Net). Default off.
+    /// (This and the `sa_*` fields are left out of the serialized spec at their defaults.)
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tnet: bool,
+    /// PointNet++: centroids sampled by farthest point sampling at set-abstraction levels 1
+    /// and 2 (paper: 512, 128).
+    #[serde(default = "default_sa_centroids", skip_serializing_if = "is_default_sa_centroids")]
+    pub sa_centroids: Vec<usize>,
+    /// PointNet++: ball-query radius per level (paper: 0.2, 0.4; ModelNet clouds are
+    /// normalised to the unit sphere).
+    #[serde(default = "default_sa_radii", skip_serializing_if = "is_default_sa_radii")]
+    pub sa_radii: Vec<f32>,
+    /// PointNet++: neighbours per centroid per level (paper: 32, 64).
+    #[serde(default = "default_sa_neighbours", skip_serializing_if = "is_default_sa_neighbours")]
+    pub sa_neighbours: Vec<usize>,
 }
 
 impl ModelSpec {
@@ -97,6 +114,28 @@ fn is_default_levels(v: &usize) -> bool {
 }
 fn is_default_lambda(v: &f32) -> bool {
     *v == default_lambda()
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+fn default_sa_centroids() -> Vec<usize> {
+    vec![512, 128]
+}
+fn default_sa_radii() -> Vec<f32> {
+    vec![0.2, 0.4]
+}
+fn default_sa_neighbours() -> Vec<usize> {
+    vec![32, 64]
+}
+fn is_default_sa_centroids(v: &[usize]) -> bool {
+    v == default_sa_centroids()
+}
+fn is_default_sa_radii(v: &[f32]) -> bool {
+    v == default_sa_radii()
+}
+fn is_default_sa_neighbours(v: &[usize]) -> bool {
+    v == default_sa_neighbours()
 }
 
 fn default_clip() -> f32 {
@@ -119,10 +158,15 @@ pub enum Network {
     Vgg(Vgg),
     /// [`ResNet`].
     ResNet(ResNet),
+    /// [`PointNet`].
+    PointNet(PointNet),
+    /// [`PointNet2`] (PointNet++ SSG).
+    PointNet2(PointNet2),
 }
 
 impl Network {
-    /// ANN forward. `x`: `[batch, c, h, w]` → logits `[batch, classes]`.
+    /// ANN forward. `x`: `[batch, c, h, w]` (point clouds: `[batch, 3, points, 1]`) → logits
+    /// `[batch, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.forward_ctx(x, &mut ForwardCtx::ann())
     }
@@ -133,6 +177,8 @@ impl Network {
             Network::SmallCnn(m) => m.act.as_ref(),
             Network::Vgg(m) => m.act.as_ref(),
             Network::ResNet(m) => m.act.as_ref(),
+            Network::PointNet(m) => m.act.as_ref(),
+            Network::PointNet2(m) => m.act.as_ref(),
         }
     }
 
@@ -141,6 +187,8 @@ impl Network {
             Network::SmallCnn(m) => m.act = act,
             Network::Vgg(m) => m.act = act,
             Network::ResNet(m) => m.act = act,
+            Network::PointNet(m) => m.act = act,
+            Network::PointNet2(m) => m.act = act,
         }
         self
     }
@@ -152,6 +200,8 @@ impl Convertible for Network {
             Network::SmallCnn(m) => m.forward_ctx(x, ctx),
             Network::Vgg(m) => m.forward_ctx(x, ctx),
             Network::ResNet(m) => m.forward_ctx(x, ctx),
+            Network::PointNet(m) => m.forward_ctx(x, ctx),
+            Network::PointNet2(m) => m.forward_ctx(x, ctx),
         }
     }
 
@@ -160,6 +210,8 @@ impl Convertible for Network {
             Network::SmallCnn(m) => m.slots(),
             Network::Vgg(m) => m.slots(),
             Network::ResNet(m) => m.slots(),
+            Network::PointNet(m) => m.slots(),
+            Network::PointNet2(m) => m.slots(),
         }
     }
 
@@ -168,6 +220,8 @@ impl Convertible for Network {
             Network::SmallCnn(m) => Network::SmallCnn(m.fold_batchnorm()),
             Network::Vgg(m) => Network::Vgg(m.fold_batchnorm()),
             Network::ResNet(m) => Network::ResNet(m.fold_batchnorm()),
+            Network::PointNet(m) => Network::PointNet(m.fold_batchnorm()),
+            Network::PointNet2(m) => Network::PointNet2(m.fold_batchnorm()),
         }
     }
 }
@@ -214,7 +268,43 @@ fn build_architecture(
         }
         Ok(Network::ResNet(ResNet::new(v, input, classes, spec.width, spec.batch_norm, spec.shortcut, device)))
     };
+    let point_model = matches!(spec.name.as_str(), "pointnet" | "pointnet2-ssg");
+    if point_model && (input[0] != 3 || input[2] != 1) {
+        return Err(invalid(&format!(
+            "expects a point cloud of shape [3, points, 1] (xyz as channels, points along height); got input {input:?}"
+        )));
+    }
+    if spec.tnet && spec.name != "pointnet" {
+        return Err(invalid("tnet is only defined for pointnet"));
+    }
+    let sa_default = is_default_sa_centroids(&spec.sa_centroids)
+        && is_default_sa_radii(&spec.sa_radii)
+        && is_default_sa_neighbours(&spec.sa_neighbours);
+    if !sa_default && spec.name != "pointnet2-ssg" {
+        return Err(invalid("sa_centroids, sa_radii and sa_neighbours are only defined for pointnet2-ssg"));
+    }
     match spec.name.as_str() {
+        "pointnet" => Ok(Network::PointNet(PointNet::new(
+            input,
+            classes,
+            spec.width,
+            spec.batch_norm,
+            spec.pooling,
+            spec.tnet,
+            device,
+        ))),
+        "pointnet2-ssg" => {
+            let grouping = sa_grouping(spec, input[1])?;
+            Ok(Network::PointNet2(PointNet2::new(
+                input,
+                classes,
+                spec.width,
+                spec.batch_norm,
+                spec.pooling,
+                grouping,
+                device,
+            )))
+        }
         "small-cnn" => Ok(Network::SmallCnn(SmallCnn::new(input, classes, spec.width, spec.batch_norm, device))),
         "vgg16" => Ok(Network::Vgg(Vgg::new(
             input,
@@ -230,4 +320,26 @@ fn build_architecture(
         "resnet20-sengupta" => resnet(ResNetVariant::Sengupta),
         other => Err(ModelError::UnknownModel { name: other.into() }),
     }
+}
+
+/// The two PointNet++ sampling levels of `spec`, checked against `points` input points.
+fn sa_grouping(spec: &ModelSpec, points: usize) -> Result<[GroupingConfig; 2], ModelError> {
+    let invalid = |reason: String| spec.invalid(&reason);
+    let (c, r, k) = (&spec.sa_centroids, &spec.sa_radii, &spec.sa_neighbours);
+    if c.len() != 2 || r.len() != 2 || k.len() != 2 {
+        return Err(invalid("sa_centroids, sa_radii and sa_neighbours need one entry per level (2 levels)".into()));
+    }
+    let mut prev = points;
+    let mut levels = Vec::with_capacity(2);
+    for l in 0..2 {
+        if c[l] == 0 || c[l] > prev {
+            return Err(invalid(format!("sa_centroids[{l}] = {} must be in 1..={prev} (points at that level)", c[l])));
+        }
+        if !(r[l] > 0.0 && r[l].is_finite()) || k[l] == 0 {
+            return Err(invalid(format!("sa_radii[{l}] and sa_neighbours[{l}] must be positive")));
+        }
+        levels.push(GroupingConfig { centroids: c[l], radius: r[l], neighbours: k[l] });
+        prev = c[l];
+    }
+    Ok([levels[0], levels[1]])
 }

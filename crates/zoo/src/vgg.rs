@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::layers::{bn, conv, conv_bn_forward, fold_pair, linear, linear_forward, scaled};
 use crate::{ActivationParams, Convertible, ForwardCtx, SlotInfo};
 
-/// Pooling between VGG blocks.
+/// Pooling between VGG blocks, and over points / groups in PointNet and PointNet++.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Pooling {
@@ -18,6 +18,8 @@ pub enum Pooling {
     Avg,
     /// 2x2 max pooling *before* the block's last activation (max and ReLU commute, so the
     /// ANN is unchanged and the SNN pools analog potentials: "pre-neuron max pooling").
+    /// Point models: the max over points (or a group) is taken likewise before the pooled
+    /// layer's activation.
     Max,
 }
 
