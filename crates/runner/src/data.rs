@@ -2,64 +2,141 @@
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use datasets::{Augment, DataRoot, ImageSet, Normalization, Rng, Split};
+use datasets::{Augment, DataRoot, ImageSet, Normalization, PointAugment, PointCloudSet, Rng, Split};
 
 use crate::spec::{DatasetSection, EvalSection, TestSubset};
 
+/// The samples of one split: 8-bit images or point clouds.
+#[derive(Clone, Debug)]
+pub enum Samples {
+    /// Images `[C, H, W]`.
+    Images(ImageSet),
+    /// Point clouds, fed to the networks as `[3, points, 1]` "images".
+    Points(PointCloudSet),
+}
+
+impl Samples {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::Images(s) => s.len(),
+            Samples::Points(s) => s.len(),
+        }
+    }
+
+    /// True when there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Network input shape of one sample: `[C, H, W]`, or `[3, points, 1]` for point clouds.
+    pub fn shape(&self) -> [usize; 3] {
+        match self {
+            Samples::Images(s) => s.shape,
+            Samples::Points(s) => [3, s.num_points, 1],
+        }
+    }
+
+    /// Number of classes of the dataset.
+    pub fn num_classes(&self) -> usize {
+        match self {
+            Samples::Images(s) => s.num_classes,
+            Samples::Points(s) => s.num_classes,
+        }
+    }
+
+    /// Stable fingerprint of the samples and labels.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Samples::Images(s) => s.fingerprint(),
+            Samples::Points(s) => s.fingerprint(),
+        }
+    }
+
+    /// The samples at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Samples {
+        match self {
+            Samples::Images(s) => Samples::Images(s.subset(indices)),
+            Samples::Points(s) => Samples::Points(s.subset(indices)),
+        }
+    }
+}
+
+/// Training augmentation of either kind of sample.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainAugment {
+    /// Random crop with padding and horizontal flip.
+    Images(Augment),
+    /// Random point dropout, scale and shift.
+    Points(PointAugment),
+}
+
 /// Train and test sets with their preprocessing.
 pub struct Data {
-    /// Training images.
-    pub train: ImageSet,
-    /// Test images.
-    pub test: ImageSet,
-    /// Normalisation applied to pixel/255.
+    /// Training samples.
+    pub train: Samples,
+    /// Test samples.
+    pub test: Samples,
+    /// Normalisation applied to pixel/255 (images only; empty for point clouds).
     pub norm: Normalization,
     /// Default training augmentation of the dataset.
-    pub augment: Option<Augment>,
-    /// Fingerprint of the training images (part of the training cache key), computed once.
+    pub augment: Option<TrainAugment>,
+    /// Fingerprint of the training samples (part of the training cache key), computed once.
     pub train_fingerprint: String,
 }
 
 impl Data {
     /// Loads both splits of `section` from `root`.
     pub fn load(section: &DatasetSection, root: &DataRoot) -> Result<Self> {
-        let synthetic = section.synthetic.clone().unwrap_or_default();
-        let load = |split| {
-            datasets::load_images(&section.name, split, root, &synthetic)
-                .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
+        let (mut train, test, norm, augment) = if datasets::is_point_dataset(&section.name) {
+            let options = section.points.clone().unwrap_or_default();
+            let load = |split| {
+                datasets::load_points(&section.name, split, root, &options)
+                    .map(Samples::Points)
+                    .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
+            };
+            let augment = datasets::default_point_augment(&section.name).map(TrainAugment::Points);
+            (load(Split::Train)?, load(Split::Test)?, Normalization { mean: vec![], std: vec![] }, augment)
+        } else {
+            let synthetic = section.synthetic.clone().unwrap_or_default();
+            let load = |split| {
+                datasets::load_images(&section.name, split, root, &synthetic)
+                    .map(Samples::Images)
+                    .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
+            };
+            let (train, test) = (load(Split::Train)?, load(Split::Test)?);
+            let norm = match &section.normalization {
+                Some(n) => n.clone(),
+                None => datasets::default_normalization(&section.name)
+                    .with_context(|| format!("no default normalisation for `{}`", section.name))?,
+            };
+            let channels = train.shape()[0];
+            anyhow::ensure!(
+                norm.mean.len() == channels && norm.std.len() == channels,
+                "dataset.normalization: {} channels given, `{}` has {channels}",
+                norm.mean.len(),
+                section.name,
+            );
+            (train, test, norm, datasets::default_augment(&section.name).map(TrainAugment::Images))
         };
-        let mut train = load(Split::Train)?;
-        let test = load(Split::Test)?;
         if let Some(n) = section.train_subset {
             let idx = datasets::shuffled_indices(train.len(), 0x5EED, 0);
             let mut keep: Vec<usize> = idx.into_iter().take(n).collect();
             keep.sort_unstable();
             train = train.subset(&keep);
         }
-        let norm = match &section.normalization {
-            Some(n) => n.clone(),
-            None => datasets::default_normalization(&section.name)
-                .with_context(|| format!("no default normalisation for `{}`", section.name))?,
-        };
-        anyhow::ensure!(
-            norm.mean.len() == train.shape[0] && norm.std.len() == train.shape[0],
-            "dataset.normalization: {} channels given, `{}` has {}",
-            norm.mean.len(),
-            section.name,
-            train.shape[0]
-        );
         let train_fingerprint = train.fingerprint();
-        Ok(Self { augment: datasets::default_augment(&section.name), train, test, norm, train_fingerprint })
+        Ok(Self { augment, train, test, norm, train_fingerprint })
     }
 
-    /// `[C, H, W]` of the images.
+    /// Network input shape of one sample (`[C, H, W]`; point clouds `[3, points, 1]`).
     pub fn input_shape(&self) -> [usize; 3] {
-        self.train.shape
+        self.train.shape()
     }
 
     /// Number of classes.
     pub fn classes(&self) -> usize {
-        self.train.num_classes
+        self.train.num_classes()
     }
 
     /// Test indices the spec evaluates on (ANN and SNN alike).
@@ -78,17 +155,32 @@ pub fn select_subset(n: usize, subset: Option<&TestSubset>) -> Vec<usize> {
     }
 }
 
-/// A batch as tensors: images `[n, C, H, W]` and labels `[n]`.
+/// A batch as tensors: inputs `[n, C, H, W]` (point clouds `[n, 3, points, 1]`) and labels `[n]`.
 pub fn batch_tensors(
-    set: &ImageSet,
+    set: &Samples,
     indices: &[usize],
     norm: &Normalization,
-    augment: Option<(&Augment, &mut Rng)>,
+    augment: Option<(&TrainAugment, &mut Rng)>,
     device: &Device,
 ) -> (Tensor<4>, Tensor<1, Int>, Vec<i64>) {
-    let (pixels, labels) = datasets::make_batch(set, indices, norm, augment);
-    let [c, h, w] = set.shape;
-    let x = zoo::tensor_from(pixels, [indices.len(), c, h, w], device);
+    let (values, labels) = match set {
+        Samples::Images(s) => {
+            let aug = augment.and_then(|(a, rng)| match a {
+                TrainAugment::Images(a) => Some((a, rng)),
+                TrainAugment::Points(_) => None,
+            });
+            datasets::make_batch(s, indices, norm, aug)
+        }
+        Samples::Points(s) => {
+            let aug = augment.and_then(|(a, rng)| match a {
+                TrainAugment::Points(a) => Some((a, rng)),
+                TrainAugment::Images(_) => None,
+            });
+            datasets::make_point_batch(s, indices, aug)
+        }
+    };
+    let [c, h, w] = set.shape();
+    let x = zoo::tensor_from(values, [indices.len(), c, h, w], device);
     let y = Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(labels.clone(), [indices.len()]), device);
     (x, y, labels)
 }

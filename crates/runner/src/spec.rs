@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use convert::{MethodConfig, NeuronOverrides};
-use datasets::{Normalization, SyntheticOptions};
+use datasets::{Normalization, PointOptions, SyntheticOptions};
 use serde::{Deserialize, Serialize};
 use zoo::ModelSpec;
 
@@ -110,6 +110,10 @@ pub struct DatasetSection {
     /// Train on the first N (seeded shuffle) training images only.
     #[serde(default)]
     pub train_subset: Option<usize>,
+    /// Options of point-cloud datasets (`[dataset.points]`: `num_points`, `train_size`,
+    /// `test_size`, `seed`, `scanobjectnn_variant`); defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<PointOptions>,
 }
 
 /// Optimizer.
@@ -383,11 +387,23 @@ pub fn parse_table(file: &Path, raw: &toml::Table) -> Result<Spec, SpecError> {
 
 fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     let err = |path: &str, message: String| Err(SpecError::Field { file: file.into(), path: path.into(), message });
-    if !datasets::DATASET_NAMES.contains(&spec.dataset.name.as_str()) {
+    let is_points = datasets::is_point_dataset(&spec.dataset.name);
+    if !datasets::DATASET_NAMES.contains(&spec.dataset.name.as_str()) && !is_points {
+        let valid: Vec<&str> = datasets::DATASET_NAMES.iter().chain(datasets::POINT_DATASET_NAMES).copied().collect();
+        return err("dataset.name", format!("unknown dataset `{}`; valid: {}", spec.dataset.name, valid.join(", ")));
+    }
+    if is_points && (spec.dataset.normalization.is_some() || spec.dataset.synthetic.is_some()) {
         return err(
-            "dataset.name",
-            format!("unknown dataset `{}`; valid: {}", spec.dataset.name, datasets::DATASET_NAMES.join(", ")),
+            "dataset",
+            format!(
+                "`{}` is a point-cloud set: it takes [dataset.points] options (clouds are centred and scaled \
+                 to the unit sphere), not `normalization` or `synthetic`",
+                spec.dataset.name
+            ),
         );
+    }
+    if !is_points && spec.dataset.points.is_some() {
+        return err("dataset.points", format!("`{}` is not a point-cloud set", spec.dataset.name));
     }
     if !zoo::MODEL_NAMES.contains(&spec.model.name.as_str()) {
         return err(

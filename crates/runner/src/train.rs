@@ -157,7 +157,7 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
         .init(&ad);
     let augment = match t.augment {
         Some(false) => None,
-        _ => data.augment,
+        _ => data.augment.clone(),
     };
     let n = data.train.len();
     let iters = n.div_ceil(t.batch_size);
