@@ -13,11 +13,14 @@
 //! (`libver="latest"` under HDF5 2.x) are not readable and give a clear error. Without the
 //! feature every HDF5 load is [`DatasetError::Unsupported`] with a conversion hint.
 
-use std::path::{Path, PathBuf};
+#[cfg(feature = "hdf5")]
+use std::path::Path;
+use std::path::PathBuf;
 
 use crate::error::DatasetError;
 
 /// What to do with the samples of a set of HDF5 files.
+#[cfg_attr(not(feature = "hdf5"), allow(dead_code))]
 pub(crate) struct H5Request<'a> {
     /// Files whose samples are concatenated, in this order.
     pub files: &'a [PathBuf],

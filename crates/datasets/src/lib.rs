@@ -276,3 +276,5 @@ pub fn default_point_augment(name: &str) -> Option<PointAugment> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_points;

@@ -90,7 +90,7 @@ pub fn parse_pcd(bytes: &[u8], path: &Path) -> Result<Vec<f32>, DatasetError> {
         Encoding::Binary => {
             let record = byte;
             let data = &bytes[data_start..];
-            let need = points.checked_mul(record).unwrap_or(usize::MAX);
+            let need = points.saturating_mul(record);
             if data.len() < need {
                 let whole = data.len() / record.max(1);
                 return Err(DatasetError::Corrupt {

@@ -423,6 +423,9 @@ fn read_names(path: &Path, k: usize) -> Result<Vec<String>, DatasetError> {
     Ok(names)
 }
 
+/// Points (point-major xyz), labels and class names of a loaded split.
+type Loaded = (Vec<f32>, Vec<u16>, Vec<String>);
+
 fn load_text(
     dir: &Path,
     prefix: &str,
@@ -430,7 +433,7 @@ fn load_text(
     split: Split,
     limit: usize,
     opts: &PointOptions,
-) -> Result<(Vec<f32>, Vec<u16>, Vec<String>), DatasetError> {
+) -> Result<Loaded, DatasetError> {
     let classes = read_names(&dir.join(format!("{prefix}_shape_names.txt")), k)?;
     let list = dir.join(format!("{prefix}_{split}.txt"));
     let mut items = Vec::new();

@@ -424,7 +424,8 @@ mod tests {
     #[test]
     fn parts_sample_on_their_surfaces() {
         let mut rng = Rng::new(2);
-        let checks: Vec<(Part, Box<dyn Fn([f32; 3]) -> f32>)> = vec![
+        type Distance = Box<dyn Fn([f32; 3]) -> f32>;
+        let checks: Vec<(Part, Distance)> = vec![
             (Part::Sphere { c: [1.0, 0.0, 0.0], r: 0.5 }, Box::new(|p| norm(sub(p, [1.0, 0.0, 0.0])) - 0.5)),
             (
                 Part::Tube { c: [0.0; 3], r: 0.3, h: 1.0, axis: 0 },
