@@ -42,6 +42,35 @@ pub enum DatasetError {
         /// What is wrong.
         reason: String,
     },
+    /// A text file or a text header is malformed (point-cloud formats: PCD, OFF, ModelNet
+    /// text files), or a structured file lacks an expected field or dataset.
+    #[error("malformed file {}: {location}: {reason}", path.display())]
+    Malformed {
+        /// The offending file.
+        path: PathBuf,
+        /// Where in the file, e.g. `line 3`, `header field WIDTH` or `dataset "data"`.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file is in a known format but uses a feature this build cannot read (e.g. PCD
+    /// `DATA binary_compressed`, or HDF5 in a build without the `hdf5` feature).
+    #[error("unsupported file {}: {reason}", path.display())]
+    Unsupported {
+        /// The offending file.
+        path: PathBuf,
+        /// What is not supported and how to work around it.
+        reason: String,
+    },
+    /// A directory holds the dataset's files, but not in a consistent layout (e.g. the wrong
+    /// number of class folders, or a split file naming a shape that does not exist).
+    #[error("unexpected dataset layout in {}: {reason}", path.display())]
+    Layout {
+        /// The directory (or index file) that is inconsistent.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// An I/O error while reading a file.
     #[error("cannot read {}: {source}", path.display())]
     Io {

@@ -1,22 +1,38 @@
-//! Image datasets for the ANN-to-SNN conversion tool.
+//! Image and point-cloud datasets for the ANN-to-SNN conversion tool.
 //!
-//! Loads MNIST and Fashion-MNIST (IDX, plain or gzip), CIFAR-10 and CIFAR-100 (official binary
-//! formats) from a configurable data root (see [`DataRoot`]), and generates the procedural
-//! `synthetic-shapes2d` set. Also provides a small deterministic RNG, normalisation,
-//! augmentation and batch assembly. Nothing here touches the network.
+//! Images: loads MNIST and Fashion-MNIST (IDX, plain or gzip), CIFAR-10 and CIFAR-100 (official
+//! binary formats) from a configurable data root (see [`DataRoot`]), and generates the
+//! procedural `synthetic-shapes2d` set ([`load_images`]).
+//!
+//! Point clouds ([`load_points`]): ModelNet10 and ModelNet40 from PCD class folders, official
+//! OFF meshes (area-weighted surface sampling), the `modelnet40_normal_resampled` text layout
+//! or the `ply_hdf5_2048` HDF5 files; ScanObjectNN from its HDF5 files; and the procedural
+//! `synthetic-shapes3d` set. Every sample has exactly `num_points` points, centred and scaled
+//! to the unit sphere (see [`pointsets`] for the layouts and the resampling rules). HDF5 is
+//! read by the pure-Rust `hdf5-pure` crate (cargo feature `hdf5`, on by default).
+//!
+//! Also provides a small deterministic RNG, normalisation, augmentation and batch assembly
+//! ([`make_batch`], [`make_point_batch`]). Nothing here touches the network.
 
 pub mod augment;
 pub mod cifar;
 pub mod error;
+pub mod h5;
 pub mod idx;
 pub mod image;
+pub mod off;
+pub mod pcd;
+pub mod pointcloud;
+pub mod pointsets;
 pub mod rng;
 pub mod root;
 pub mod synthetic_shapes2d;
+pub mod synthetic_shapes3d;
 
 pub use augment::{Augment, Normalization, make_batch};
 pub use error::DatasetError;
 pub use image::ImageSet;
+pub use pointcloud::{PointAugment, PointCloudSet, make_point_batch, normalize_unit_sphere};
 pub use rng::{Rng, derive_seed, sample_indices, shuffled_indices};
 pub use root::DataRoot;
 
@@ -138,5 +154,127 @@ pub fn default_augment(name: &str) -> Option<Augment> {
     }
 }
 
+/// Names accepted by [`load_points`].
+pub const POINT_DATASET_NAMES: &[&str] = &["synthetic-shapes3d", "modelnet10", "modelnet40", "scanobjectnn"];
+
+/// True for the names in [`POINT_DATASET_NAMES`].
+pub fn is_point_dataset(name: &str) -> bool {
+    POINT_DATASET_NAMES.contains(&name)
+}
+
+fn default_num_points() -> usize {
+    1024
+}
+
+fn default_scanobjectnn_variant() -> String {
+    "pb_t50_rs".to_string()
+}
+
+/// Options for loading a point-cloud dataset ([`load_points`]). Missing fields take their
+/// defaults when deserialised.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointOptions {
+    /// Points per sample (default 1024). Every loaded sample has exactly this many.
+    #[serde(default = "default_num_points")]
+    pub num_points: usize,
+    /// Number of training samples. `synthetic-shapes3d`: generated count (0 means 4000).
+    /// File-backed sets: 0 means the whole split; a smaller non-zero value keeps a seeded
+    /// random subset of that size (in file order); a larger one keeps everything.
+    #[serde(default)]
+    pub train_size: usize,
+    /// Number of test samples; same rules as `train_size` (0 means 1000 for the synthetic set,
+    /// the whole split for files).
+    #[serde(default)]
+    pub test_size: usize,
+    /// Base seed of the synthetic set, of OFF surface sampling, of PCD point subsampling and
+    /// of the `train_size`/`test_size` subsets. Train and test use different derived seeds.
+    #[serde(default)]
+    pub seed: u64,
+    /// ScanObjectNN variant (ignored by other sets): `obj_bg` (`main_split/*_objectdataset.h5`),
+    /// `obj_only` (`main_split_nobg/`), `pb_t25`, `pb_t25_r`, `pb_t50_r` or `pb_t50_rs`
+    /// (default; `main_split/*_objectdataset_augmentedrot_scale75.h5`).
+    #[serde(default = "default_scanobjectnn_variant")]
+    pub scanobjectnn_variant: String,
+}
+
+impl Default for PointOptions {
+    fn default() -> Self {
+        PointOptions {
+            num_points: default_num_points(),
+            train_size: 0,
+            test_size: 0,
+            seed: 0,
+            scanobjectnn_variant: default_scanobjectnn_variant(),
+        }
+    }
+}
+
+/// Largest accepted `num_points`.
+pub const MAX_NUM_POINTS: usize = 1 << 20;
+
+/// Load a named point-cloud dataset split. Unknown name -> [`DatasetError::UnknownDataset`]
+/// listing [`POINT_DATASET_NAMES`].
+///
+/// File-backed sets are read from the first of `root.candidates(name)` (or of the known
+/// sub-directories of one, see [`pointsets`]) that holds the split in an accepted layout; when
+/// none does the error is [`DatasetError::Missing`] listing every directory looked at.
+/// Every sample is centred on its centroid and scaled so that its largest point norm is 1.
+pub fn load_points(
+    name: &str,
+    split: Split,
+    root: &DataRoot,
+    options: &PointOptions,
+) -> Result<PointCloudSet, DatasetError> {
+    check_point_request(name, options)?;
+    if name == synthetic_shapes3d::NAME {
+        return synthetic_shapes3d::generate(options, split);
+    }
+    pointsets::load(name, split, root, options)
+}
+
+/// Where [`load_points`] would read a file-backed split from: the directory holding it
+/// (ScanObjectNN: the HDF5 file), or the same [`DatasetError`] as `load_points` when it is not
+/// found. `synthetic-shapes3d` has no location: [`DatasetError::InvalidOptions`].
+pub fn locate_points(
+    name: &str,
+    split: Split,
+    root: &DataRoot,
+    options: &PointOptions,
+) -> Result<std::path::PathBuf, DatasetError> {
+    check_point_request(name, options)?;
+    if name == synthetic_shapes3d::NAME {
+        return Err(DatasetError::InvalidOptions {
+            dataset: name.to_string(),
+            reason: "a procedural dataset has no location on disk".into(),
+        });
+    }
+    pointsets::locate(name, split, root, options)
+}
+
+fn check_point_request(name: &str, options: &PointOptions) -> Result<(), DatasetError> {
+    if !is_point_dataset(name) {
+        return Err(DatasetError::UnknownDataset { name: name.to_string(), valid: POINT_DATASET_NAMES.join(", ") });
+    }
+    if options.num_points == 0 || options.num_points > MAX_NUM_POINTS {
+        return Err(DatasetError::InvalidOptions {
+            dataset: name.to_string(),
+            reason: format!("num_points {} is outside 1..={MAX_NUM_POINTS}", options.num_points),
+        });
+    }
+    if name == "scanobjectnn" {
+        pointsets::scan_variant(options)?;
+    }
+    Ok(())
+}
+
+/// Default training augmentation of a point-cloud dataset: [`PointAugment::default`] (the
+/// PointNet++ recipe) for every name in [`POINT_DATASET_NAMES`]; `None` otherwise.
+pub fn default_point_augment(name: &str) -> Option<PointAugment> {
+    is_point_dataset(name).then(PointAugment::default)
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_points;

@@ -24,6 +24,16 @@ fn sub_dirs(dataset: &str) -> &'static [&'static str] {
         "fashion-mnist" => &["fashion-mnist", "FashionMNIST/raw", "FashionMNIST", "fashion_mnist"],
         "cifar10" => &["cifar-10-batches-bin", "cifar10/cifar-10-batches-bin", "cifar10", ""],
         "cifar100" => &["cifar-100-binary", "cifar100/cifar-100-binary", "cifar100", ""],
+        // Point clouds: the loader also probes known sub-directories of each (see `pointsets`).
+        "modelnet10" => &["modelnet10", "ModelNet10", "modelnet10-pcd1024", "modelnet40_normal_resampled"],
+        "modelnet40" => &[
+            "modelnet40",
+            "ModelNet40",
+            "modelnet40_normal_resampled",
+            "modelnet40_ply_hdf5_2048",
+            "modelnet40-pcd1024",
+        ],
+        "scanobjectnn" => &["scanobjectnn", "ScanObjectNN", "h5_files"],
         _ => &[],
     }
 }
