@@ -4,8 +4,10 @@
 #
 # Usage: scripts/fetch-datasets.sh NAME [NAME...]
 #   NAME: mnist | fashion-mnist | cifar10 | cifar100
+#       | modelnet10 | modelnet40 | modelnet40-h5 | modelnet40-off | scanobjectnn
 # Data root: $SNN_DATA_DIR if set, else ./datasets (relative to the current directory).
-# Needs: curl, sha256sum (or shasum), tar. See datasets/README.md.
+# Needs: curl, sha256sum (or shasum), tar; unzip (or python3) for the point-cloud archives.
+# See datasets/README.md.
 set -euo pipefail
 
 ROOT="${SNN_DATA_DIR:-datasets}"
@@ -13,6 +15,7 @@ ROOT="${SNN_DATA_DIR:-datasets}"
 usage() {
     echo "usage: $0 NAME [NAME...]" >&2
     echo "  NAME: mnist | fashion-mnist | cifar10 | cifar100" >&2
+    echo "      | modelnet10 | modelnet40 | modelnet40-h5 | modelnet40-off | scanobjectnn" >&2
     echo "  downloads into \${SNN_DATA_DIR:-datasets} (now: $ROOT)" >&2
 }
 
@@ -31,11 +34,16 @@ sha256_of() {
 
 # fetch URL DEST SHA256: download URL to DEST (unless DEST is already there and intact) and
 # check its SHA-256. An empty SHA256 means no trusted checksum is known: the computed one is
-# printed and the file is reported as unverified.
+# printed and the file is reported as unverified; a DEST already present is then used as it
+# is (so an archive downloaded by hand from a mirror can be dropped in place).
 fetch() {
     local url="$1" dest="$2" expected="$3" actual
     if [[ -f "$dest" && -n "$expected" && "$(sha256_of "$dest")" == "$expected" ]]; then
         echo "ok (already present): $dest"
+        return 0
+    fi
+    if [[ -f "$dest" && -z "$expected" ]]; then
+        echo "WARNING: using $dest as it is: UNVERIFIED (no known checksum); its SHA-256 is $(sha256_of "$dest")" >&2
         return 0
     fi
     echo "downloading $url"
@@ -81,6 +89,34 @@ fetch_cifar() {
     echo "done: $ROOT/$subdir"
 }
 
+unzip_into() {
+    local archive="$1" dir="$2"
+    if command -v unzip >/dev/null 2>&1; then
+        unzip -q -o "$archive" -d "$dir"
+    elif command -v python3 >/dev/null 2>&1; then
+        python3 -m zipfile -e "$archive" "$dir"
+    else
+        die "unzip (or python3) is required to unpack $archive"
+    fi
+}
+
+# Point-cloud archives (zip): download ARCHIVE from URL into the root, unpack it there and
+# check that CHECK (a path relative to the root) exists. No checksums are published for these
+# archives, so SHA256 is usually empty and the download is reported as unverified.
+fetch_zip() {
+    local url="$1" archive="$2" sum="$3" check="$4"
+    if [[ -e "$ROOT/$check" ]]; then
+        echo "ok (already unpacked): $ROOT/$check"
+        return 0
+    fi
+    fetch "$url" "$ROOT/$archive" "$sum"
+    echo "unpacking $ROOT/$archive"
+    unzip_into "$ROOT/$archive" "$ROOT"
+    [[ -e "$ROOT/$check" ]] || die "unexpected archive layout: $ROOT/$check missing"
+    rm -f "$ROOT/$archive"
+    echo "done: $ROOT/$check"
+}
+
 fetch_one() {
     case "$1" in
         mnist)
@@ -108,8 +144,31 @@ fetch_one() {
                 58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec \
                 cifar-100-binary test.bin
             ;;
-        modelnet10 | modelnet40)
-            die "$1 is not yet supported by this script"
+        modelnet10)
+            # Official meshes (OFF); the loader samples 1,024 points per mesh, seeded.
+            fetch_zip http://3dvision.princeton.edu/projects/2014/3DShapeNets/ModelNet10.zip \
+                ModelNet10.zip "" ModelNet10/chair/test
+            ;;
+        modelnet40)
+            # PointNet++'s resampled text layout (10,000 points + normals per shape, 1.6 GB).
+            # If the host is down, put a mirror's copy at $ROOT/modelnet40_normal_resampled.zip.
+            fetch_zip https://shapenet.cs.stanford.edu/media/modelnet40_normal_resampled.zip \
+                modelnet40_normal_resampled.zip "" modelnet40_normal_resampled/modelnet40_test.txt
+            ;;
+        modelnet40-h5)
+            # PointNet's HDF5 files (2,048 points per shape); loaded under the name modelnet40.
+            fetch_zip https://shapenet.cs.stanford.edu/media/modelnet40_ply_hdf5_2048.zip \
+                modelnet40_ply_hdf5_2048.zip "" modelnet40_ply_hdf5_2048/ply_data_test0.h5
+            ;;
+        modelnet40-off)
+            # Official meshes (OFF, 2 GB); loaded under the name modelnet40.
+            fetch_zip http://modelnet.cs.princeton.edu/ModelNet40.zip ModelNet40.zip "" ModelNet40/chair/test
+            ;;
+        scanobjectnn)
+            echo "ScanObjectNN is distributed under its authors' terms of use" \
+                "(https://hkust-vgd.github.io/scanobjectnn/); downloading means accepting them."
+            fetch_zip https://hkust-vgd.ust.hk/scanobjectnn/h5_files.zip h5_files.zip "" \
+                h5_files/main_split/test_objectdataset_augmentedrot_scale75.h5
             ;;
         -h | --help)
             usage

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong while locating, reading or decoding a data set.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    /// The dataset name is not one of [`crate::DATASET_NAMES`].
+    /// The dataset name is not one of [`crate::DATASET_NAMES`] (images) or
+    /// [`crate::POINT_DATASET_NAMES`] (point clouds), whichever the loader accepts.
     #[error("unknown dataset `{name}`; valid names are: {valid}")]
     UnknownDataset {
         /// The name that was asked for.

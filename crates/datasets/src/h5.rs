@@ -32,9 +32,10 @@ pub(crate) struct H5Request<'a> {
     pub select: &'a dyn Fn(usize) -> Vec<usize>,
 }
 
-/// Hint appended to HDF5 errors: how to turn the files into the text layout.
-pub(crate) const CONVERT_HINT: &str = "convert the HDF5 files to the ModelNet text layout with the h5py snippet in \
-                                       datasets/README.md (section \"Converting HDF5 files\")";
+/// Hint appended to HDF5 errors: how to turn the files into something this build reads.
+pub(crate) const CONVERT_HINT: &str = "see datasets/README.md, section \"Converting HDF5 files\" (h5py snippets that \
+                                       re-save a file in HDF5's widely readable format, or turn ModelNet40 HDF5 files into \
+                                       the ModelNet text layout)";
 
 #[cfg(not(feature = "hdf5"))]
 /// Without the `hdf5` feature: always [`DatasetError::Unsupported`].
@@ -57,7 +58,8 @@ fn h5_err(path: &Path, location: &str, e: hdf5_pure::Error) -> DatasetError {
         path: path.to_path_buf(),
         location: location.to_string(),
         reason: format!(
-            "cannot read HDF5 ({e}); if the file was written by HDF5 2.x with libver=\"latest\", {CONVERT_HINT}"
+            "cannot read HDF5 ({e}); if the file is intact but in a newer HDF5 format (e.g. HDF5 2.x \
+             libver=\"latest\"), {CONVERT_HINT}"
         ),
     }
 }

@@ -229,11 +229,14 @@ fn render(class: usize, rng: &mut Rng, out: &mut [f32]) {
         // tilt about x, then rotate about z
         let (y, z) = (ct * q[1] - st * q[2], st * q[1] + ct * q[2]);
         let (x, y) = (cz * q[0] - sz * y, sz * q[0] + cz * y);
+        p.copy_from_slice(&[x, y, z]);
+    }
+    for v in out.chunks_mut(2) {
         let (n1, n2) = normal_pair(rng);
-        let (n3, _) = normal_pair(rng);
-        p[0] = x + sigma * n1;
-        p[1] = y + sigma * n2;
-        p[2] = z + sigma * n3;
+        v[0] += sigma * n1;
+        if let Some(w) = v.get_mut(1) {
+            *w += sigma * n2;
+        }
     }
     normalize_unit_sphere(out);
 }
