@@ -125,6 +125,9 @@ fn list() {
     for d in datasets::DATASET_NAMES {
         println!("  {d}");
     }
+    for d in datasets::POINT_DATASET_NAMES {
+        println!("  {d} (point clouds)");
+    }
     println!("methods ([[method]] kind):");
     for (k, doc) in convert::METHOD_KINDS {
         println!("  {k:<14} {doc}");

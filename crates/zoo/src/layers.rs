@@ -54,7 +54,7 @@ pub(crate) fn conv_bn_forward_counted(
     name: impl FnOnce() -> String,
     inputs: u64,
 ) -> Tensor<4> {
-    let y = conv.forward(x);
+    let y = if is_pointwise(conv) { pointwise_conv(conv, x) } else { conv.forward(x) };
     if ctx.is_tracing() {
         let [_, cout, h, w] = y.dims();
         let [_, cin_g, kh, kw] = conv.weight.dims();
@@ -65,6 +65,30 @@ pub(crate) fn conv_bn_forward_counted(
         Some(bn) => bn.forward(y),
         None => y,
     }
+}
+
+/// A 1x1, stride-1, ungrouped, unpadded convolution: a matrix product over channels.
+fn is_pointwise(conv: &Conv2d) -> bool {
+    conv.kernel_size == [1, 1]
+        && conv.stride == [1, 1]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && matches!(conv.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0))
+}
+
+/// A pointwise convolution as one matrix product (much faster than the generic conv kernel on
+/// the CPU backends for the long `[n, c, points, 1]` maps of the point-cloud models).
+/// `x`: `[n, cin, h, w]` → `[n, cout, h, w]`; identical to `conv.forward(x)`.
+fn pointwise_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [n, cin, h, w] = x.dims();
+    let [cout, ..] = conv.weight.dims();
+    let rows = x.reshape([n, cin, h * w]).swap_dims(1, 2).reshape([n * h * w, cin]);
+    let weight = conv.weight.val().reshape([cout, cin]).transpose();
+    let mut y = rows.matmul(weight);
+    if let Some(b) = &conv.bias {
+        y = y.add(b.val().reshape([1, cout]));
+    }
+    y.reshape([n, h * w, cout]).swap_dims(1, 2).reshape([n, cout, h, w])
 }
 
 /// Linear forward with MAC tracing. `x`: `[n, in]` → `[n, out]`.
@@ -133,5 +157,28 @@ pub(crate) fn fold_pair(conv: Conv2d, bn: Option<BatchNorm>) -> (Conv2d, Option<
     match bn {
         Some(bn) => (fold_conv_bn(conv, &bn), None),
         None => (conv, None),
+    }
+}
+
+#[cfg(test)]
+mod pointwise_tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn pointwise_conv_equals_the_generic_convolution() {
+        let d = Device::flex();
+        d.seed(3);
+        for bias in [false, true] {
+            let c = conv(5, 7, 1, 1, bias, &d);
+            assert!(is_pointwise(&c));
+            let x = Tensor::<4>::random([3, 5, 11, 2], Distribution::Normal(0.0, 1.0), &d);
+            let fast = pointwise_conv(&c, x.clone());
+            let slow = c.forward(x);
+            let diff = fast.sub(slow).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-5, "max difference {diff}");
+        }
+        assert!(!is_pointwise(&conv(5, 7, 3, 1, false, &d)));
+        assert!(!is_pointwise(&conv(5, 7, 1, 2, false, &d)));
     }
 }
