@@ -239,9 +239,35 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
     out
 }
 
+/// Conversion loss and rate (paper 000's table columns) from measured accuracies: at each T
+/// of each method, `loss` = ANN − SNN accuracy (pp) and `rate` = 100 · SNN / ANN (%).
+pub fn conversion_loss_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
+    let Some(ann_acc) = find(ann, "accuracy", 0) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for m in method.iter().filter(|m| m.metric == "accuracy" && m.layer.is_empty()) {
+        out.push(measure(&m.method, m.t, "loss", "", ann_acc - m.value, m.n_images));
+        if ann_acc > 0.0 {
+            out.push(measure(&m.method, m.t, "rate", "", 100.0 * m.value / ann_acc, m.n_images));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loss_and_rate_follow_the_paper_definitions() {
+        let ann = vec![measure("ann", 0, "accuracy", "", 80.0, 10)];
+        let snn = vec![measure("m", 4, "accuracy", "", 60.0, 10), measure("m", 4, "sops", "", 1e6, 10)];
+        let out = conversion_loss_measures(&ann, &snn);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].metric.as_str(), out[0].t, out[0].value), ("loss", 4, 20.0));
+        assert_eq!((out[1].metric.as_str(), out[1].value), ("rate", 75.0));
+    }
 
     #[test]
     fn energy_follows_paper_002_accounting() {

@@ -10,10 +10,14 @@ use datasets::DataRoot;
 
 use crate::cache::{Cache, read_json, write_file, write_json};
 use crate::data::Data;
-use crate::evaluate::{Measure, ann_key, energy_measures, eval_key, evaluate_ann, evaluate_method};
+use crate::evaluate::{
+    Measure, ann_key, conversion_loss_measures, energy_measures, eval_key, evaluate_ann, evaluate_method,
+};
 use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
-use crate::report::{ResultRow, accuracy_vs_t_svg, render_markdown, render_summary, write_csv};
+use crate::report::{
+    ResultRow, TableSpec, accuracy_vs_t_svg, derived_paper_values, render_markdown, render_summary, write_csv,
+};
 use crate::spec::{Spec, load_spec};
 use crate::train::{TrainedAnn, ship_checkpoint, train_key, train_or_load};
 
@@ -69,6 +73,19 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
 
     let table_spec = table_spec(&spec, &name);
     let mut table = render_markdown(&table_spec, &rows);
+    for metric in &table_spec.also {
+        let derived = TableSpec {
+            title: format!("{} — {metric}", table_spec.title),
+            metric: metric.clone(),
+            paper: derived_paper_values(&table_spec.paper, metric),
+            notes: Vec::new(),
+            summary: Vec::new(),
+            also: Vec::new(),
+            ..table_spec.clone()
+        };
+        table.push('\n');
+        table.push_str(&render_markdown(&derived, &rows));
+    }
     if !table_spec.summary.is_empty() {
         table.push('\n');
         table.push_str(&render_summary(&table_spec, &rows));
@@ -193,6 +210,7 @@ fn run_variant(
             method_measures.extend(measures);
         }
         rows.extend(energy_measures(&ann_measures, &method_measures).iter().map(label));
+        rows.extend(conversion_loss_measures(&ann_measures, &method_measures).iter().map(label));
         if mode == Mode::Compute && spec.model.weights.is_none() {
             ship_checkpoint(cache, &base_key, shipped)?;
         }

@@ -80,6 +80,31 @@ pub struct TableSpec {
     /// `fps_per_watt90`; see [`render_summary`]). Empty: no summary table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub summary: Vec<String>,
+    /// Further metrics rendered as tables of the same shape under the main one, e.g.
+    /// `["loss", "rate"]` (paper values for them are derived from the accuracy ones, see
+    /// [`derived_paper_values`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
+}
+
+/// Paper values of a derived metric from the paper's accuracies: `loss` = ANN − SNN and
+/// `rate` = 100 · SNN / ANN, pairing each SNN value with the paper ANN value of the same
+/// model/dataset/variant. Other metrics: none.
+pub fn derived_paper_values(paper: &[PaperValue], metric: &str) -> Vec<PaperValue> {
+    let anns: Vec<&PaperValue> = paper.iter().filter(|p| p.method == ANN_METHOD).collect();
+    paper
+        .iter()
+        .filter(|p| p.method != ANN_METHOD)
+        .filter_map(|p| {
+            let ann = anns.iter().find(|a| a.model == p.model && a.dataset == p.dataset && a.variant == p.variant)?;
+            let value = match metric {
+                "loss" => ann.value - p.value,
+                "rate" if ann.value > 0.0 => 100.0 * p.value / ann.value,
+                _ => return None,
+            };
+            Some(PaperValue { value, ..p.clone() })
+        })
+        .collect()
 }
 
 fn default_rows() -> Vec<String> {
@@ -101,6 +126,7 @@ impl Default for TableSpec {
             paper: Vec::new(),
             notes: Vec::new(),
             summary: Vec::new(),
+            also: Vec::new(),
         }
     }
 }
@@ -919,6 +945,20 @@ mod tests {
             notes: vec!["Recipe: L=4 quantization steps, 300 epochs.".into()],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn derived_paper_values_pair_each_value_with_its_ann() {
+        let spec = golden_spec();
+        let loss = derived_paper_values(&spec.paper, "loss");
+        // qcfs T=2 80.10 and T=4 91.00, snm T=4 88.00 against the ANN's 93.63.
+        let got: Vec<(String, u32, f64)> = loss.iter().map(|p| (p.method.clone(), p.t, p.value)).collect();
+        assert_eq!(got.len(), 3);
+        assert!((got[0].2 - 13.53).abs() < 1e-9 && got[0].1 == 2);
+        assert!((got[2].2 - 5.63).abs() < 1e-9 && got[2].0 == "snm");
+        let rate = derived_paper_values(&spec.paper, "rate");
+        assert!((rate[1].value - 100.0 * 91.0 / 93.63).abs() < 1e-9);
+        assert!(derived_paper_values(&spec.paper, "sops").is_empty());
     }
 
     #[test]

@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use self::csv::{read_csv, write_atomic, write_csv};
-pub use self::markdown::{PaperValue, TableSpec, render_layer_table, render_markdown, render_summary};
+pub use self::markdown::{
+    PaperValue, TableSpec, derived_paper_values, render_layer_table, render_markdown, render_summary,
+};
 pub use self::plot::accuracy_vs_t_svg;
 
 /// Method name used for the ANN's own rows (stored with `T = 0`).
