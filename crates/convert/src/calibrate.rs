@@ -1,5 +1,6 @@
-//! Reusable calibration pieces (SNN Calibration, Li et al. 2021; also the base of AdaFire):
-//! threshold search with a pluggable objective, bias correction and potential initialisation.
+//! Reusable calibration pieces (SNN Calibration, Li et al. 2021; also the base of AdaFire and
+//! Lan et al. 2023): threshold search with a pluggable objective and candidate grid, the
+//! channel-normalised KL divergence, bias correction and potential initialisation.
 
 use burn::prelude::*;
 use snn::{SpikingNetwork, simulate_recording};
@@ -26,15 +27,51 @@ pub fn search_threshold(max: f32, objective: impl Fn(f32) -> f64) -> f32 {
     if max <= 0.0 {
         return 0.0;
     }
-    let mut best = (f64::INFINITY, max);
-    for i in 0..95 {
-        let theta = (1.0 - 0.01 * i as f32) * max;
-        let err = objective(theta);
-        if err < best.0 {
-            best = (err, theta);
+    let candidates: Vec<f32> = (0..95).map(|i| (1.0 - 0.01 * i as f32) * max).collect();
+    candidates[argmin_first(candidates.iter().map(|&t| objective(t)))]
+}
+
+/// Index of the smallest value, the first on ties; NaNs never win (0 if all are NaN or the
+/// iterator is empty).
+pub fn argmin_first(values: impl IntoIterator<Item = f64>) -> usize {
+    let mut best = (f64::INFINITY, 0);
+    for (i, v) in values.into_iter().enumerate() {
+        if v < best.0 {
+            best = (v, i);
         }
     }
     best.1
+}
+
+/// ε of the channel-wise normalisation and of the log ratio in [`channel_kl_divergence`].
+pub const KL_EPSILON: f64 = 1e-10;
+
+/// KL(norm(p) ‖ norm(q)) with channel-wise normalisation (Lan et al. 2023, Eq. 8): for every
+/// channel c, p̃ = p / (Σ_c p + ε) and q̃ = q / (Σ_c q + ε), the sums running over the batch and
+/// positions of that channel, and
+/// `KL = Σ_c Σ_{i∈c} p̃_i · ln((p̃_i + ε) / (q̃_i + ε))`
+/// (terms with p̃_i = 0 are 0; ε = [`KL_EPSILON`] keeps q̃_i = 0 finite but heavily penalised).
+/// `p`, `q`: non-negative, `[batch × C × inner]`.
+pub fn channel_kl_divergence(p: &[f32], q: &[f32], shape: SlotShape) -> f64 {
+    assert_eq!(p.len(), q.len(), "KL of differently sized outputs");
+    let channel = |i: usize| (i / shape.inner) % shape.channels;
+    let mut sums = vec![(0f64, 0f64); shape.channels];
+    for (i, (a, b)) in p.iter().zip(q).enumerate() {
+        let s = &mut sums[channel(i)];
+        s.0 += *a as f64;
+        s.1 += *b as f64;
+    }
+    let mut kl = 0.0;
+    for (i, (a, b)) in p.iter().zip(q).enumerate() {
+        if *a <= 0.0 {
+            continue;
+        }
+        let (sp, sq) = sums[channel(i)];
+        let pn = *a as f64 / (sp + KL_EPSILON);
+        let qn = (*b as f64).max(0.0) / (sq + KL_EPSILON);
+        kl += pn * ((pn + KL_EPSILON) / (qn + KL_EPSILON)).ln();
+    }
+    kl
 }
 
 /// ANN outputs of every slot (post-ReLU): values `[batch × C × H × W]` and the slot's shape.
@@ -128,6 +165,30 @@ mod tests {
         // Large T: quantisation is cheap, clipping expensive → θ stays near the max.
         let theta = search_threshold(10.0, |t| clip_floor_mse(&ys, 4096.0, t, 1.0));
         assert!(theta > 9.0, "{theta}");
+    }
+
+    #[test]
+    fn channel_kl_is_zero_for_proportional_channels_and_positive_otherwise() {
+        let shape = SlotShape { channels: 2, inner: 2 };
+        // batch 1: channel 0 = [1, 3], channel 1 = [2, 2].
+        let p = [1.0, 3.0, 2.0, 2.0];
+        // Each channel rescaled by its own factor: identical after normalisation.
+        assert!(channel_kl_divergence(&p, &[0.5, 1.5, 7.0, 7.0], shape).abs() < 1e-8);
+        // Channel 0 flattened to [2, 2]: KL = .25·ln(.25/.5) + .75·ln(.75/.5).
+        let kl = channel_kl_divergence(&p, &[2.0, 2.0, 2.0, 2.0], shape);
+        let expected = 0.25 * (0.5f64).ln() + 0.75 * (1.5f64).ln();
+        assert!((kl - expected).abs() < 1e-6, "{kl} vs {expected}");
+        // A silent output where the ANN is active costs far more than a distorted one.
+        assert!(channel_kl_divergence(&p, &[0.0, 1.0, 2.0, 2.0], shape) > 10.0 * kl);
+        // Zeros of p contribute nothing.
+        assert_eq!(channel_kl_divergence(&[0.0; 4], &[1.0, 0.0, 3.0, 0.0], shape), 0.0);
+    }
+
+    #[test]
+    fn argmin_takes_the_first_minimum_and_skips_nan() {
+        assert_eq!(argmin_first([3.0, 1.0, 1.0, 2.0]), 1);
+        assert_eq!(argmin_first([f64::NAN, 2.0, f64::NAN]), 1);
+        assert_eq!(argmin_first([]), 0);
     }
 
     #[test]

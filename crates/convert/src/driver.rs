@@ -49,8 +49,12 @@ pub struct NeuronOverrides {
     pub fire: Option<FireRule>,
     /// Add θ/(2T) to the input each step.
     pub input_shift: Option<bool>,
-    /// Spikes per step (burst).
+    /// Spikes per step (burst; 2ⁿ − 1 for Lan's n-bit adaptive firing).
     pub max_spikes: Option<u32>,
+    /// Lan et al.'s dynamic threshold on/off.
+    pub dynamic_threshold: Option<bool>,
+    /// α of the dynamic threshold, in [0, 1].
+    pub dynamic_threshold_alpha: Option<f32>,
 }
 
 impl NeuronOverrides {
@@ -62,6 +66,8 @@ impl NeuronOverrides {
             fire: self.fire.unwrap_or(base.fire),
             input_shift: self.input_shift.unwrap_or(base.input_shift),
             max_spikes: self.max_spikes.unwrap_or(base.max_spikes),
+            dynamic_threshold: self.dynamic_threshold.unwrap_or(base.dynamic_threshold),
+            dynamic_threshold_alpha: self.dynamic_threshold_alpha.unwrap_or(base.dynamic_threshold_alpha),
         }
     }
 }
@@ -96,6 +102,14 @@ pub fn convert(
     method.validate()?;
     let m = method.method();
     m.check_model(model)?;
+    let options = neuron.apply(m.default_neuron());
+    let alpha = options.dynamic_threshold_alpha;
+    if options.dynamic_threshold && !(0.0..=1.0).contains(&alpha) {
+        return Err(ConvertError::InvalidParameter {
+            method: method.kind().into(),
+            reason: format!("dynamic_threshold_alpha must be in [0, 1], got {alpha}"),
+        });
+    }
     // prepare
     let folded = model.clone().fold_batchnorm();
     // thresholds fitted by running the network (LTB, QCFS), else from observed statistics
@@ -115,7 +129,6 @@ pub fn convert(
             .collect()
     };
     // build neurons
-    let options = neuron.apply(m.default_neuron());
     let layers = thresholds.into_iter().map(|t| NeuronLayerSpec::new(options, t)).collect();
     // calibrate
     let mut network = SpikingNetwork::new(folded, layers);

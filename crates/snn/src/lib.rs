@@ -7,5 +7,7 @@
 mod if_neuron;
 mod simulate;
 
-pub use if_neuron::{FireRule, InitPotential, LayerNeurons, NeuronLayerSpec, NeuronOptions, Reset};
-pub use simulate::{SimOutput, SpikingNetwork, simulate_batch, simulate_recording};
+pub use if_neuron::{
+    FireRule, InitPotential, LayerNeurons, NeuronLayerSpec, NeuronOptions, OmegaStats, Reset, dynamic_threshold_factor,
+};
+pub use simulate::{SimOutput, SpikingNetwork, simulate_batch, simulate_recording, simulate_slot_input};

@@ -10,7 +10,7 @@
 use burn::prelude::*;
 use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
 
-use crate::{LayerNeurons, NeuronLayerSpec};
+use crate::{LayerNeurons, NeuronLayerSpec, OmegaStats};
 
 /// A converted network: the (BN-folded) ANN weights plus one neuron layer per slot.
 #[derive(Debug, Clone)]
@@ -54,6 +54,10 @@ pub struct SimOutput {
     pub neurons: Vec<u64>,
     /// Accumulated output (sum over steps) after T steps, `[batch × classes]`.
     pub final_output: Vec<f32>,
+    /// Per slot: the dynamic-threshold factor ω per step t = 1..T over the batch's samples
+    /// (mean/min/max/count; merge batches with [`OmegaStats::merge`]). Empty for slots
+    /// without the dynamic threshold.
+    pub omega: Vec<Vec<OmegaStats>>,
 }
 
 struct SimHook {
@@ -63,6 +67,12 @@ struct SimHook {
     total_steps: usize,
     /// Per slot: `Some(sum over steps of the output)`, `[batch × channels × inner]`, when recorded.
     records: Vec<Option<Vec<f32>>>,
+    /// When set: slots from this one on pass their input through unchanged, and this slot's
+    /// inputs are appended to `captured` (step-major).
+    capture: Option<usize>,
+    captured: Vec<f32>,
+    /// `[channels, h·w]` of the captured slot.
+    captured_shape: [usize; 2],
 }
 
 impl SlotHook for SimHook {
@@ -70,6 +80,15 @@ impl SlotHook for SimHook {
         let dims = x.dims();
         let device = x.device();
         let [_, c, h, w] = dims;
+        if let Some(target) = self.capture {
+            if slot == target {
+                self.captured.extend(tensor_values(x.clone()));
+                self.captured_shape = [c, h * w];
+            }
+            if slot >= target {
+                return x;
+            }
+        }
         let state = self.state[slot]
             .get_or_insert_with(|| LayerNeurons::new(self.specs[slot].clone(), self.batch, c, h * w, self.total_steps));
         let mut data = tensor_values(x);
@@ -113,8 +132,16 @@ pub fn simulate_recording(
     assert_eq!(batch, labels.len(), "labels and images differ in batch size");
     let slots = net.layers.len();
     let records = (0..slots).map(|s| record.contains(&s).then(Vec::new)).collect();
-    let mut hook =
-        SimHook { specs: net.layers.clone(), state: vec![None; slots], batch, total_steps: timesteps, records };
+    let mut hook = SimHook {
+        specs: net.layers.clone(),
+        state: vec![None; slots],
+        batch,
+        total_steps: timesteps,
+        records,
+        capture: None,
+        captured: Vec::new(),
+        captured_shape: [0, 0],
+    };
     let mut acc: Vec<f32> = Vec::new();
     // Cumulative outputs after each step (only kept for delayed readouts).
     let mut cumulative: Vec<Vec<f32>> = Vec::new();
@@ -152,17 +179,61 @@ pub fn simulate_recording(
         }
         t += steps;
     }
+    let omega = hook.state.iter().map(|s| s.as_ref().map(|s| s.omega.clone()).unwrap_or_default()).collect();
     let (spikes, neurons) = hook
         .state
         .into_iter()
-        .map(|s| s.map(|s| (s.spikes_per_step.clone(), s.neurons_per_sample() as u64)).unwrap_or_default())
+        .map(|s| {
+            s.map(|s| {
+                let n = s.neurons_per_sample() as u64;
+                (s.spikes_per_step, n)
+            })
+            .unwrap_or_default()
+        })
         .unzip();
     let means = hook
         .records
         .into_iter()
         .map(|r| r.map(|v| v.into_iter().map(|x| x / timesteps as f32).collect()).unwrap_or_default())
         .collect();
-    (SimOutput { correct_at_t, samples: batch as u64, spikes, neurons, final_output: acc }, means)
+    (SimOutput { correct_at_t, samples: batch as u64, spikes, neurons, final_output: acc, omega }, means)
+}
+
+/// The input (pre-activation) of slot `slot` at every step t = 1..`timesteps` when the slots
+/// before it spike, `[timesteps, batch, channels, h·w]` (step-major), and the slot's
+/// `[channels, h·w]`. Slots from `slot` on are not simulated (their neurons are bypassed), so
+/// this is the input the slot's neurons would receive whatever their own parameters: a
+/// layer-by-layer calibration can replay it through candidate neurons.
+pub fn simulate_slot_input(
+    net: &SpikingNetwork,
+    images: Tensor<4>,
+    timesteps: usize,
+    chunk: usize,
+    slot: usize,
+) -> (Vec<f32>, [usize; 2]) {
+    let [batch, ..] = images.dims();
+    let slots = net.layers.len();
+    assert!(slot < slots, "slot {slot} out of range ({slots} slots)");
+    let mut hook = SimHook {
+        specs: net.layers.clone(),
+        state: vec![None; slots],
+        batch,
+        total_steps: timesteps,
+        records: vec![None; slots],
+        capture: Some(slot),
+        captured: Vec::new(),
+        captured_shape: [0, 0],
+    };
+    let chunk = chunk.clamp(1, timesteps.max(1));
+    let mut t = 0;
+    while t < timesteps {
+        let steps = chunk.min(timesteps - t);
+        let x = images.clone().repeat_dim(0, steps);
+        let mut ctx = ForwardCtx::with_hook(&mut hook);
+        let _ = net.model.forward_ctx(x, &mut ctx);
+        t += steps;
+    }
+    (hook.captured, hook.captured_shape)
 }
 
 /// Samples whose row of `scores` (`[batch × classes]`) has its maximum at the label.

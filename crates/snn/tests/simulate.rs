@@ -2,7 +2,10 @@
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use snn::{NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate_batch};
+use snn::{
+    LayerNeurons, NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate_batch, simulate_recording,
+    simulate_slot_input,
+};
 use zoo::{Convertible, ModelSpec, build_model};
 
 fn network(seed: u64) -> SpikingNetwork {
@@ -66,4 +69,62 @@ fn delayed_readout_ignores_the_first_steps() {
     net.readout_delay = None;
     let plain = simulate_batch(&net, x, &[0, 1, 2, 3], 8, 3);
     assert_eq!(delayed.correct_at_t[4..], plain.correct_at_t[4..]);
+}
+
+fn dynamic(mut net: SpikingNetwork) -> SpikingNetwork {
+    for l in &mut net.layers {
+        l.options = NeuronOptions { dynamic_threshold: true, dynamic_threshold_alpha: 0.5, max_spikes: 3, ..l.options };
+    }
+    net
+}
+
+#[test]
+fn omega_record_is_exact_across_chunks() {
+    let d = Device::flex();
+    let net = dynamic(network(7));
+    let x = Tensor::<4>::random([3, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    let labels = [0i64, 1, 2];
+    let t = 6;
+    let folded = simulate_batch(&net, x.clone(), &labels, t, t);
+    let stepwise = simulate_batch(&net, x.clone(), &labels, t, 1);
+    let chunked = simulate_batch(&net, x, &labels, t, 4);
+    assert_eq!(folded.spikes, stepwise.spikes);
+    assert_eq!(folded.omega, stepwise.omega);
+    assert_eq!(folded.omega, chunked.omega);
+    assert_eq!(folded.omega.len(), net.layers.len());
+    for slot in &folded.omega {
+        assert_eq!(slot.len(), t);
+        for w in slot {
+            assert_eq!(w.samples, 3);
+            assert!(0.5 <= w.min && w.min <= w.max && w.max <= 1.0, "{w:?}");
+        }
+        // e^{−(t−1)} shrinks the adjustment: ω(6) ≥ 1 − 0.5·e^{−5}.
+        assert!(slot[t - 1].min >= 1.0 - 0.5 * (-5.0f32).exp() - 1e-6);
+    }
+    assert!(folded.omega[0][0].min < 1.0, "the first step lowers the threshold");
+    // Without the dynamic threshold there is no ω record.
+    let plain = simulate_batch(&network(7), Tensor::<4>::zeros([1, 1, 12, 12], &d), &[0], 2, 2);
+    assert!(plain.omega.iter().all(Vec::is_empty));
+}
+
+#[test]
+fn captured_slot_input_replays_to_the_simulated_output() {
+    // Replaying the captured input of a slot through that slot's neurons gives exactly the
+    // slot's simulated output, also with the dynamic threshold (which couples the neurons).
+    let d = Device::flex();
+    let net = dynamic(network(3));
+    let x = Tensor::<4>::random([2, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    let t = 5;
+    for slot in 0..net.layers.len() {
+        let (mut input, [c, inner]) = simulate_slot_input(&net, x.clone(), t, 2, slot);
+        assert_eq!(input.len(), t * 2 * c * inner);
+        let mut neurons = LayerNeurons::new(net.layers[slot].clone(), 2, c, inner, t);
+        neurons.run(&mut input);
+        let n = 2 * c * inner;
+        let replayed: Vec<f32> = (0..n).map(|i| (0..t).map(|s| input[s * n + i]).sum::<f32>() / t as f32).collect();
+        let (_, rec) = simulate_recording(&net, x.clone(), &[0, 0], t, 3, &[slot]);
+        for (a, b) in replayed.iter().zip(&rec[slot]) {
+            assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "slot {slot}: {a} vs {b}");
+        }
+    }
 }

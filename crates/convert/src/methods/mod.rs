@@ -1,6 +1,7 @@
 //! Conversion methods: one file each, one [`MethodConfig`] variant each.
 
 mod channel_norm;
+mod lan2023;
 mod ltb;
 mod max_norm;
 mod opt_shift;
@@ -9,6 +10,7 @@ mod robust_norm;
 mod snn_calibration;
 
 pub use channel_norm::ChannelNorm;
+pub use lan2023::{KL_GRID_POINTS, Lan2023, ThresholdInit, kl_grid};
 pub use ltb::{ClipHook, Correction, Ltb, estimate_delay};
 pub use max_norm::MaxNorm;
 pub use opt_shift::OptShift;
@@ -61,6 +63,10 @@ pub const METHOD_KINDS: &[(&str, &str)] = &[
         "θ = max of the (clipped) activation, θ/(2T) input shift; [model] activation = \"clip\" (Deng & Gu 2021)",
     ),
     ("snn-calibration", "threshold search + bias correction (light) [+ potential init (advanced)] (Li 2021)"),
+    (
+        "lan2023",
+        "KL threshold init + bias adjustment; dynamic threshold + n-bit adaptive firing (Lan ICCV 2023, paper 000)",
+    ),
 ];
 
 /// A method and its parameters, tagged by `kind` in the spec.
@@ -81,6 +87,9 @@ pub enum MethodConfig {
     Qcfs(Qcfs),
     /// [`OptShift`].
     OptShift(OptShift),
+    /// [`Lan2023`].
+    #[serde(rename = "lan2023")]
+    Lan2023(Lan2023),
 }
 
 impl MethodConfig {
@@ -94,6 +103,7 @@ impl MethodConfig {
             MethodConfig::Ltb(m) => m,
             MethodConfig::Qcfs(m) => m,
             MethodConfig::OptShift(m) => m,
+            MethodConfig::Lan2023(m) => m,
         }
     }
 
@@ -116,6 +126,7 @@ impl MethodConfig {
             MethodConfig::Ltb(l) if l.correction_timesteps == 0 || l.correction_images == 0 => {
                 bad("correction_timesteps and correction_images must be at least 1".into())
             }
+            MethodConfig::Lan2023(l) => l.check().map_or_else(bad, Ok),
             _ => Ok(()),
         }
     }
@@ -130,6 +141,7 @@ impl MethodConfig {
             MethodConfig::Ltb(_) => "ltb",
             MethodConfig::Qcfs(_) => "qcfs",
             MethodConfig::OptShift(_) => "opt-shift",
+            MethodConfig::Lan2023(_) => "lan2023",
         }
     }
 }

@@ -1,0 +1,322 @@
+//! Lan et al., ICCV 2023, "Efficient Converted Spiking Neural Network for 3D and 2D
+//! Classification" (paper 000; no public code): KL threshold initialisation, bias
+//! adjustment, dynamic threshold (DT) and adaptive firing.
+//!
+//! Neuron (defaults DT on, α = 0.5, adaptive firing on, n = 2), per layer l, sample and step
+//! t = 1..T, v(0) = 0, no input shift, soft reset:
+//! ```text
+//! ṽ(t) = v(t−1) + W s(t−1) + b                        (Eq. 1)
+//! τ(t) = 1 − #{ṽ(t) ≥ θ} / #neurons                    (Eq. 9; per sample, base θ)
+//! ω(t) = 1 − α·e^{−(t−1)}·τ(t)                         (Eq. 10)
+//! θ̃(t) = ω(t)·θ                                        (Eq. 11)
+//! s(t) = clip(floor(ṽ(t)/θ̃(t)), 0, 2ⁿ − 1)             (Eqs. 13–14)
+//! v(t) = ṽ(t) − s(t)·θ̃(t);   output s(t)·θ̃(t)
+//! ```
+//! (see `snn::NeuronOptions` for the choices: τ counted per sample against the base θ,
+//! on the potential after integrating the step's input). With `dynamic_threshold = false`
+//! ω ≡ 1; with `adaptive_firing = false` s ∈ {0, 1} (plain IF). The paper's "Baseline" is
+//! `dynamic_threshold = false, adaptive_firing = false` with the same conversion.
+//!
+//! Conversion (Algorithm 1), after BN folding, for each layer l in forward order (earlier
+//! layers already converted, i.e. with their final thresholds and bias adjustments):
+//! 1. Threshold initialisation (`threshold_init`):
+//!    - `"kl"` (default): θ_l = argmin over 95 candidates θ_i = max·(0.05 + 0.95·i/94),
+//!      i = 0..94 (uniform on [0.05·max, max]; max = the layer's largest ANN activation on the
+//!      calibration batches) of Σ_batches KL(norm(o_l) ‖ norm(S_l(θ))) (Eq. 8), where o_l is
+//!      the ANN's ReLU output and norm() divides each channel by its sum over the batch and
+//!      positions plus ε (`calibrate::channel_kl_divergence`, ε = 1e-10). S_l(θ) is the
+//!      *simulated* SNN output of Eq. 5, S = (1/T)·Σ_t s(t)·θ̃(t), at T = `timesteps`, of layer
+//!      l's neurons (the method's neuron, DT and firing included) driven by the spiking
+//!      earlier layers: the paper defines S by Eq. 5 and searches "layer by layer", so the
+//!      analytical clip-floor of the ANN activation is not used. The slot's input is
+//!      simulated once per batch and replayed through each candidate neuron layer. Ties
+//!      go to the larger θ.
+//!    - `"max"`: θ_l = max (the ablation's "Max" row).
+//! 2. Bias adjustment (`bias_adjustment`, Eqs. 6–7): b_c ← b_c + mean_{n,positions}(o − S) per
+//!    channel, measured at the chosen θ on the same batches (the neuron layer's per-channel
+//!    input offset, i.e. the bias of the conv/linear feeding it).
+//!
+//! Batches: the first `calibration_batches` calibration batches (paper: 5 in Sec. 4; 10 in
+//! Algorithm 1) serve both steps. `timesteps` (default 16, the T of the paper's ablation) is
+//! the T of the calibration simulation only: the converted neuron does not depend on T, so one
+//! simulation to T_max evaluates every T. Cost: 95 replays of T·batch·neurons neuron updates
+//! per layer and batch. Max pooling should be replaced by average pooling in the ANN (the
+//! paper's note); only layer-wise thresholds are defined.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use snn::{LayerNeurons, NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate_slot_input};
+use zoo::Network;
+
+use super::{ConversionMethod, positive_or};
+use crate::calibrate::{SlotShape, ann_slot_outputs, argmin_first, channel_kl_divergence, channel_mean_difference};
+use crate::{ConvertError, SlotStats, observe};
+
+/// Number of KL grid candidates (the paper's N = 95).
+pub const KL_GRID_POINTS: usize = 95;
+
+/// Steps per network pass in the calibration simulations (memory vs passes; exact either way).
+const SIM_CHUNK: usize = 4;
+
+/// How the threshold is initialised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThresholdInit {
+    /// θ = the layer's maximum ANN activation.
+    Max,
+    /// KL grid search (Eq. 8).
+    #[default]
+    Kl,
+}
+
+fn yes() -> bool {
+    true
+}
+fn d_batches() -> usize {
+    5
+}
+fn d_alpha() -> f32 {
+    0.5
+}
+fn d_bits() -> u32 {
+    2
+}
+fn d_t() -> u32 {
+    16
+}
+
+/// Lan 2023 parameters (every switch of the paper's ablation, Tables 6–7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lan2023 {
+    /// `"kl"` (default) or `"max"`.
+    #[serde(default)]
+    pub threshold_init: ThresholdInit,
+    /// Calibration batches used for the threshold search and the bias adjustment (default 5;
+    /// Algorithm 1 says 10).
+    #[serde(default = "d_batches")]
+    pub calibration_batches: usize,
+    /// Bias adjustment b ← b + (ō − S̄) per channel (default on).
+    #[serde(default = "yes")]
+    pub bias_adjustment: bool,
+    /// Dynamic threshold (default on).
+    #[serde(default = "yes")]
+    pub dynamic_threshold: bool,
+    /// α of the dynamic threshold, in [0, 1] (default 0.5).
+    #[serde(default = "d_alpha")]
+    pub alpha: f32,
+    /// Adaptive firing: up to 2ⁿ − 1 spikes of amplitude θ̃(t) per step (default on).
+    #[serde(default = "yes")]
+    pub adaptive_firing: bool,
+    /// n, in 1..=8 (default 2: at most 3 spikes per step).
+    #[serde(default = "d_bits")]
+    pub firing_bits: u32,
+    /// T of the calibration simulations (default 16).
+    #[serde(default = "d_t")]
+    pub timesteps: u32,
+}
+
+impl Default for Lan2023 {
+    fn default() -> Self {
+        Self {
+            threshold_init: ThresholdInit::Kl,
+            calibration_batches: d_batches(),
+            bias_adjustment: true,
+            dynamic_threshold: true,
+            alpha: d_alpha(),
+            adaptive_firing: true,
+            firing_bits: d_bits(),
+            timesteps: d_t(),
+        }
+    }
+}
+
+/// The KL grid: [`KL_GRID_POINTS`] values uniform on [0.05·max, max], ascending.
+pub fn kl_grid(max: f32) -> Vec<f32> {
+    let last = (KL_GRID_POINTS - 1) as f32;
+    (0..KL_GRID_POINTS).map(|i| max * (0.05 + 0.95 * i as f32 / last)).collect()
+}
+
+impl Lan2023 {
+    /// The paper's "Baseline": the same conversion with plain IF neurons.
+    pub fn baseline() -> Self {
+        Self { dynamic_threshold: false, adaptive_firing: false, ..Self::default() }
+    }
+
+    /// Range checks (called by `MethodConfig::validate`).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return Err(format!("alpha must be in [0, 1], got {}", self.alpha));
+        }
+        if !(1..=8).contains(&self.firing_bits) {
+            return Err(format!("firing_bits must be in 1..=8, got {}", self.firing_bits));
+        }
+        if self.calibration_batches == 0 || self.timesteps == 0 {
+            return Err("calibration_batches and timesteps must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn batches<'a>(&self, calibration: &'a [Tensor<4>]) -> &'a [Tensor<4>] {
+        &calibration[..self.calibration_batches.min(calibration.len())]
+    }
+}
+
+impl ConversionMethod for Lan2023 {
+    fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
+        vec![positive_or(stats.max(), 1.0)]
+    }
+
+    fn default_neuron(&self) -> NeuronOptions {
+        NeuronOptions {
+            max_spikes: if self.adaptive_firing { (1u32 << self.firing_bits) - 1 } else { 1 },
+            dynamic_threshold: self.dynamic_threshold,
+            dynamic_threshold_alpha: self.alpha,
+            ..NeuronOptions::default()
+        }
+    }
+
+    /// The layers' maxima on the calibration batches used (the "max" initialisation, and the
+    /// top of the KL grid).
+    fn fit_thresholds(&self, model: &Network, calibration: &[Tensor<4>]) -> Option<Vec<Vec<f32>>> {
+        Some(observe(model, self.batches(calibration)).iter().map(|s| self.thresholds(s)).collect())
+    }
+
+    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
+        let batches = self.batches(calibration);
+        let t = self.timesteps as usize;
+        for slot in 0..net.layers.len() {
+            let max = net.layers[slot].thresholds[0];
+            let mut candidates = match self.threshold_init {
+                ThresholdInit::Kl => kl_grid(max),
+                ThresholdInit::Max => vec![max],
+            };
+            candidates.reverse(); // ties go to the larger threshold
+            let search = self.threshold_init == ThresholdInit::Kl;
+            if !search && !self.bias_adjustment {
+                continue;
+            }
+            let mut kl = vec![0f64; candidates.len()];
+            // Per candidate: Σ over batches of batch_size · per-channel mean(o − S).
+            let mut error: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
+            let mut samples = 0usize;
+            for images in batches {
+                let [batch, ..] = images.dims();
+                let (o, shape) = ann_slot_outputs(net, images).swap_remove(slot);
+                let (input, [channels, inner]) = simulate_slot_input(net, images.clone(), t, SIM_CHUNK, slot);
+                debug_assert_eq!((channels, inner), (shape.channels, shape.inner));
+                for (i, &theta) in candidates.iter().enumerate() {
+                    let s = replay(&net.layers[slot], theta, &input, batch, shape, t);
+                    if search {
+                        kl[i] += channel_kl_divergence(&o, &s, shape);
+                    }
+                    if self.bias_adjustment {
+                        let e = channel_mean_difference(&o, &s, shape);
+                        let acc = &mut error[i];
+                        acc.resize(e.len(), 0.0);
+                        for (a, e) in acc.iter_mut().zip(e) {
+                            *a += e as f64 * batch as f64;
+                        }
+                    }
+                }
+                samples += batch;
+            }
+            let best = if search { argmin_first(kl) } else { 0 };
+            let layer = &mut net.layers[slot];
+            layer.thresholds = vec![candidates[best]];
+            if self.bias_adjustment {
+                let bias = layer.bias.get_or_insert_with(|| vec![0.0; error[best].len()]);
+                for (b, e) in bias.iter_mut().zip(&error[best]) {
+                    *b += (e / samples.max(1) as f64) as f32;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Time-averaged output (Σ_t s·θ̃ / T) of a neuron layer `layer` with its threshold set to
+/// `theta`, driven by `input` (`[T, batch, C, inner]`, step-major), `[batch × C × inner]`.
+pub fn replay(
+    layer: &NeuronLayerSpec,
+    theta: f32,
+    input: &[f32],
+    batch: usize,
+    shape: SlotShape,
+    timesteps: usize,
+) -> Vec<f32> {
+    let mut spec = layer.clone();
+    spec.thresholds = vec![theta];
+    let mut neurons = LayerNeurons::new(spec, batch, shape.channels, shape.inner, timesteps);
+    let mut data = input.to_vec();
+    neurons.run(&mut data);
+    let n = batch * shape.channels * shape.inner;
+    let mut mean = vec![0f32; n];
+    for step in data.chunks(n) {
+        for (m, v) in mean.iter_mut().zip(step) {
+            *m += v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= timesteps as f32);
+    mean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_spans_five_percent_to_max_in_95_points() {
+        let g = kl_grid(2.0);
+        assert_eq!(g.len(), 95);
+        assert!((g[0] - 0.1).abs() < 1e-6 && (g[94] - 2.0).abs() < 1e-6);
+        let step = 0.95 * 2.0 / 94.0;
+        assert!(g.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-5));
+    }
+
+    /// The KL objective of the method for one layer driven by a constant input `o`.
+    fn kl_curve(o: &[f32], options: NeuronOptions, t: usize, grid: &[f32]) -> Vec<f64> {
+        let shape = SlotShape { channels: 1, inner: o.len() };
+        let input: Vec<f32> = (0..t).flat_map(|_| o.iter().copied()).collect();
+        let layer = NeuronLayerSpec::new(options, vec![1.0]);
+        grid.iter().map(|&th| channel_kl_divergence(o, &replay(&layer, th, &input, 1, shape, t), shape)).collect()
+    }
+
+    #[test]
+    fn kl_search_finds_the_threshold_that_represents_the_bulk() {
+        // Bulk on the lattice {.25, .5, .75, 1} (T = 4 levels of θ = 1) plus one outlier at 3
+        // (the max). Any θ in (0.75, 1] reproduces the bulk exactly up to scale, which KL
+        // ignores (k/θ floors to k, 4/θ clips to 4); θ > 1 or ≤ 0.75 distorts it, and θ = max
+        // silences the two lowest levels.
+        let mut o: Vec<f32> = (0..200).map(|i| 0.25 * (1 + i % 4) as f32).collect();
+        o.push(3.0);
+        let mut grid = kl_grid(3.0);
+        grid.reverse();
+        let kl = kl_curve(&o, NeuronOptions::default(), 4, &grid);
+        let theta = grid[argmin_first(kl.iter().copied())];
+        assert!(theta > 0.75 && theta <= 1.0, "{theta}");
+        // The whole plateau (0.75, 1] is optimal (up to rounding), nothing outside it is.
+        let best = kl.iter().copied().fold(f64::INFINITY, f64::min);
+        for (th, k) in grid.iter().zip(&kl) {
+            assert_eq!(*th > 0.75 && *th <= 1.0, *k < best + 1e-9, "θ = {th}: KL {k} vs best {best}");
+        }
+        assert!((0.05 * 3.0..=3.0).contains(&theta));
+        let at_max = kl[0];
+        assert!(kl.iter().copied().fold(f64::INFINITY, f64::min) < at_max / 10.0, "{at_max}");
+        // Longer simulations quantise less: θ = max becomes acceptable and the search moves up.
+        let kl = kl_curve(&o, NeuronOptions::default(), 64, &grid);
+        let theta_64 = grid[argmin_first(kl.iter().copied())];
+        assert!(theta_64 > theta, "{theta_64} vs {theta}");
+    }
+
+    #[test]
+    fn neuron_switches() {
+        let full = Lan2023::default().default_neuron();
+        assert_eq!((full.dynamic_threshold, full.dynamic_threshold_alpha, full.max_spikes), (true, 0.5, 3));
+        assert!(!full.input_shift);
+        let base = Lan2023::baseline().default_neuron();
+        assert_eq!(base, NeuronOptions::default());
+        let n4 = Lan2023 { firing_bits: 4, alpha: 0.93, ..Lan2023::default() }.default_neuron();
+        assert_eq!((n4.max_spikes, n4.dynamic_threshold_alpha), (15, 0.93));
+    }
+}
