@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use snn::{SpikingNetwork, simulate_batch};
-use zoo::{Convertible, ForwardCtx, LayerMacs, Network};
+use snn::{OmegaStats, SpikingNetwork, simulate_batch};
+use zoo::{Convertible, ForwardCtx, LayerMacs, Network, SlotInfo};
 
 use crate::data::{Data, batch_tensors, calibration_batches};
 use crate::plan::{EVAL_STAGE_VERSION, stage_key};
@@ -133,8 +133,30 @@ pub fn evaluate_method(
             out.push(measure(label, t, "sops", "", sops_total, n));
             out.push(measure(label, t, "firing_rate", "", spikes_total / neuron_steps, n));
         }
+        out.extend(omega_measures(label, &sim.omega, &conversion.slots, n));
     }
     Ok(out)
+}
+
+/// Dynamic-threshold factor rows (Lan et al. 2023, Fig. 4) of one simulation run: for every
+/// step t and every slot with a dynamic threshold, `omega_mean`/`omega_min`/`omega_max` over
+/// the evaluated samples (layer = the slot). Rows with an empty layer repeat the *first*
+/// such slot, the layer the paper's figure shows.
+fn omega_measures(label: &str, omega: &[Vec<OmegaStats>], slots: &[SlotInfo], n: usize) -> Vec<Measure> {
+    let mut out = Vec::new();
+    let mut first = true;
+    for (stats, slot) in omega.iter().zip(slots).filter(|(o, _)| !o.is_empty()) {
+        for (i, st) in stats.iter().enumerate().filter(|(_, st)| st.samples > 0) {
+            let t = i as u32 + 1;
+            for layer in if first { vec!["", slot.name.as_str()] } else { vec![slot.name.as_str()] } {
+                out.push(measure(label, t, "omega_mean", layer, st.mean(), n));
+                out.push(measure(label, t, "omega_min", layer, st.min as f64, n));
+                out.push(measure(label, t, "omega_max", layer, st.max as f64, n));
+            }
+        }
+        first = false;
+    }
+    out
 }
 
 /// Summed simulation results over all evaluation batches.
@@ -142,6 +164,8 @@ struct SimTotals {
     correct_at_t: Vec<u64>,
     spikes: Vec<Vec<u64>>,
     neurons: Vec<u64>,
+    /// Per slot and step: the dynamic-threshold factor over all batches (empty without DT).
+    omega: Vec<Vec<OmegaStats>>,
 }
 
 fn simulate_all(
@@ -159,6 +183,7 @@ fn simulate_all(
         correct_at_t: vec![0; timesteps],
         spikes: vec![vec![0; timesteps]; net.layers.len()],
         neurons: vec![],
+        omega: vec![Vec::new(); net.layers.len()],
     };
     let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
@@ -174,6 +199,14 @@ fn simulate_all(
             }
         }
         totals.neurons = out.neurons;
+        for (acc, o) in totals.omega.iter_mut().zip(&out.omega) {
+            if acc.len() < o.len() {
+                acc.resize(o.len(), OmegaStats::default());
+            }
+            for (a, b) in acc.iter_mut().zip(o) {
+                a.merge(b);
+            }
+        }
         bar.inc(1);
         if plain && (b + 1) % 10 == 0 {
             eprintln!(
