@@ -24,6 +24,7 @@ fn sub_dirs(dataset: &str) -> &'static [&'static str] {
         "fashion-mnist" => &["fashion-mnist", "FashionMNIST/raw", "FashionMNIST", "fashion_mnist"],
         "cifar10" => &["cifar-10-batches-bin", "cifar10/cifar-10-batches-bin", "cifar10", ""],
         "cifar100" => &["cifar-100-binary", "cifar100/cifar-100-binary", "cifar100", ""],
+        "imagenet" => &["imagenet", "ImageNet", "ILSVRC2012", "imagenet-1k"],
         _ => &[],
     }
 }
