@@ -11,6 +11,7 @@ mod import;
 mod layers;
 mod network;
 mod resnet;
+mod resnet_imagenet;
 mod small_cnn;
 mod vgg;
 
@@ -20,6 +21,7 @@ pub use import::{ImportError, WeightsFormat, import_weights};
 pub use layers::{conv_bn_forward, fold_conv_bn};
 pub use network::{MODEL_NAMES, ModelError, ModelSpec, Network, build_model};
 pub use resnet::{ResNet, ResNetVariant, Shortcut};
+pub use resnet_imagenet::ImageNetResNet;
 pub use small_cnn::SmallCnn;
 pub use vgg::{Classifier, Pooling, Vgg};
 
