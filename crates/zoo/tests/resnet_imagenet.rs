@@ -203,6 +203,79 @@ fn write_safetensors(entries: &[Entry], path: &Path) {
     std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
+/// Writes `entries` as a PyTorch 1.6+ `.pth` (a ZIP with a protocol-2 pickle of an
+/// `OrderedDict` with `_metadata`, one storage per tensor), as `torch.save(state_dict)` does,
+/// plus an i64 `num_batches_tracked` per batch norm.
+fn write_pth(entries: &[Entry], path: &Path) {
+    use std::io::Write;
+    fn text(p: &mut Vec<u8>, s: &str) {
+        p.push(b'X');
+        p.extend((s.len() as u32).to_le_bytes());
+        p.extend(s.as_bytes());
+    }
+    fn int(p: &mut Vec<u8>, v: usize) {
+        p.push(b'J');
+        p.extend((v as i32).to_le_bytes());
+    }
+    fn ints(p: &mut Vec<u8>, v: &[usize]) {
+        p.push(b'(');
+        v.iter().for_each(|&x| int(p, x));
+        p.push(b't');
+    }
+    const ORDERED_DICT: &[u8] = b"ccollections\nOrderedDict\n)R";
+    let mut storages: Vec<Vec<u8>> = Vec::new();
+    let mut p: Vec<u8> = vec![0x80, 2];
+    p.extend(ORDERED_DICT);
+    p.push(b'(');
+    let mut tensor = |p: &mut Vec<u8>, name: &str, shape: &[usize], kind: &str, bytes: Vec<u8>| {
+        text(p, name);
+        p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        let numel: usize = shape.iter().product();
+        p.push(b'(');
+        text(p, "storage");
+        p.extend(format!("ctorch\n{kind}\n").as_bytes());
+        text(p, &storages.len().to_string());
+        text(p, "cpu");
+        int(p, numel);
+        p.extend(b"tQ");
+        int(p, 0);
+        ints(p, shape);
+        let strides: Vec<usize> = (0..shape.len()).map(|i| shape[i + 1..].iter().product()).collect();
+        ints(p, &strides);
+        p.push(0x89);
+        p.extend(ORDERED_DICT);
+        p.extend(b"tR");
+        storages.push(bytes);
+    };
+    for e in entries {
+        tensor(&mut p, &e.name, &e.shape, "FloatStorage", e.values.iter().flat_map(|v| v.to_le_bytes()).collect());
+        if e.name.ends_with(".running_var") {
+            let name = e.name.replace("running_var", "num_batches_tracked");
+            tensor(&mut p, &name, &[], "LongStorage", 1234i64.to_le_bytes().to_vec());
+        }
+    }
+    p.push(b'u');
+    // state: {'_metadata': OrderedDict()}, then BUILD and STOP
+    p.push(b'}');
+    text(&mut p, "_metadata");
+    p.extend(ORDERED_DICT);
+    p.extend(b"sb.");
+
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut file = |name: String, bytes: &[u8]| {
+        zip.start_file(name, opts).unwrap();
+        zip.write_all(bytes).unwrap();
+    };
+    file("archive/data.pkl".into(), &p);
+    file("archive/byteorder".into(), b"little");
+    for (k, s) in storages.iter().enumerate() {
+        file(format!("archive/data/{k}"), s);
+    }
+    file("archive/version".into(), b"3\n");
+    zip.finish().unwrap();
+}
+
 /// Tensor values of `m` by burn path (enum variant skipped), in burn's layouts.
 fn burn_tensors(m: &Network) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
     m.collect(None, None, true)
@@ -267,6 +340,25 @@ fn torchvision_state_dict_imports_into_resnet18() {
     }
     let out = m.forward(Tensor::random([1, 3, 32, 32], Distribution::Normal(0.0, 1.0), &d));
     assert_eq!(out.dims(), [1, 10]);
+}
+
+#[test]
+fn torchvision_pth_imports_like_safetensors() {
+    let d = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let state = torchvision_resnet18_state(4, 10);
+    let (st, pth) = (dir.path().join("w.safetensors"), dir.path().join("resnet18-tiny.pth"));
+    write_safetensors(&state, &st);
+    write_pth(&state, &pth);
+    let fresh = || model("name = \"resnet18\"\nwidth = 0.0625", [3, 32, 32], 10, &d);
+    let a = burn_tensors(&import_weights(fresh(), &st).unwrap());
+    let b = burn_tensors(&import_weights(fresh(), &pth).unwrap());
+    assert_eq!(a.len(), state.len());
+    assert_eq!(a, b);
+    assert_eq!(
+        b["layer3.0.shortcut_bn.running_mean"].1,
+        state.iter().find(|e| e.name == "layer3.0.downsample.1.running_mean").unwrap().values
+    );
 }
 
 #[test]
