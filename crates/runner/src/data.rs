@@ -24,8 +24,9 @@ impl Data {
     /// Loads both splits of `section` from `root`.
     pub fn load(section: &DatasetSection, root: &DataRoot) -> Result<Self> {
         let synthetic = section.synthetic.clone().unwrap_or_default();
+        let imagenet = section.imagenet.clone().unwrap_or_default();
         let load = |split| {
-            datasets::load_images(&section.name, split, root, &synthetic)
+            datasets::load_images_with(&section.name, split, root, &synthetic, &imagenet)
                 .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
         };
         let mut train = load(Split::Train)?;
