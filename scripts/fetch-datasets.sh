@@ -5,6 +5,10 @@
 # Usage: scripts/fetch-datasets.sh NAME [NAME...]
 #   NAME: mnist | fashion-mnist | cifar10 | cifar100
 #       | modelnet10 | modelnet40 | modelnet40-h5 | modelnet40-off | scanobjectnn
+#       | imagenet | torchvision-resnet18 | torchvision-resnet34
+#   imagenet cannot be downloaded (registration at image-net.org): the script prints how to
+#   prepare it. torchvision-resnet18/34 download torchvision's pretrained weights
+#   (resnet18-f37072fd.pth, resnet34-b627a593.pth) into $ROOT/torchvision/.
 # Data root: $SNN_DATA_DIR if set, else ./datasets (relative to the current directory).
 # Needs: curl, sha256sum (or shasum), tar; unzip (or python3) for the point-cloud archives.
 # See datasets/README.md.
@@ -16,6 +20,7 @@ usage() {
     echo "usage: $0 NAME [NAME...]" >&2
     echo "  NAME: mnist | fashion-mnist | cifar10 | cifar100" >&2
     echo "      | modelnet10 | modelnet40 | modelnet40-h5 | modelnet40-off | scanobjectnn" >&2
+    echo "      | imagenet | torchvision-resnet18 | torchvision-resnet34" >&2
     echo "  downloads into \${SNN_DATA_DIR:-datasets} (now: $ROOT)" >&2
 }
 
@@ -117,6 +122,43 @@ fetch_zip() {
     echo "done: $ROOT/$check"
 }
 
+# torchvision weights: the 8 hex digits before .pth are the start of the file's SHA-256
+# (torch.hub's check_hash), so that prefix is verified.
+fetch_torchvision() {
+    local file="$1" dest="$ROOT/torchvision/$1" prefix actual
+    prefix="${file##*-}"
+    prefix="${prefix%.pth}"
+    if [[ -f "$dest" && "$(sha256_of "$dest")" == "$prefix"* ]]; then
+        echo "ok (already present): $dest"
+        return 0
+    fi
+    mkdir -p "$ROOT/torchvision"
+    echo "downloading https://download.pytorch.org/models/$file"
+    curl -fL --retry 3 --connect-timeout 30 -o "$dest.part" "https://download.pytorch.org/models/$file" \
+        || die "download failed: $file"
+    actual="$(sha256_of "$dest.part")"
+    if [[ "$actual" != "$prefix"* ]]; then
+        rm -f "$dest.part"
+        die "checksum mismatch for $file: SHA-256 $actual does not start with $prefix"
+    fi
+    mv "$dest.part" "$dest"
+    echo "ok: $dest (use it as model.weights with model name ${file%%-*})"
+}
+
+imagenet_steps() {
+    cat >&2 <<EOF
+ImageNet (ILSVRC-2012) cannot be downloaded by this script: it needs an account at
+https://image-net.org (or the Kaggle "ImageNet Object Localization Challenge").
+Prepare it in torchvision's ImageFolder layout:
+  $ROOT/imagenet/train/<wnid>/*.JPEG   and   $ROOT/imagenet/val/<wnid>/*.JPEG
+e.g. with ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar and ILSVRC2012_devkit_t12.tar.gz
+in $ROOT/imagenet:
+  python -c "import torchvision as tv; [tv.datasets.ImageNet('$ROOT/imagenet', split=s) for s in ('train', 'val')]"
+See datasets/README.md ("ImageNet") for doing it without torchvision, the Kaggle layout and
+memory needs (the 50 000 validation images take ~7.5 GB in memory).
+EOF
+}
+
 fetch_one() {
     case "$1" in
         mnist)
@@ -169,6 +211,16 @@ fetch_one() {
                 "(https://hkust-vgd.github.io/scanobjectnn/); downloading means accepting them."
             fetch_zip https://hkust-vgd.ust.hk/scanobjectnn/h5_files.zip h5_files.zip "" \
                 h5_files/main_split/test_objectdataset_augmentedrot_scale75.h5
+            ;;
+        imagenet)
+            imagenet_steps
+            die "imagenet must be downloaded and prepared by hand (steps above)"
+            ;;
+        torchvision-resnet18)
+            fetch_torchvision resnet18-f37072fd.pth
+            ;;
+        torchvision-resnet34)
+            fetch_torchvision resnet34-b627a593.pth
             ;;
         -h | --help)
             usage

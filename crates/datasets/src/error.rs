@@ -72,6 +72,15 @@ pub enum DatasetError {
         /// What is wrong.
         reason: String,
     },
+    /// A file or folder of an image-folder dataset (ImageNet) is unusable: an image that
+    /// cannot be decoded, a class folder without images.
+    #[error("bad image folder entry {}: {reason}", path.display())]
+    ImageFolder {
+        /// The offending file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// An I/O error while reading a file.
     #[error("cannot read {}: {source}", path.display())]
     Io {
@@ -101,6 +110,12 @@ pub(crate) fn missing_hint(dataset: &str, expected: &str) -> String {
     let mut hint = format!("a directory counts only if it contains {expected}.\nTo get it: ");
     let _ =
         write!(hint, "run `scripts/fetch-datasets.sh {dataset}` (downloads into $SNN_DATA_DIR, default ./datasets)");
+    if dataset == "imagenet" {
+        hint.push_str(
+            "; ImageNet needs a manual download from image-net.org, which the script cannot do: \
+             it prints the preparation steps",
+        );
+    }
     if dataset == "fashion-mnist" {
         hint.push_str(", or `apt-get install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist)");
     }

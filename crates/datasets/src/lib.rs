@@ -1,8 +1,9 @@
 //! Image and point-cloud datasets for the ANN-to-SNN conversion tool.
 //!
 //! Images: loads MNIST and Fashion-MNIST (IDX, plain or gzip), CIFAR-10 and CIFAR-100 (official
-//! binary formats) from a configurable data root (see [`DataRoot`]), and generates the
-//! procedural `synthetic-shapes2d` set ([`load_images`]).
+//! binary formats) and ImageNet (torchvision `ImageFolder` layout of JPEG/PNG files) from a
+//! configurable data root (see [`DataRoot`]), and generates the procedural `synthetic-shapes2d`
+//! set ([`load_images`], [`load_images_with`]).
 //!
 //! Point clouds ([`load_points`]): ModelNet10 and ModelNet40 from PCD class folders, official
 //! OFF meshes (area-weighted surface sampling), the `modelnet40_normal_resampled` text layout
@@ -20,6 +21,7 @@ pub mod error;
 pub mod h5;
 pub mod idx;
 pub mod image;
+pub mod imagenet;
 pub mod off;
 pub mod pcd;
 pub mod pointcloud;
@@ -32,12 +34,13 @@ pub mod synthetic_shapes3d;
 pub use augment::{Augment, Normalization, make_batch};
 pub use error::DatasetError;
 pub use image::ImageSet;
+pub use imagenet::ImageNetOptions;
 pub use pointcloud::{PointAugment, PointCloudSet, make_point_batch, normalize_unit_sphere};
 pub use rng::{Rng, derive_seed, sample_indices, shuffled_indices};
 pub use root::DataRoot;
 
 /// Names accepted by [`load_images`].
-pub const DATASET_NAMES: &[&str] = &["synthetic-shapes2d", "mnist", "fashion-mnist", "cifar10", "cifar100"];
+pub const DATASET_NAMES: &[&str] = &["synthetic-shapes2d", "mnist", "fashion-mnist", "cifar10", "cifar100", "imagenet"];
 
 /// Which half of a dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +93,9 @@ fn unknown(name: &str) -> DatasetError {
 
 /// Load a named dataset split. Unknown name -> DatasetError::UnknownDataset listing DATASET_NAMES.
 ///
+/// `imagenet` is loaded with [`ImageNetOptions::default`] (every image of the split; use
+/// [`load_images_with`] to limit it).
+///
 /// File-backed sets are read from the first of `root.candidates(name)` that holds all files of
 /// the split; when none does the error is [`DatasetError::Missing`] listing every candidate.
 pub fn load_images(
@@ -101,6 +107,7 @@ pub fn load_images(
     use cifar::Variant;
     let expected = match name {
         synthetic_shapes2d::NAME => return synthetic_shapes2d::generate(synthetic, split),
+        imagenet::NAME => return imagenet::load(root, split, &ImageNetOptions::default()),
         "mnist" | "fashion-mnist" => idx::expected_files(split),
         "cifar10" => cifar::expected_files(Variant::Cifar10, split),
         "cifar100" => cifar::expected_files(Variant::Cifar100, split),
@@ -131,7 +138,22 @@ pub fn load_images(
     })
 }
 
-/// Default per-dataset normalisation (CIFAR-10: mean 0.4914,0.4822,0.4465 std 0.2470,0.2435,0.2616; CIFAR-100: 0.5071,0.4865,0.4409 / 0.2673,0.2564,0.2762; MNIST 0.1307/0.3081; Fashion-MNIST 0.2860/0.3530; synthetic-shapes2d: measured constants, mean 0.2079 std 0.2146).
+/// [`load_images`] with options for the `imagenet` set (ignored for other names): the
+/// preprocessing sizes and how many images per class to hold in memory.
+pub fn load_images_with(
+    name: &str,
+    split: Split,
+    root: &DataRoot,
+    synthetic: &SyntheticOptions,
+    imagenet: &ImageNetOptions,
+) -> Result<ImageSet, DatasetError> {
+    if name == imagenet::NAME {
+        return imagenet::load(root, split, imagenet);
+    }
+    load_images(name, split, root, synthetic)
+}
+
+/// Default per-dataset normalisation (CIFAR-10: mean 0.4914,0.4822,0.4465 std 0.2470,0.2435,0.2616; CIFAR-100: 0.5071,0.4865,0.4409 / 0.2673,0.2564,0.2762; MNIST 0.1307/0.3081; Fashion-MNIST 0.2860/0.3530; synthetic-shapes2d: measured constants, mean 0.2079 std 0.2146; ImageNet: 0.485,0.456,0.406 / 0.229,0.224,0.225).
 ///
 /// `None` for unknown names.
 pub fn default_normalization(name: &str) -> Option<Normalization> {
@@ -141,12 +163,16 @@ pub fn default_normalization(name: &str) -> Option<Normalization> {
         "mnist" => (&[0.1307], &[0.3081]),
         "fashion-mnist" => (&[0.2860], &[0.3530]),
         synthetic_shapes2d::NAME => (&[synthetic_shapes2d::MEAN], &[synthetic_shapes2d::STD]),
+        imagenet::NAME => (&imagenet::MEAN, &imagenet::STD),
         _ => return None,
     };
     Some(Normalization { mean: mean.to_vec(), std: std.to_vec() })
 }
 
 /// Default training augmentation: CIFAR: crop_padding 4 + flip; others: None.
+///
+/// ImageNet gets none: its images are already resized and centre-cropped at load time, and
+/// torchvision's random-resized-crop training augmentation is not implemented.
 pub fn default_augment(name: &str) -> Option<Augment> {
     match name {
         "cifar10" | "cifar100" => Some(Augment { crop_padding: 4, horizontal_flip: true }),

@@ -34,6 +34,7 @@ fn sub_dirs(dataset: &str) -> &'static [&'static str] {
             "modelnet40-pcd1024",
         ],
         "scanobjectnn" => &["scanobjectnn", "ScanObjectNN", "h5_files"],
+        "imagenet" => &["imagenet", "ImageNet", "ILSVRC2012", "imagenet-1k"],
         _ => &[],
     }
 }

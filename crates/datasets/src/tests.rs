@@ -14,14 +14,14 @@ fn root_in(explicit: Option<&Path>, env: Option<&Path>, project: &Path) -> DataR
 #[test]
 fn unknown_dataset_lists_valid_names() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = load_images("imagenet", Split::Train, &root_in(None, None, tmp.path()), &SyntheticOptions::default())
+    let err = load_images("imagenet-21k", Split::Train, &root_in(None, None, tmp.path()), &SyntheticOptions::default())
         .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DatasetError::UnknownDataset { .. }));
     for n in DATASET_NAMES {
         assert!(msg.contains(n), "{msg}");
     }
-    assert!(msg.contains("imagenet"));
+    assert!(msg.contains("imagenet-21k"));
 }
 
 #[test]
@@ -31,7 +31,7 @@ fn missing_dataset_lists_searched_paths_and_hint() {
     let e = tmp.path().join("e");
     let p = tmp.path().join("p");
     let root = root_in(Some(&x), Some(&e), &p);
-    for name in ["mnist", "cifar10", "cifar100"] {
+    for name in ["mnist", "cifar10", "cifar100", "imagenet"] {
         let err = load_images(name, Split::Test, &root, &SyntheticOptions::default()).unwrap_err();
         let msg = err.to_string();
         let DatasetError::Missing { dataset, searched, hint } = err else {
@@ -111,6 +111,21 @@ fn synthetic_through_load_images() {
 }
 
 #[test]
+fn imagenet_through_load_images() {
+    let tmp = imagenet::tests::tree();
+    let root = root_in(None, Some(tmp.path()), &tmp.path().join("none"));
+    let synthetic = SyntheticOptions::default();
+    let all = load_images("imagenet", Split::Test, &root, &synthetic).unwrap();
+    assert_eq!((all.len(), all.shape, all.num_classes), (6, [3, 224, 224], 3));
+    let opts = ImageNetOptions { image_size: 8, resize: 8, max_per_class: Some(2) };
+    let some = load_images_with("imagenet", Split::Train, &root, &synthetic, &opts).unwrap();
+    assert_eq!(some.labels, [0, 0, 1, 2, 2]);
+    assert_eq!(some.shape, [3, 8, 8]);
+    let other = load_images_with("synthetic-shapes2d", Split::Test, &root, &synthetic, &opts).unwrap();
+    assert_eq!(other.len(), synthetic.test_size, "imagenet options are ignored for other sets");
+}
+
+#[test]
 fn defaults() {
     assert_eq!(SyntheticOptions::default().train_size, 4000);
     assert_eq!(SyntheticOptions::default().image_size, 28);
@@ -121,6 +136,9 @@ fn defaults() {
     assert_eq!(default_normalization("mnist").unwrap().std, vec![0.3081]);
     assert_eq!(default_normalization("fashion-mnist").unwrap().mean, vec![0.2860]);
     assert!(default_normalization("synthetic-shapes2d").is_some());
+    let i = default_normalization("imagenet").unwrap();
+    assert_eq!((i.mean, i.std), (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225]));
+    assert!(default_augment("imagenet").is_none());
     assert!(default_normalization("nope").is_none());
     for n in DATASET_NAMES {
         assert!(default_normalization(n).is_some(), "{n}");

@@ -99,8 +99,9 @@ impl Data {
             (load(Split::Train)?, load(Split::Test)?, Normalization { mean: vec![], std: vec![] }, augment)
         } else {
             let synthetic = section.synthetic.clone().unwrap_or_default();
+            let imagenet = section.imagenet.clone().unwrap_or_default();
             let load = |split| {
-                datasets::load_images(&section.name, split, root, &synthetic)
+                datasets::load_images_with(&section.name, split, root, &synthetic, &imagenet)
                     .map(Samples::Images)
                     .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
             };

@@ -114,6 +114,11 @@ pub struct DatasetSection {
     /// `test_size`, `seed`, `scanobjectnn_variant`); defaults when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<PointOptions>,
+    /// `[dataset.imagenet]`: preprocessing sizes and `max_per_class` (applied to both splits)
+    /// of the `imagenet` set; ignored by other sets. Left out of the serialized spec when
+    /// absent, so cache keys of other specs do not change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imagenet: Option<datasets::ImageNetOptions>,
 }
 
 /// Optimizer.
@@ -525,6 +530,21 @@ timesteps = [4, 8]
         assert_eq!(s.methods[0].label, "robust-norm");
         assert_eq!(s.train.epochs, 10);
         assert_eq!(s.experiment.seeds, vec![0]);
+    }
+
+    #[test]
+    fn imagenet_options_parse_and_stay_out_of_other_keys() {
+        let s = parse(MINIMAL).unwrap();
+        assert_eq!(s.dataset.imagenet, None);
+        assert!(!serde_json::to_string(&s.dataset).unwrap().contains("imagenet"), "cache keys unchanged");
+        let text = MINIMAL
+            .replace("synthetic-shapes2d", "imagenet")
+            .replace("small-cnn", "resnet18")
+            .replace("[model]", "[dataset.imagenet]\nmax_per_class = 10\n[model]");
+        let s = parse(&text).unwrap();
+        let o = s.dataset.imagenet.unwrap();
+        assert_eq!((o.image_size, o.resize, o.max_per_class), (224, 256, Some(10)));
+        assert_eq!(s.model.name, "resnet18");
     }
 
     #[test]

@@ -67,16 +67,23 @@ impl WeightsFormat {
 }
 
 /// PyTorch-name → zoo-name remapping: strips a DataParallel `module.` prefix and renames
-/// `shortcut.0`/`shortcut.1` (PyTorch option-B shortcut Sequential) to our fields.
+/// `shortcut.0`/`shortcut.1` (PyTorch option-B shortcut Sequential) and torchvision's
+/// `downsample.0`/`downsample.1` to our fields, and `fc` to `linear`. So a torchvision
+/// ResNet-18/34 state dict (`conv1.weight`, `bn1.*`, `layer1.0.conv1.weight`,
+/// `layer1.0.bn1.*`, `layer2.0.downsample.0.weight`, `layer2.0.downsample.1.*`, `fc.*`)
+/// loads into `resnet18`/`resnet34` unchanged.
 const KEY_REMAPS: &[(&str, &str)] = &[
     (r"^module\.(.*)$", "$1"),
     (r"^(.*)\.shortcut\.0\.(.*)$", "$1.shortcut_conv.$2"),
     (r"^(.*)\.shortcut\.1\.(.*)$", "$1.shortcut_bn.$2"),
+    (r"^(.*)\.downsample\.0\.(.*)$", "$1.shortcut_conv.$2"),
+    (r"^(.*)\.downsample\.1\.(.*)$", "$1.shortcut_bn.$2"),
     (r"^fc\.(.*)$", "linear.$1"),
 ];
 
 /// Loads weights from `path` into `model`. Every model tensor must be found and every file
-/// tensor used: a partial match is an error listing the missing and unused names.
+/// tensor used: a partial match is an error listing the missing and unused names. PyTorch's
+/// BN `num_batches_tracked` counters have no place in burn's batch norm and are ignored.
 pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportError> {
     if !path.exists() {
         return Err(ImportError::Missing { path: path.into() });
@@ -106,11 +113,12 @@ pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportErro
             return model.try_load_file(path).map_err(|e| store_err(&e));
         }
     };
-    if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
+    let unused: Vec<String> = result.unused.iter().filter(|n| !n.ends_with("num_batches_tracked")).cloned().collect();
+    if !result.missing.is_empty() || !unused.is_empty() || !result.errors.is_empty() {
         return Err(ImportError::Mismatch {
             path: path.into(),
             missing: result.missing.iter().map(|(p, _)| p.clone()).collect(),
-            unused: result.unused.clone(),
+            unused,
             errors: result.errors.iter().map(|e| format!("{e:?}")).collect(),
         });
     }

@@ -14,6 +14,7 @@ mod network;
 mod pointnet;
 mod pointnet2;
 mod resnet;
+mod resnet_imagenet;
 mod small_cnn;
 mod vgg;
 
@@ -26,6 +27,7 @@ pub use network::{MODEL_NAMES, ModelError, ModelSpec, Network, build_model};
 pub use pointnet::PointNet;
 pub use pointnet2::PointNet2;
 pub use resnet::{ResNet, ResNetVariant, Shortcut};
+pub use resnet_imagenet::ImageNetResNet;
 pub use small_cnn::SmallCnn;
 pub use vgg::{Classifier, Pooling, Vgg};
 

@@ -11,8 +11,17 @@ use crate::{
 };
 
 /// Every model name a spec may use.
-pub const MODEL_NAMES: &[&str] =
-    &["small-cnn", "vgg16", "resnet20-he", "resnet20-calib", "resnet20-sengupta", "pointnet", "pointnet2-ssg"];
+pub const MODEL_NAMES: &[&str] = &[
+    "small-cnn",
+    "vgg16",
+    "resnet20-he",
+    "resnet20-calib",
+    "resnet20-sengupta",
+    "resnet18",
+    "resnet34",
+    "pointnet",
+    "pointnet2-ssg",
+];
 
 /// Model errors.
 #[derive(Debug, thiserror::Error)]
@@ -318,6 +327,13 @@ fn build_architecture(
         "resnet20-he" => resnet(ResNetVariant::He),
         "resnet20-calib" => resnet(ResNetVariant::Calib),
         "resnet20-sengupta" => resnet(ResNetVariant::Sengupta),
+        "resnet18" | "resnet34" => crate::resnet_imagenet::build(
+            crate::ImageNetResNet::from_name(&spec.name).expect("a torchvision ResNet name"),
+            spec,
+            input,
+            classes,
+            device,
+        ),
         other => Err(ModelError::UnknownModel { name: other.into() }),
     }
 }

@@ -1,7 +1,9 @@
-//! ResNet-20 in the three variants the papers mean by that name (ALGORITHMS.md).
+//! ResNet-20 in the three variants the papers mean by that name (ALGORITHMS.md), and the
+//! shared ResNet machinery the torchvision ImageNet ResNets (`resnet_imagenet.rs`) reuse.
 
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, Linear};
+use burn::nn::pool::MaxPool2dConfig;
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +23,35 @@ pub enum ResNetVariant {
     /// Sengupta et al. 2019 "ResNet-20": 3-conv stem (64), stages [2,2,2,2] of widths
     /// 64/128/256/512, strides 1/2/2/2, 1x1-conv shortcuts.
     Sengupta,
+}
+
+impl ResNetVariant {
+    fn layout(self) -> ResNetLayout {
+        let (stem_channels, stages, extra_stem): (usize, &'static [(usize, usize, usize)], usize) = match self {
+            ResNetVariant::He => (16, &[(16, 3, 1), (32, 3, 2), (64, 3, 2)], 0),
+            ResNetVariant::Calib => (64, &[(64, 3, 1), (128, 3, 2), (256, 3, 2)], 0),
+            ResNetVariant::Sengupta => (64, &[(64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)], 2),
+        };
+        ResNetLayout { stem_channels, stem_kernel: 3, stem_stride: 1, stem_pool: false, extra_stem, stages }
+    }
+}
+
+/// Stem and stages of a [`ResNet`] at width 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ResNetLayout {
+    /// Output channels of the stem convolution(s).
+    pub stem_channels: usize,
+    /// Kernel size of the first convolution ("same" padding `k/2`): 3 (CIFAR) or 7 (ImageNet).
+    pub stem_kernel: usize,
+    /// Stride of the first convolution.
+    pub stem_stride: usize,
+    /// A 3x3 stride-2 max pool (padding 1) on the first convolution's output, applied before
+    /// its activation slot (pre-neuron max pooling, see [`ResNet`]).
+    pub stem_pool: bool,
+    /// Extra 3x3 stem convolutions after the first (Sengupta: 2).
+    pub extra_stem: usize,
+    /// `(channels, blocks, stride of the first block)` per stage (at most 4 stages).
+    pub stages: &'static [(usize, usize, usize)],
 }
 
 /// How a block changes its shortcut's shape.
@@ -118,12 +149,20 @@ fn pad_shortcut(x: Tensor<4>, before: usize, after: usize) -> Tensor<4> {
     Tensor::cat(parts, 1)
 }
 
-/// ResNet for CIFAR-sized inputs. Field names follow the PyTorch state dicts
-/// (`conv1`, `bn1`, `layer1.0.conv1`, ..., `linear`) so external weights map directly.
+/// ResNet of basic blocks: the CIFAR ResNet-20 variants ([`ResNet::new`]) and torchvision's
+/// ImageNet ResNet-18/34 ([`ResNet::torchvision`]). Field names follow the PyTorch state dicts
+/// (`conv1`, `bn1`, `layer1.0.conv1`, ..., `linear`) so external weights map directly (the
+/// importer renames `shortcut.*`/`downsample.*` and `fc` to these fields).
+///
+/// Max pooling (ImageNet stem only) is *pre-neuron*: torchvision's `relu → maxpool` becomes
+/// `maxpool → slot 0`. Max pooling commutes with every slot function (ReLU, clip, QCFS: all
+/// non-decreasing with f(x) ≥ f(−∞)), so the ANN output is unchanged, while in the SNN the
+/// pool sees analog membrane inputs rather than spikes (paper 002, §4.3). The pool pads with
+/// −∞ as PyTorch does.
 #[derive(Module, Debug)]
 pub struct ResNet {
-    conv1: Conv2d,
-    bn1: Option<BatchNorm>,
+    pub(crate) conv1: Conv2d,
+    pub(crate) bn1: Option<BatchNorm>,
     /// Extra stem convolutions (Sengupta variant: 2 more).
     stem: Vec<StemConv>,
     layer1: Vec<BasicBlock>,
@@ -133,6 +172,19 @@ pub struct ResNet {
     linear: Linear,
     /// Clip/QCFS activation parameters (ReLU when `None`).
     pub(crate) act: Option<ActivationParams>,
+    /// 3x3/2 max pool (padding 1) between `conv1`/`bn1` and slot 0.
+    #[module(skip)]
+    stem_pool: bool,
+}
+
+/// torchvision's stem max pool: 3x3, stride 2, padding 1 (padded with −∞).
+/// `x`: `[n, c, h, w]` → `[n, c, ⌊(h − 1)/2⌋ + 1, ⌊(w − 1)/2⌋ + 1]`.
+pub(crate) fn stem_max_pool(x: Tensor<4>) -> Tensor<4> {
+    MaxPool2dConfig::new([3, 3])
+        .with_strides([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init()
+        .forward(x)
 }
 
 /// A stem convolution with optional BN.
@@ -143,7 +195,7 @@ pub struct StemConv {
 }
 
 impl ResNet {
-    /// `input`: `[channels, height, width]`.
+    /// A CIFAR ResNet-20 variant. `input`: `[channels, height, width]`.
     pub fn new(
         variant: ResNetVariant,
         input: [usize; 3],
@@ -153,13 +205,22 @@ impl ResNet {
         shortcut: Shortcut,
         device: &Device,
     ) -> Self {
-        let (stem_c, stages, extra_stem): (usize, &[(usize, usize, usize)], usize) = match variant {
-            ResNetVariant::He => (16, &[(16, 3, 1), (32, 3, 2), (64, 3, 2)], 0),
-            ResNetVariant::Calib => (64, &[(64, 3, 1), (128, 3, 2), (256, 3, 2)], 0),
-            ResNetVariant::Sengupta => (64, &[(64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)], 2),
-        };
-        let c0 = scaled(stem_c, width);
-        let conv1 = conv(input[0], c0, 3, 1, !batch_norm, device);
+        Self::with_layout(variant.layout(), input, classes, width, batch_norm, shortcut, device)
+    }
+
+    /// A ResNet of `layout`, channels scaled by `width`. `input`: `[channels, height, width]`.
+    pub(crate) fn with_layout(
+        layout: ResNetLayout,
+        input: [usize; 3],
+        classes: usize,
+        width: f32,
+        batch_norm: bool,
+        shortcut: Shortcut,
+        device: &Device,
+    ) -> Self {
+        let ResNetLayout { stem_channels, stem_kernel, stem_stride, stem_pool, extra_stem, stages } = layout;
+        let c0 = scaled(stem_channels, width);
+        let conv1 = conv(input[0], c0, stem_kernel, stem_stride, !batch_norm, device);
         let bn1 = bn(c0, batch_norm, device);
         let stem = (0..extra_stem)
             .map(|_| StemConv { conv: conv(c0, c0, 3, 1, !batch_norm, device), bn: bn(c0, batch_norm, device) })
@@ -190,6 +251,7 @@ impl ResNet {
             layer4: next(),
             linear: linear(cin, classes, device),
             act: None,
+            stem_pool,
         }
     }
 
@@ -202,6 +264,9 @@ impl Convertible for ResNet {
     fn forward_ctx(&self, x: Tensor<4>, ctx: &mut ForwardCtx) -> Tensor<2> {
         ctx.use_activation(self.act.as_ref());
         let mut x = conv_bn_forward(&self.conv1, self.bn1.as_ref(), x, ctx, || "conv1".into());
+        if self.stem_pool {
+            x = stem_max_pool(x);
+        }
         x = ctx.act(0, x);
         let mut slot = 1;
         for (i, s) in self.stem.iter().enumerate() {
@@ -275,6 +340,7 @@ impl Convertible for ResNet {
             layer4: fold_stage(self.layer4),
             linear: self.linear,
             act: self.act,
+            stem_pool: self.stem_pool,
         }
     }
 }
