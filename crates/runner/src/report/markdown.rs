@@ -780,8 +780,7 @@ pub fn render_summary(spec: &TableSpec, rows: &[ResultRow]) -> String {
     if fields.is_empty() {
         fields = vec![Field::Model, Field::Method];
     }
-    let sel: Vec<&ResultRow> =
-        rows.iter().filter(|r| r.layer.is_empty() && spec.summary.iter().any(|m| *m == r.metric)).collect();
+    let sel: Vec<&ResultRow> = rows.iter().filter(|r| r.layer.is_empty() && spec.summary.contains(&r.metric)).collect();
     let mut keys: Vec<Vec<&str>> = Vec::new();
     for r in sel.iter().filter(|r| r.method == ANN_METHOD).chain(sel.iter().filter(|r| r.method != ANN_METHOD)) {
         push_unique(&mut keys, fields.iter().map(|f| f.of_row(r)).collect());
@@ -822,7 +821,7 @@ pub fn render_summary(spec: &TableSpec, rows: &[ResultRow]) -> String {
         }
         body.push(line);
     }
-    let mut out = format!("## Summary\n\n");
+    let mut out = "## Summary\n\n".to_string();
     if body.is_empty() {
         let _ = writeln!(out, "_No rows of {}._", spec.summary.join(", "));
         return out;
