@@ -51,9 +51,12 @@ pub struct NeuronOverrides {
     pub input_shift: Option<bool>,
     /// Spikes per step (burst; 2ⁿ − 1 for Lan's n-bit adaptive firing).
     pub max_spikes: Option<u32>,
-    /// Lan et al.'s dynamic threshold on/off.
+    /// Lan et al.'s dynamic threshold on/off. (Later fields are left out of the serialized
+    /// form when unset, so that the evaluation cache keys of existing specs do not change.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_threshold: Option<bool>,
     /// α of the dynamic threshold, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_threshold_alpha: Option<f32>,
 }
 

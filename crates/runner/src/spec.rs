@@ -532,6 +532,22 @@ timesteps = [4, 8]
         assert_eq!(s.experiment.seeds, vec![0]);
     }
 
+    /// The serialized method entry is part of every evaluation cache key: new fields must
+    /// stay out of it at their defaults, or every cached evaluation is silently recomputed.
+    #[test]
+    fn method_entries_serialize_as_before_new_options_were_added() {
+        let text = MINIMAL.replace(
+            "[eval]",
+            "[[method]]\nkind = \"ltb\"\nlabel = \"cltb\"\nchannel_wise = true\n[method.neuron]\nv_init = \"half\"\n[eval]",
+        );
+        let s = parse(&text).unwrap();
+        let json = serde_json::to_string(&s.methods[1]).unwrap();
+        assert_eq!(
+            json,
+            r#"{"label":"cltb","neuron":{"reset":null,"v_init":"half","fire":null,"input_shift":null,"max_spikes":null},"kind":"ltb","channel_wise":true,"iterations":1000,"eta":1.0,"delayed_evaluation":false,"delay":null}"#
+        );
+    }
+
     #[test]
     fn imagenet_options_parse_and_stay_out_of_other_keys() {
         let s = parse(MINIMAL).unwrap();
