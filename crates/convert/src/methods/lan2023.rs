@@ -55,6 +55,7 @@
 //! paper's note); only layer-wise thresholds are defined.
 
 use burn::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use snn::{LayerNeurons, NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate_slot_input};
 use zoo::Network;
@@ -216,13 +217,22 @@ impl ConversionMethod for Lan2023 {
                 let (o, shape) = ann_slot_outputs(net, images).swap_remove(slot);
                 let (input, [channels, inner]) = simulate_slot_input(net, images.clone(), t, SIM_CHUNK, slot);
                 debug_assert_eq!((channels, inner), (shape.channels, shape.inner));
-                for (i, &theta) in candidates.iter().enumerate() {
-                    let s = replay(&net.layers[slot], theta, &input, batch, shape, t);
-                    if search {
-                        kl[i] += channel_kl_divergence(&o, &s, shape);
-                    }
+                // The candidates are independent replays: run them in parallel (each keeps only
+                // its KL value and per-channel error, not its output).
+                let layer = &net.layers[slot];
+                let bias_adjustment = self.bias_adjustment;
+                let per_candidate: Vec<(f64, Vec<f32>)> = candidates
+                    .par_iter()
+                    .map(|&theta| {
+                        let s = replay(layer, theta, &input, batch, shape, t);
+                        let kl = if search { channel_kl_divergence(&o, &s, shape) } else { 0.0 };
+                        let e = if bias_adjustment { channel_mean_difference(&o, &s, shape) } else { Vec::new() };
+                        (kl, e)
+                    })
+                    .collect();
+                for (i, (k, e)) in per_candidate.into_iter().enumerate() {
+                    kl[i] += k;
                     if self.bias_adjustment {
-                        let e = channel_mean_difference(&o, &s, shape);
                         let acc = &mut error[i];
                         acc.resize(e.len(), 0.0);
                         for (a, e) in acc.iter_mut().zip(e) {
