@@ -49,13 +49,7 @@ impl ImageSet {
     /// # Panics
     /// If an index is out of range, like slice indexing.
     pub fn subset(&self, indices: &[usize]) -> ImageSet {
-        let n = self.image_len();
-        let mut pixels = Vec::with_capacity(indices.len() * n);
-        let mut labels = Vec::with_capacity(indices.len());
-        for &i in indices {
-            pixels.extend_from_slice(self.image(i));
-            labels.push(self.labels[i]);
-        }
+        let (pixels, labels) = gather_samples(&self.pixels, &self.labels, self.image_len(), indices);
         ImageSet {
             name: self.name.clone(),
             pixels,
@@ -68,13 +62,7 @@ impl ImageSet {
 
     /// Number of images of each class (`num_classes` entries; out-of-range labels are ignored).
     pub fn class_counts(&self) -> Vec<usize> {
-        let mut counts = vec![0usize; self.num_classes];
-        for &l in &self.labels {
-            if let Some(c) = counts.get_mut(usize::from(l)) {
-                *c += 1;
-            }
-        }
-        counts
+        class_counts(&self.labels, self.num_classes)
     }
 
     /// Short stable fingerprint (hex of a 64-bit FNV-1a of shape, class count, labels and pixels)
@@ -92,6 +80,36 @@ impl ImageSet {
         h.write(&self.pixels);
         format!("{:016x}", h.finish())
     }
+}
+
+/// The samples at `indices` (each `per` values of `values`) and their labels, in that order.
+///
+/// # Panics
+/// If an index is out of range, like slice indexing.
+pub(crate) fn gather_samples<T: Copy>(
+    values: &[T],
+    labels: &[u16],
+    per: usize,
+    indices: &[usize],
+) -> (Vec<T>, Vec<u16>) {
+    let mut out = Vec::with_capacity(indices.len() * per);
+    let mut out_labels = Vec::with_capacity(indices.len());
+    for &i in indices {
+        out.extend_from_slice(&values[i * per..(i + 1) * per]);
+        out_labels.push(labels[i]);
+    }
+    (out, out_labels)
+}
+
+/// Number of labels of each class (`num_classes` entries; out-of-range labels are ignored).
+pub(crate) fn class_counts(labels: &[u16], num_classes: usize) -> Vec<usize> {
+    let mut counts = vec![0usize; num_classes];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(usize::from(l)) {
+            *c += 1;
+        }
+    }
+    counts
 }
 
 /// 64-bit FNV-1a hasher (stable across platforms and versions).

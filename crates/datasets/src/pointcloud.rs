@@ -1,7 +1,7 @@
 //! In-memory point-cloud sets, per-sample preprocessing (resampling to a fixed point count,
 //! unit-sphere normalisation), training augmentation and batch assembly.
 
-use crate::image::Fnv1a;
+use crate::image::{Fnv1a, class_counts, gather_samples};
 use crate::rng::Rng;
 
 /// Labelled point clouds, each exactly `num_points` points, stored point-major xyz:
@@ -53,12 +53,7 @@ impl PointCloudSet {
     /// # Panics
     /// If an index is out of range, like slice indexing.
     pub fn subset(&self, indices: &[usize]) -> PointCloudSet {
-        let mut points = Vec::with_capacity(indices.len() * self.sample_len());
-        let mut labels = Vec::with_capacity(indices.len());
-        for &i in indices {
-            points.extend_from_slice(self.sample(i));
-            labels.push(self.labels[i]);
-        }
+        let (points, labels) = gather_samples(&self.points, &self.labels, self.sample_len(), indices);
         PointCloudSet {
             name: self.name.clone(),
             points,
@@ -71,13 +66,7 @@ impl PointCloudSet {
 
     /// Number of samples of each class (`num_classes` entries; out-of-range labels are ignored).
     pub fn class_counts(&self) -> Vec<usize> {
-        let mut counts = vec![0usize; self.num_classes];
-        for &l in &self.labels {
-            if let Some(c) = counts.get_mut(usize::from(l)) {
-                *c += 1;
-            }
-        }
-        counts
+        class_counts(&self.labels, self.num_classes)
     }
 
     /// Short stable fingerprint (hex of a 64-bit FNV-1a of point count, class count, labels and
