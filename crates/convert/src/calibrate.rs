@@ -74,6 +74,74 @@ pub fn channel_kl_divergence(p: &[f32], q: &[f32], shape: SlotShape) -> f64 {
     kl
 }
 
+/// Bins of the activation histogram in [`histogram_kl_divergence`] (TensorRT / MXNet use 2048).
+pub const KL_HISTOGRAM_BINS: usize = 2048;
+
+/// Histogram of the positive values of `values` in [`KL_HISTOGRAM_BINS`] equal bins over
+/// (0, `max`] (values above `max` go to the last bin; zeros and negatives are left out: every
+/// threshold represents them exactly).
+pub fn positive_histogram(values: impl IntoIterator<Item = f32>, max: f32) -> Vec<f64> {
+    let mut hist = vec![0f64; KL_HISTOGRAM_BINS];
+    if max <= 0.0 {
+        return hist;
+    }
+    let scale = KL_HISTOGRAM_BINS as f32 / max;
+    for v in values.into_iter().filter(|v| *v > 0.0) {
+        hist[((v * scale) as usize).min(KL_HISTOGRAM_BINS - 1)] += 1.0;
+    }
+    hist
+}
+
+/// KL divergence between the distribution of activation values and its quantisation by a
+/// threshold (entropy calibration of TensorRT, Migacz 2017; MXNet's `_get_optimal_threshold`):
+/// with `hist` the value histogram over (0, max] and θ = max·`bins`/len(hist),
+/// - P = hist[..bins] with the mass above θ added to its last bin (clipping at θ);
+/// - Q = hist[..bins] (without the clipped mass) merged into `levels` equal groups (the
+///   values an IF neuron expresses in `levels` steps: multiples of θ/levels), each group's
+///   mass spread evenly over the group's bins where P is non-zero;
+///
+/// both normalised, zero entries of Q smoothed with ε = 1e-4 (taken from its non-zero
+/// entries), `KL = Σ_i P_i ln(P_i / Q_i)`. Small θ pays for the clipped mass, large θ for the
+/// coarse resolution. `bins` is clamped to [`levels`, len(hist)].
+pub fn histogram_kl_divergence(hist: &[f64], bins: usize, levels: usize) -> f64 {
+    let levels = levels.max(1).min(hist.len());
+    let bins = bins.clamp(levels, hist.len());
+    let mut p = hist[..bins].to_vec();
+    p[bins - 1] += hist[bins..].iter().sum::<f64>();
+    let mut q = vec![0f64; bins];
+    for g in 0..levels {
+        let (start, end) = (g * bins / levels, (g + 1) * bins / levels);
+        let mass: f64 = hist[start..end].iter().sum();
+        let support = p[start..end].iter().filter(|x| **x > 0.0).count();
+        if support > 0 {
+            for (qi, pi) in q[start..end].iter_mut().zip(&p[start..end]) {
+                if *pi > 0.0 {
+                    *qi = mass / support as f64;
+                }
+            }
+        }
+    }
+    let (Some(p), Some(q)) = (smoothed_distribution(&p), smoothed_distribution(&q)) else {
+        return f64::INFINITY;
+    };
+    p.iter().zip(&q).filter(|(a, _)| **a > 0.0).map(|(a, b)| a * (a / b).ln()).sum()
+}
+
+/// MXNet's `_smooth_distribution` on raw masses `x`: zero entries raised to ε = 1e-4, the
+/// non-zero entries lowered by the same total (kept positive), then normalised to sum 1.
+/// None if `x` has no mass.
+fn smoothed_distribution(x: &[f64]) -> Option<Vec<f64>> {
+    const EPS: f64 = 1e-4;
+    let nonzero = x.iter().filter(|v| **v > 0.0).count();
+    if nonzero == 0 {
+        return None;
+    }
+    let take = EPS * (x.len() - nonzero) as f64 / nonzero as f64;
+    let smoothed: Vec<f64> = x.iter().map(|v| if *v > 0.0 { (v - take).max(EPS) } else { EPS }).collect();
+    let total: f64 = smoothed.iter().sum();
+    Some(smoothed.into_iter().map(|v| v / total).collect())
+}
+
 /// ANN outputs of every slot (post-ReLU): values `[batch × C × H × W]` and the slot's shape.
 pub fn ann_slot_outputs(net: &SpikingNetwork, images: &Tensor<4>) -> Vec<(Vec<f32>, SlotShape)> {
     let mut ctx = ForwardCtx::recording();
@@ -144,6 +212,24 @@ pub fn correct_layers(net: &mut SpikingNetwork, images: &Tensor<4>, timesteps: u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_kl_is_zero_for_a_representable_distribution_and_charges_clipping() {
+        // Mass on one bin per level: quantising to 4 levels of 8 bins loses nothing.
+        let mut hist = vec![0f64; 64];
+        for level in 0..4 {
+            hist[level * 8 + 3] = 10.0;
+        }
+        assert!(histogram_kl_divergence(&hist, 32, 4) < 1e-9);
+        // An uneven split inside one level costs: P = (10, 30)/·, Q = (20, 20)/· there.
+        hist[5] = 30.0;
+        let kl = histogram_kl_divergence(&hist, 32, 4);
+        let expected = (10.0 * (10.0f64 / 20.0).ln() + 30.0 * (30.0f64 / 20.0).ln()) / 70.0;
+        assert!((kl - expected).abs() < 1e-3, "{kl} vs {expected}");
+        // Clipping at bin 24 moves the last level's mass to bin 23 and Q lacks it.
+        assert!(histogram_kl_divergence(&hist, 24, 4) > kl);
+        assert_eq!(positive_histogram([0.0, -1.0, 0.5, 1.0, 7.0], 1.0).iter().sum::<f64>(), 3.0);
+    }
 
     #[test]
     fn clip_floor_quantises_and_clips() {

@@ -108,6 +108,23 @@ fn thresholds_lie_on_the_grid_and_max_init_is_the_max() {
 }
 
 #[test]
+fn histogram_kl_thresholds_scale_with_the_spikes_a_neuron_can_fire_per_step() {
+    let _serial = serial();
+    let (model, x) = random_setup();
+    let batches = [x.clone().narrow(0, 0, 16), x.narrow(0, 16, 16)];
+    let maxima: Vec<f32> = observe(&model, &batches).iter().map(|s| s.max()).collect();
+    let plain = run(&model, &lan("threshold_init = \"kl-histogram\"\nadaptive_firing = false"), &batches);
+    let multi = run(&model, &lan("threshold_init = \"kl-histogram\""), &batches);
+    for (slot, m) in maxima.iter().enumerate() {
+        let (p, q) = (plain.layers[slot].thresholds[0], multi.layers[slot].thresholds[0]);
+        // Plain IF: θ on the grid; up to 3 spikes per step: the clipping point 3θ on the grid.
+        assert!(p >= 0.05 * m * (1.0 - 1e-5) && p <= *m, "slot {slot}: θ = {p}, max = {m}");
+        assert!(3.0 * q >= 0.05 * m * (1.0 - 1e-5) && 3.0 * q <= m * (1.0 + 1e-5), "slot {slot}: θ = {q}, max = {m}");
+    }
+    assert!(plain.layers.iter().all(|l| l.bias.is_some()));
+}
+
+#[test]
 fn bias_adjustment_shrinks_the_mean_output_error_of_every_layer() {
     let _serial = serial();
     let (model, x) = random_setup();

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use convert::MethodConfig;
 use serde::{Deserialize, Serialize};
 use snn::{OmegaStats, SpikingNetwork, simulate_batch};
 use zoo::{Convertible, ForwardCtx, LayerMacs, Network, SlotInfo};
@@ -81,61 +82,119 @@ pub fn evaluate_method(
     device: &Device,
 ) -> Result<Vec<Measure>> {
     let calib = calibration_batches(data, convert_section.calibration_images, convert_section.batch_size, seed, device);
-    let conversion = convert::convert(model, &method.config, &method.neuron, &calib)
-        .with_context(|| format!("converting with `{}`", method.label))?;
     let label = method.label.as_str();
     let idx = data.test_indices(eval);
     let n = idx.len();
-    // The conversion time at T = 0 and, repeated, at every evaluated T, so that a table of
-    // conversion time vs T (paper 002, appendix G) can put per-T calibrations side by side.
-    let mut out = vec![measure(label, 0, "conversion_seconds", "", conversion.seconds, n)];
-    out.extend(eval.timesteps.iter().map(|&t| measure(label, t, "conversion_seconds", "", conversion.seconds, n)));
-    if let Some(d) = conversion.network.readout_delay {
-        out.push(measure(label, 0, "readout_delay", "", d as f64, n));
-    }
-
-    // Average fan-out of each slot's neurons (SOPs = spikes × fan-out).
-    let macs: HashMap<String, LayerMacs> =
-        trace_macs(model, data.input_shape(), device).into_iter().map(|m| (m.name.clone(), m)).collect();
-    let fanout: Vec<f64> = conversion
-        .slots
-        .iter()
-        .map(|s| s.consumers.iter().filter_map(|c| macs.get(c)).map(|m| m.macs as f64 / m.inputs as f64).sum())
-        .collect();
-
-    // Methods whose dynamics depend on T (θ/(2T) shift) need one run per T; else one run to T_max.
-    let depends_on_t = conversion.network.layers.iter().any(|l| l.options.input_shift);
     let mut ts: Vec<u32> = eval.timesteps.clone();
     ts.sort_unstable();
     ts.dedup();
-    let runs: Vec<(u32, Vec<u32>)> = if depends_on_t {
-        ts.iter().map(|t| (*t, vec![*t])).collect()
+    // One conversion for every T, or (`calibrate_at_eval_t`, methods with a calibration T)
+    // one per T, calibrated at that T.
+    let per_t = convert_section.calibrate_at_eval_t && method.config.with_calibration_timesteps(1).is_some();
+    let conversions: Vec<(MethodConfig, Vec<u32>)> = if per_t {
+        ts.iter().map(|&t| (method.config.with_calibration_timesteps(t).expect("checked above"), vec![t])).collect()
     } else {
-        vec![(*ts.last().expect("validated non-empty"), ts.clone())]
+        vec![(method.config.clone(), ts.clone())]
     };
-    for (t_run, report_ts) in runs {
-        let sim = simulate_all(&conversion.network, data, &idx, eval, t_run as usize, label, device);
-        for t in report_ts {
-            let tt = t as usize;
-            out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
-            let mut spikes_total = 0.0;
-            let mut sops_total = 0.0;
-            let mut neuron_steps = 0.0;
-            for (s, slot) in conversion.slots.iter().enumerate() {
-                let spikes: f64 = sim.spikes[s][..tt].iter().sum::<u64>() as f64 / n as f64;
-                let neurons = sim.neurons[s] as f64;
-                spikes_total += spikes;
-                sops_total += spikes * fanout[s];
-                neuron_steps += neurons * tt as f64;
-                out.push(measure(label, t, "firing_rate", &slot.name, spikes / (neurons * tt as f64), n));
-            }
-            out.push(measure(label, t, "spikes", "", spikes_total, n));
-            out.push(measure(label, t, "sops", "", sops_total, n));
-            out.push(measure(label, t, "firing_rate", "", spikes_total / neuron_steps, n));
+
+    let traced = trace_macs(model, data.input_shape(), device);
+    let macs: HashMap<String, LayerMacs> = traced.iter().map(|m| (m.name.clone(), m.clone())).collect();
+    let ann_additions_total: f64 = macs.values().map(ann_additions).sum();
+    // The first traced layer receives the analog input at every step (direct coding): its
+    // multiplications stay in the SNN.
+    let first_layer_additions = traced.first().map_or(0.0, ann_additions);
+    let first_layer_multiplications = traced.first().map_or(0.0, |m| m.macs as f64);
+
+    let mut out = Vec::new();
+    let mut total_seconds = 0.0;
+    let last = conversions.len() - 1;
+    for (c, (config, conversion_ts)) in conversions.iter().enumerate() {
+        let conversion = convert::convert(model, config, &method.neuron, &calib)
+            .with_context(|| format!("converting with `{}`", method.label))?;
+        total_seconds += conversion.seconds;
+        // The conversion time at every evaluated T (and at T = 0 below), so that a table of
+        // conversion time vs T (paper 002, appendix G) can put per-T calibrations side by side.
+        out.extend(conversion_ts.iter().map(|&t| measure(label, t, "conversion_seconds", "", conversion.seconds, n)));
+        // Each layer's threshold after conversion (mean over channels): what a method chose;
+        // at T = 0, or at the T it was calibrated for.
+        let threshold_t = if per_t { conversion_ts[0] } else { 0 };
+        for (layer, slot) in conversion.network.layers.iter().zip(&conversion.slots) {
+            let mean = layer.thresholds.iter().map(|&t| t as f64).sum::<f64>() / layer.thresholds.len().max(1) as f64;
+            out.push(measure(label, threshold_t, "threshold", &slot.name, mean, n));
         }
-        out.extend(omega_measures(label, &sim.omega, &conversion.slots, n));
+        if let Some(d) = conversion.network.readout_delay {
+            out.push(measure(label, threshold_t, "readout_delay", "", d as f64, n));
+        }
+
+        // Average fan-out of each slot's neurons (SOPs = spikes × fan-out).
+        let fanout: Vec<f64> = conversion
+            .slots
+            .iter()
+            .map(|s| s.consumers.iter().filter_map(|c| macs.get(c)).map(|m| m.macs as f64 / m.inputs as f64).sum())
+            .collect();
+
+        // Methods whose dynamics depend on T (θ/(2T) shift) need one run per T; else one run to T_max.
+        let depends_on_t = conversion.network.layers.iter().any(|l| l.options.input_shift);
+        let runs: Vec<(u32, Vec<u32>)> = if depends_on_t {
+            conversion_ts.iter().map(|t| (*t, vec![*t])).collect()
+        } else {
+            vec![(*conversion_ts.last().expect("validated non-empty"), conversion_ts.clone())]
+        };
+        for (t_run, report_ts) in runs {
+            let sim = simulate_all(&conversion.network, data, &idx, eval, t_run as usize, label, device);
+            for t in report_ts {
+                let tt = t as usize;
+                out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
+                let mut spikes_total = 0.0;
+                let mut sops_total = 0.0;
+                let mut neuron_steps = 0.0;
+                for (s, slot) in conversion.slots.iter().enumerate() {
+                    let spikes: f64 = sim.spikes[s][..tt].iter().sum::<u64>() as f64 / n as f64;
+                    let neurons = sim.neurons[s] as f64;
+                    spikes_total += spikes;
+                    sops_total += spikes * fanout[s];
+                    neuron_steps += neurons * tt as f64;
+                    out.push(measure(label, t, "firing_rate", &slot.name, spikes / (neurons * tt as f64), n));
+                }
+                out.push(measure(label, t, "spikes", "", spikes_total, n));
+                out.push(measure(label, t, "sops", "", sops_total, n));
+                // Lan et al. 2023, Table 8: the converted network does no multiplications; its
+                // additions are N·(D − 1)·T if every input were active at every step (the
+                // paper's bound, `additions_bound`) and, measured, one per synaptic event
+                // (`sops`) plus the analog first layer's N·(D − 1)·T (it sees the real-valued
+                // input every step).
+                let first_layer = first_layer_additions * t as f64;
+                out.push(measure(label, t, "additions_bound", "", ann_additions_total * t as f64, n));
+                out.push(measure(label, t, "additions", "", sops_total + first_layer, n));
+                out.push(measure(label, t, "multiplications", "", first_layer_multiplications * t as f64, n));
+                out.push(measure(label, t, "firing_rate", "", spikes_total / neuron_steps, n));
+            }
+            // ω(t) of one run per method: with per-T conversions, the run to the largest T.
+            if c == last {
+                out.extend(omega_measures(label, &sim.omega, &conversion.slots, n));
+            }
+        }
     }
+    // T = 0: the whole conversion cost of the row (the sum over per-T conversions).
+    out.insert(0, measure(label, 0, "conversion_seconds", "", total_seconds, n));
     Ok(out)
+}
+
+/// Operation counts of the ANN per sample (Lan et al. 2023, Table 8): a layer with D inputs per
+/// output does D multiplications and D − 1 additions per output (bias additions not counted,
+/// as in the paper). Static counts from a traced forward, independent of the weights; kept
+/// out of the cached ANN stage so that older cache entries get them too.
+pub fn ann_operation_measures(model: &Network, data: &Data, n_images: usize, device: &Device) -> Vec<Measure> {
+    let macs = trace_macs(model, data.input_shape(), device);
+    vec![
+        measure("ann", 0, "multiplications", "", macs.iter().map(|m| m.macs as f64).sum(), n_images),
+        measure("ann", 0, "additions", "", macs.iter().map(ann_additions).sum(), n_images),
+    ]
+}
+
+/// Additions of a layer in the ANN: D − 1 per output for D = MACs / outputs inputs per output.
+fn ann_additions(m: &LayerMacs) -> f64 {
+    m.macs as f64 - m.outputs as f64
 }
 
 /// Dynamic-threshold factor rows (Lan et al. 2023, Fig. 4) of one simulation run: for every

@@ -7,16 +7,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use datasets::DataRoot;
+use zoo::build_model;
 
 use crate::cache::{Cache, read_json, write_file, write_json};
 use crate::data::Data;
 use crate::evaluate::{
-    Measure, ann_key, conversion_loss_measures, energy_measures, eval_key, evaluate_ann, evaluate_method,
+    Measure, ann_key, ann_operation_measures, conversion_loss_measures, energy_measures, eval_key, evaluate_ann,
+    evaluate_method,
 };
 use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
 use crate::report::{
-    ResultRow, TableSpec, accuracy_vs_t_svg, derived_paper_values, render_markdown, render_summary, write_csv,
+    ResultRow, TableSpec, accuracy_vs_t_svg, derived_paper_values, omega_vs_t_svg, render_markdown, render_summary,
+    write_csv,
 };
 use crate::spec::{Spec, load_spec};
 use crate::train::{TrainedAnn, ship_checkpoint, train_key, train_or_load};
@@ -95,6 +98,10 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     write_csv(&out_dir.join("results.csv"), &rows)?;
     write_file(&out_dir.join("table.md"), table.as_bytes())?;
     write_file(&out_dir.join("accuracy_vs_t.svg"), svg.as_bytes())?;
+    // Methods with a dynamic threshold (Lan et al. 2023) also get the ω(t) figure.
+    if let Ok(omega) = omega_vs_t_svg(&format!("{} — ω(t)", table_spec.title), &rows) {
+        write_file(&out_dir.join("omega_vs_t.svg"), omega.as_bytes())?;
+    }
     write_file(&out_dir.join("spec.resolved.toml"), resolved_toml(&spec)?.as_bytes())?;
     println!("{table}");
     println!("wrote {}", out_dir.display());
@@ -197,6 +204,9 @@ fn run_variant(
             Ok(evaluate_ann(model, data, &spec.eval, device))
         })?;
         rows.extend(measures.iter().map(label));
+        let n_images = measures.first().map_or(0, |m| m.n_images);
+        let untrained = build_model(&spec.model, data.input_shape(), data.classes(), device)?;
+        rows.extend(ann_operation_measures(&untrained, data, n_images, device).iter().map(label));
         let ann_measures = measures;
         let mut method_measures = Vec::new();
         for method in spec.methods.iter().filter(|m| m.applies_to(&variant.label)) {

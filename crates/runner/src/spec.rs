@@ -223,6 +223,12 @@ pub struct ConvertSection {
     /// Batch size of the observation passes.
     #[serde(default = "d_batch")]
     pub batch_size: usize,
+    /// Convert once per evaluated T, calibrating methods that simulate at a calibration T
+    /// (`lan2023`, `snn-calibration`: their `timesteps`) at that T instead of their own; each
+    /// T's accuracy then comes from the network calibrated for it. Other methods: one
+    /// conversion as usual. Default false (not serialized then: cache keys unchanged).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub calibrate_at_eval_t: bool,
 }
 
 fn d_calib() -> usize {
@@ -231,7 +237,7 @@ fn d_calib() -> usize {
 
 impl Default for ConvertSection {
     fn default() -> Self {
-        Self { calibration_images: d_calib(), batch_size: d_batch() }
+        Self { calibration_images: d_calib(), batch_size: d_batch(), calibrate_at_eval_t: false }
     }
 }
 

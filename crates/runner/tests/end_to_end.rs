@@ -192,3 +192,36 @@ fn qcfs_conversion_rejects_a_relu_network() {
     let err = format!("{:#}", run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap_err());
     assert!(err.contains("activation = \"qcfs\""), "{err}");
 }
+
+#[test]
+fn calibrate_at_eval_t_converts_once_per_t_for_methods_with_a_calibration_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("per_t.toml");
+    let text = SPEC
+        .replace("calibration_images = 200", "calibration_images = 64\nbatch_size = 32\ncalibrate_at_eval_t = true")
+        .replace(
+            "[[method]]\nkind = \"robust-norm\"",
+            "[[method]]\nkind = \"lan2023\"\nthreshold_init = \"kl-histogram\"\ncalibration_batches = 2",
+        )
+        .replace("timesteps = [4, 16, 64, 256]", "timesteps = [2, 8]")
+        .replace("method = \"robust-norm\"", "method = \"lan2023\"");
+    std::fs::write(&spec, text).unwrap();
+    let out = run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap();
+    let rows = read_csv(&out.join("results.csv")).unwrap();
+    let value = |method: &str, t: u32, metric: &str| -> Vec<f64> {
+        rows.iter().filter(|r| r.method == method && r.t == t && r.metric == metric).map(|r| r.value).collect()
+    };
+    // lan2023: one conversion per T, each with its own thresholds (reported at that T), and the
+    // row's T = 0 conversion time is the sum of the two.
+    let (th2, th8) = (value("lan2023", 2, "threshold"), value("lan2023", 8, "threshold"));
+    assert!(!th2.is_empty() && th2.len() == th8.len() && value("lan2023", 0, "threshold").is_empty());
+    assert_ne!(th2, th8, "calibrated at T = 2 and T = 8: different thresholds");
+    let secs = |t| value("lan2023", t, "conversion_seconds")[0];
+    assert!((secs(0) - secs(2) - secs(8)).abs() < 1e-9);
+    for t in [2, 8] {
+        assert_eq!(value("lan2023", t, "accuracy").len(), 1);
+    }
+    // max-norm has no calibration T: one conversion, thresholds at T = 0.
+    assert!(!value("max-norm", 0, "threshold").is_empty() && value("max-norm", 2, "threshold").is_empty());
+    assert!(out.join("omega_vs_t.svg").exists(), "lan2023 has a dynamic threshold");
+}

@@ -285,7 +285,9 @@ impl LayerNeurons {
                         let s = if gamma == 1.0 {
                             if reaches(*v, theta, opts.fire) { 1.0 } else { 0.0 }
                         } else {
-                            (*v / theta).floor().clamp(0.0, gamma)
+                            // floor of a value clamped to [0, γ] is its truncation; the
+                            // cast avoids a libm `floorf` call per neuron and step (NaN → 0).
+                            ((*v / theta).clamp(0.0, gamma) as u32) as f32
                         };
                         if s > 0.0 {
                             count += s as u64;

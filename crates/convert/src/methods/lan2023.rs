@@ -31,6 +31,15 @@
 //!      analytical clip-floor of the ANN activation is not used. The slot's input is
 //!      simulated once per batch and replayed through each candidate neuron layer. Ties
 //!      go to the larger θ.
+//!    - `"kl-histogram"`: the same grid and "KL of the two output distributions", read as
+//!      distributions of activation *values* (entropy calibration of TensorRT, Migacz 2017):
+//!      the histogram (2048 bins) of the layer's positive ANN outputs on the calibration
+//!      batches vs the same histogram clipped at φ·θ and merged into φ·`timesteps` levels of
+//!      θ/T, φ = the neuron's most spikes per step (1 plain IF, 2ⁿ − 1 with adaptive firing)
+//!      (`calibrate::histogram_kl_divergence`); the grid runs over the clipping point φ·θ.
+//!      Analytic: no simulation; ignores the dynamic threshold (ω → 1 after a few steps). Not the restatement of ALGORITHMS.md; offered because the
+//!      positions reading collapses the Baseline to chance on every point-cloud network
+//!      measured here (see below and the issue notes).
 //!    - `"max"`: θ_l = max (the ablation's "Max" row).
 //! 2. Bias adjustment (`bias_adjustment`, Eqs. 6–7): b_c ← b_c + mean_{n,positions}(o − S) per
 //!    channel, measured at the chosen θ on the same batches (the neuron layer's per-channel
@@ -61,7 +70,10 @@ use snn::{LayerNeurons, NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate
 use zoo::Network;
 
 use super::{ConversionMethod, positive_or};
-use crate::calibrate::{SlotShape, ann_slot_outputs, argmin_first, channel_kl_divergence, channel_mean_difference};
+use crate::calibrate::{
+    KL_HISTOGRAM_BINS, SlotShape, ann_slot_outputs, argmin_first, channel_kl_divergence, channel_mean_difference,
+    histogram_kl_divergence, positive_histogram,
+};
 use crate::{ConvertError, SlotStats, observe};
 
 /// Number of KL grid candidates (the paper's N = 95).
@@ -76,9 +88,14 @@ const SIM_CHUNK: usize = 4;
 pub enum ThresholdInit {
     /// θ = the layer's maximum ANN activation.
     Max,
-    /// KL grid search (Eq. 8).
+    /// KL grid search (Eq. 8) over positions: channel-normalised outputs of the ANN vs the
+    /// simulated SNN (the restatement in ALGORITHMS.md).
     #[default]
     Kl,
+    /// KL grid search (Eq. 8) over activation *values*: the layer's ANN value histogram vs
+    /// its quantisation to `timesteps` levels of θ/T with clipping at θ (TensorRT-style
+    /// entropy calibration; `calibrate::histogram_kl_divergence`). Analytic, no simulation.
+    KlHistogram,
 }
 
 fn yes() -> bool {
@@ -202,6 +219,15 @@ impl ConversionMethod for Lan2023 {
             let mut candidates = match self.threshold_init {
                 ThresholdInit::Kl => kl_grid(max),
                 ThresholdInit::Max => vec![max],
+                ThresholdInit::KlHistogram => {
+                    // The neuron expresses multiples of θ/T up to φ·θ (φ spikes per step at
+                    // most): search the clipping point φ·θ with φ·T levels, then divide by φ.
+                    let phi = net.layers[slot].options.max_spikes.max(1);
+                    let outputs: Vec<Vec<f32>> =
+                        batches.iter().map(|images| ann_slot_outputs(net, images).swap_remove(slot).0).collect();
+                    let clip = histogram_kl_threshold(outputs.iter().flatten().copied(), max, t * phi as usize);
+                    vec![clip / phi as f32]
+                }
             };
             candidates.reverse(); // ties go to the larger threshold
             let search = self.threshold_init == ThresholdInit::Kl;
@@ -254,6 +280,21 @@ impl ConversionMethod for Lan2023 {
         }
         Ok(())
     }
+}
+
+/// The [`kl_grid`] candidate minimising the value-histogram KL
+/// (`calibrate::histogram_kl_divergence`) of the ANN activations `values` (layer maximum
+/// `max`) quantised to `levels` levels; ties go to the larger threshold. `max` for an empty
+/// or non-positive layer.
+pub fn histogram_kl_threshold(values: impl IntoIterator<Item = f32>, max: f32, levels: usize) -> f32 {
+    if max <= 0.0 {
+        return max;
+    }
+    let hist = positive_histogram(values, max);
+    let mut grid = kl_grid(max);
+    grid.reverse();
+    let bins = |theta: f32| ((theta / max) * KL_HISTOGRAM_BINS as f32).round() as usize;
+    grid[argmin_first(grid.iter().map(|&theta| histogram_kl_divergence(&hist, bins(theta), levels)))]
 }
 
 /// Time-averaged output (Σ_t s·θ̃ / T) of a neuron layer `layer` with its threshold set to
@@ -328,6 +369,23 @@ mod tests {
         let kl = kl_curve(&o, NeuronOptions::default(), 64, &grid);
         let theta_64 = grid[argmin_first(kl.iter().copied())];
         assert!(theta_64 > theta, "{theta_64} vs {theta}");
+    }
+
+    #[test]
+    fn histogram_kl_clips_the_tail_of_a_decaying_distribution() {
+        // Exponential activations (ReLU outputs decay like this): the threshold clips the sparse
+        // tail, and coarser quantisation (fewer levels) clips more.
+        let exponential: Vec<f32> = (1..=20_000).map(|i| -(1.0 - i as f32 / 20_001.0).ln()).collect();
+        let max = exponential.iter().copied().fold(0.0, f32::max);
+        let at = |levels| histogram_kl_threshold(exponential.iter().copied(), max, levels);
+        let (t4, t16, t64) = (at(4), at(16), at(64));
+        assert!(t4 < t16 && t16 < t64 && t64 < max, "{t4} {t16} {t64} {max}");
+        // Not the degenerate ends of the grid: above the mean (1), below the 99.99th percentile.
+        assert!(t4 > 1.0 && t64 < 0.95 * max, "{t4} {t64}");
+        // A flat density has no tail to clip: the largest threshold wins (ties go up).
+        let uniform: Vec<f32> = (1..=10_000).map(|i| i as f32 / 1000.0).collect();
+        assert!(histogram_kl_threshold(uniform.iter().copied(), 10.0, 16) >= 9.9);
+        assert_eq!(histogram_kl_threshold([0.0f32, -1.0], 0.0, 16), 0.0);
     }
 
     #[test]

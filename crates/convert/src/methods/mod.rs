@@ -131,6 +131,18 @@ impl MethodConfig {
         }
     }
 
+    /// The same method calibrated at `timesteps` instead of its own calibration T, for methods
+    /// whose conversion simulates at a T (`lan2023`, `snn-calibration`); None for the others.
+    pub fn with_calibration_timesteps(&self, timesteps: u32) -> Option<MethodConfig> {
+        match self {
+            MethodConfig::Lan2023(l) => Some(MethodConfig::Lan2023(Lan2023 { timesteps, ..l.clone() })),
+            MethodConfig::SnnCalibration(c) => {
+                Some(MethodConfig::SnnCalibration(SnnCalibration { timesteps, ..c.clone() }))
+            }
+            _ => None,
+        }
+    }
+
     /// The `kind` string.
     pub fn kind(&self) -> &'static str {
         match self {

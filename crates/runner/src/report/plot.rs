@@ -1,4 +1,5 @@
-//! Hand-written SVG chart of accuracy against the number of timesteps.
+//! Hand-written SVG charts of a metric against the number of timesteps: accuracy vs T, and
+//! the dynamic-threshold factor ω(t) of Lan et al. 2023 (Fig. 4).
 //!
 //! The SVG is built as text (no font files or system fonts are needed, and the output
 //! is byte-for-byte deterministic). Structure, useful for tests and for styling:
@@ -97,8 +98,39 @@ struct AnnLine {
 /// Returns [`ReportError::NoData`] when there is no finite accuracy value to draw.
 /// The result starts with `<svg` and ends with `</svg>`.
 pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
+    metric_vs_t_svg(title, rows, &YAxis { metric: "accuracy", label: "accuracy (%)", percent: true })
+}
+
+/// The y axis of [`metric_vs_t_svg`].
+struct YAxis<'a> {
+    /// Rows of this metric (and an empty layer) are drawn.
+    metric: &'a str,
+    /// Axis label.
+    label: &'a str,
+    /// Percent values: range in steps of 10 within [0, 100] where the data allow, `%` in
+    /// tooltips. Otherwise the range is the data's, padded by 5 %.
+    percent: bool,
+}
+
+/// Draws the dynamic-threshold factor ω(t) (Lan et al. 2023, Fig. 4) against t as SVG: for
+/// every method with `omega_mean`/`omega_min`/`omega_max` rows (whole-network rows: the first
+/// dynamic-threshold layer), three series `method (mean|min|max)`. [`ReportError::NoData`]
+/// when there are no ω rows.
+pub fn omega_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
+    let series: Vec<ResultRow> = rows
+        .iter()
+        .filter(|r| r.layer.is_empty() && r.method != ANN_METHOD)
+        .filter_map(|r| {
+            let stat = r.metric.strip_prefix("omega_")?;
+            Some(ResultRow { method: format!("{} ({stat})", r.method), metric: "omega".into(), ..r.clone() })
+        })
+        .collect();
+    metric_vs_t_svg(title, &series, &YAxis { metric: "omega", label: "adjustment factor ω(t)", percent: false })
+}
+
+fn metric_vs_t_svg(title: &str, rows: &[ResultRow], axis: &YAxis) -> Result<String, ReportError> {
     let acc: Vec<&ResultRow> =
-        rows.iter().filter(|r| r.metric == "accuracy" && r.layer.is_empty() && r.value.is_finite()).collect();
+        rows.iter().filter(|r| r.metric == axis.metric && r.layer.is_empty() && r.value.is_finite()).collect();
     let mut datasets: Vec<&str> = Vec::new();
     for r in &acc {
         push_unique(&mut datasets, r.dataset.as_str());
@@ -165,7 +197,7 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
         .filter(|a| a.value.is_finite())
         .collect();
     if series.is_empty() && anns.is_empty() {
-        return Err(ReportError::NoData("no finite whole-network accuracy values to plot".into()));
+        return Err(ReportError::NoData(format!("no finite whole-network {} values to plot", axis.metric)));
     }
 
     // x scale (log2 of T).
@@ -188,18 +220,25 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
         series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).chain(anns.iter().map(|a| a.value)).collect();
     let y_min = ys.iter().copied().fold(f64::INFINITY, f64::min);
     let y_max = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut lo = ((y_min - 2.0) / 10.0).floor() * 10.0;
-    let mut hi = ((y_max + 2.0) / 10.0).ceil() * 10.0;
-    if y_min >= 0.0 {
-        lo = lo.max(0.0);
-    }
-    if y_max <= 100.0 {
-        hi = hi.min(100.0);
-    }
-    if hi - lo < 10.0 {
-        hi = lo + 10.0;
-    }
-    let step = nice_step(hi - lo, 10.0);
+    let (lo, hi) = if axis.percent {
+        let mut lo = ((y_min - 2.0) / 10.0).floor() * 10.0;
+        let mut hi = ((y_max + 2.0) / 10.0).ceil() * 10.0;
+        if y_min >= 0.0 {
+            lo = lo.max(0.0);
+        }
+        if y_max <= 100.0 {
+            hi = hi.min(100.0);
+        }
+        if hi - lo < 10.0 {
+            hi = lo + 10.0;
+        }
+        (lo, hi)
+    } else {
+        let pad = ((y_max - y_min) * 0.05).max(y_max.abs() * 0.01).max(1e-6);
+        let step = nice_step(y_max - y_min + 2.0 * pad, 8.0);
+        ((((y_min - pad) / step).floor() * step), (((y_max + pad) / step).ceil() * step))
+    };
+    let step = nice_step(hi - lo, if axis.percent { 10.0 } else { 8.0 });
     let y_of = |v: f64| PLOT_TOP + (hi - v) / (hi - lo) * PLOT_H;
 
     // Canvas size (legend to the right of the plot).
@@ -276,9 +315,10 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
     );
     let _ = writeln!(
         s,
-        r#"<text class="y-label" x="{x}" y="{y}" text-anchor="middle" transform="rotate(-90 {x} {y})">accuracy (%)</text>"#,
+        r#"<text class="y-label" x="{x}" y="{y}" text-anchor="middle" transform="rotate(-90 {x} {y})">{label}</text>"#,
         x = n(24.0),
-        y = n(y0 + PLOT_H / 2.0)
+        y = n(y0 + PLOT_H / 2.0),
+        label = esc(axis.label)
     );
 
     // ANN reference lines (dashed, a different pattern each).
@@ -311,7 +351,8 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
             .collect();
         let _ = writeln!(s, r#"<path class="line" d="{}" fill="none" stroke-width="2"/>"#, d.join(" "));
         for &(t, v) in &se.points {
-            marker(&mut s, shape, x_of(t), y_of(v), &format!("T={t}: {v:.2}%"));
+            let tip = if axis.percent { format!("T={t}: {v:.2}%") } else { format!("T={t}: {v:.4}") };
+            marker(&mut s, shape, x_of(t), y_of(v), &tip);
         }
         let _ = writeln!(s, "</g>");
     }
@@ -578,6 +619,32 @@ mod tests {
         }
         assert!(rest.trim().is_empty());
         assert!(stack.is_empty(), "unclosed {stack:?}");
+    }
+
+    #[test]
+    fn omega_plot_draws_mean_min_max_per_method_on_a_free_axis() {
+        let mut rows = Vec::new();
+        for (t, mean, min, max) in [(1, 0.62, 0.5, 0.9), (2, 0.93, 0.8, 0.99), (4, 0.999, 0.99, 1.0)] {
+            for (stat, v) in [("mean", mean), ("min", min), ("max", max)] {
+                let mut r = row("pointnet", "lan2023", t, 0, v);
+                r.metric = format!("omega_{stat}");
+                rows.push(r.clone());
+                // Per-layer rows and other metrics are not drawn.
+                r.layer = "feat.relu".into();
+                rows.push(r);
+            }
+        }
+        rows.push(row("pointnet", "lan2023", 4, 0, 91.0));
+        let svg = omega_vs_t_svg("ω(t)", &rows).unwrap();
+        for stat in ["mean", "min", "max"] {
+            assert!(svg.contains(&format!(r#"data-label="pointnet / lan2023 ({stat})""#)), "{stat}");
+        }
+        assert_eq!(svg.matches(r#"<g class="series""#).count(), 3);
+        assert!(svg.contains("adjustment factor ω(t)") && svg.contains("T=1: 0.5000"));
+        // The axis fits ω's range (ticks below 1 with decimals), not the 0–100 % scale.
+        assert!(svg.contains(">0.5<") || svg.contains(">0.50<") || svg.contains(">0.45<"), "{svg}");
+        assert!(!svg.contains(">100<"));
+        assert!(matches!(omega_vs_t_svg("x", &[row("m", "q", 8, 0, 50.0)]), Err(ReportError::NoData(_))));
     }
 
     /// Writes the fixture's SVG for a visual check:
