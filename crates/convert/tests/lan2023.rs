@@ -122,6 +122,16 @@ fn histogram_kl_thresholds_scale_with_the_spikes_a_neuron_can_fire_per_step() {
         assert!(3.0 * q >= 0.05 * m * (1.0 - 1e-5) && 3.0 * q <= m * (1.0 + 1e-5), "slot {slot}: θ = {q}, max = {m}");
     }
     assert!(plain.layers.iter().all(|l| l.bias.is_some()));
+    // Without the bias adjustment the searched threshold is still used (the first layer's
+    // search does not depend on any bias).
+    let unadjusted = run(
+        &model,
+        &lan("threshold_init = \"kl-histogram\"\nadaptive_firing = false\nbias_adjustment = false"),
+        &batches,
+    );
+    assert_eq!(unadjusted.layers[0].thresholds, plain.layers[0].thresholds);
+    assert!(plain.layers[0].thresholds[0] < maxima[0], "the search clips this layer's tail");
+    assert!(unadjusted.layers.iter().all(|l| l.bias.is_none()));
 }
 
 #[test]

@@ -175,6 +175,10 @@ fn run_variant(
     }
     let data = &data_cache[&data_key];
     let mut rows = Vec::new();
+    // The ANN's operation counts do not depend on the weights or the seed: one traced forward
+    // of an untrained build per variant.
+    let untrained = build_model(&spec.model, data.input_shape(), data.classes(), device)?;
+    let operations = ann_operation_measures(&untrained, data, data.test_indices(&spec.eval).len(), device);
     for &seed in &spec.experiment.seeds {
         let label = |m: &Measure| ResultRow {
             experiment: experiment.into(),
@@ -204,9 +208,7 @@ fn run_variant(
             Ok(evaluate_ann(model, data, &spec.eval, device))
         })?;
         rows.extend(measures.iter().map(label));
-        let n_images = measures.first().map_or(0, |m| m.n_images);
-        let untrained = build_model(&spec.model, data.input_shape(), data.classes(), device)?;
-        rows.extend(ann_operation_measures(&untrained, data, n_images, device).iter().map(label));
+        rows.extend(operations.iter().map(label));
         let ann_measures = measures;
         let mut method_measures = Vec::new();
         for method in spec.methods.iter().filter(|m| m.applies_to(&variant.label)) {

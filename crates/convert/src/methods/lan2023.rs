@@ -216,6 +216,12 @@ impl ConversionMethod for Lan2023 {
         let t = self.timesteps as usize;
         for slot in 0..net.layers.len() {
             let max = net.layers[slot].thresholds[0];
+            if self.threshold_init == ThresholdInit::Max && !self.bias_adjustment {
+                continue; // θ = max is already set
+            }
+            // The layer's ANN outputs on each calibration batch, `[batch × C × inner]`.
+            let ann: Vec<(Vec<f32>, SlotShape)> =
+                batches.iter().map(|images| ann_slot_outputs(net, images).swap_remove(slot)).collect();
             let mut candidates = match self.threshold_init {
                 ThresholdInit::Kl => kl_grid(max),
                 ThresholdInit::Max => vec![max],
@@ -223,24 +229,23 @@ impl ConversionMethod for Lan2023 {
                     // The neuron expresses multiples of θ/T up to φ·θ (φ spikes per step at
                     // most): search the clipping point φ·θ with φ·T levels, then divide by φ.
                     let phi = net.layers[slot].options.max_spikes.max(1);
-                    let outputs: Vec<Vec<f32>> =
-                        batches.iter().map(|images| ann_slot_outputs(net, images).swap_remove(slot).0).collect();
-                    let clip = histogram_kl_threshold(outputs.iter().flatten().copied(), max, t * phi as usize);
-                    vec![clip / phi as f32]
+                    let values = ann.iter().flat_map(|(o, _)| o.iter().copied());
+                    vec![histogram_kl_threshold(values, max, t * phi as usize) / phi as f32]
                 }
             };
             candidates.reverse(); // ties go to the larger threshold
             let search = self.threshold_init == ThresholdInit::Kl;
             if !search && !self.bias_adjustment {
+                net.layers[slot].thresholds = vec![candidates[0]];
                 continue;
             }
             let mut kl = vec![0f64; candidates.len()];
             // Per candidate: Σ over batches of batch_size · per-channel mean(o − S).
             let mut error: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
             let mut samples = 0usize;
-            for images in batches {
+            for (images, (o, shape)) in batches.iter().zip(&ann) {
+                let (o, shape) = (o.as_slice(), *shape);
                 let [batch, ..] = images.dims();
-                let (o, shape) = ann_slot_outputs(net, images).swap_remove(slot);
                 let (input, [channels, inner]) = simulate_slot_input(net, images.clone(), t, SIM_CHUNK, slot);
                 debug_assert_eq!((channels, inner), (shape.channels, shape.inner));
                 // The candidates are independent replays: run them in parallel (each keeps only
@@ -251,8 +256,8 @@ impl ConversionMethod for Lan2023 {
                     .par_iter()
                     .map(|&theta| {
                         let s = replay(layer, theta, &input, batch, shape, t);
-                        let kl = if search { channel_kl_divergence(&o, &s, shape) } else { 0.0 };
-                        let e = if bias_adjustment { channel_mean_difference(&o, &s, shape) } else { Vec::new() };
+                        let kl = if search { channel_kl_divergence(o, &s, shape) } else { 0.0 };
+                        let e = if bias_adjustment { channel_mean_difference(o, &s, shape) } else { Vec::new() };
                         (kl, e)
                     })
                     .collect();
