@@ -6,6 +6,8 @@ use burn::prelude::*;
 use snn::{SpikingNetwork, simulate_recording};
 use zoo::{Convertible, ForwardCtx, tensor_values};
 
+use crate::weight_calibration::{SlotWeightReport, WeightCalibration, calibrate_slot_weights};
+
 /// `ClipFloor_φ(y; T, θ) = (θ/T)·floor(clamp(y/θ, 0, φ)·T)`: the output an IF neuron with
 /// threshold θ can express in T steps with at most φ spikes per step (φ = 1: plain IF).
 pub fn clip_floor(y: f32, timesteps: f32, theta: f32, phi: f32) -> f32 {
@@ -191,22 +193,66 @@ pub fn element_mean_difference(a: &[f32], b: &[f32], per_sample: usize) -> Vec<f
 ///   measured after the bias correction of the same layer.
 pub fn correct_layers(net: &mut SpikingNetwork, images: &Tensor<4>, timesteps: usize, potential_init: bool) {
     let ann = ann_slot_outputs(net, images);
+    for (slot, target) in ann.iter().enumerate() {
+        correct_slot(net, images, target, slot, timesteps, potential_init);
+    }
+}
+
+/// Bias correction (and potential initialisation when `potential_init`) of one slot, as in
+/// [`correct_layers`]; `ann`: the slot's ANN output on `images` (from [`ann_slot_outputs`]).
+pub fn correct_slot(
+    net: &mut SpikingNetwork,
+    images: &Tensor<4>,
+    ann: &(Vec<f32>, SlotShape),
+    slot: usize,
+    timesteps: usize,
+    potential_init: bool,
+) {
+    let (y_ann, shape) = ann;
     let [batch, ..] = images.dims();
     let labels = vec![0i64; batch];
-    for (slot, (y_ann, shape)) in ann.iter().enumerate() {
-        let per_sample = shape.channels * shape.inner;
+    let per_sample = shape.channels * shape.inner;
+    let (_, snn) = simulate_recording(net, images.clone(), &labels, timesteps, timesteps, &[slot]);
+    let e = channel_mean_difference(&snn[slot], y_ann, *shape);
+    let bias = net.layers[slot].bias.get_or_insert_with(|| vec![0.0; shape.channels]);
+    for (b, e) in bias.iter_mut().zip(&e) {
+        *b -= e;
+    }
+    if potential_init {
         let (_, snn) = simulate_recording(net, images.clone(), &labels, timesteps, timesteps, &[slot]);
-        let e = channel_mean_difference(&snn[slot], y_ann, *shape);
-        let bias = net.layers[slot].bias.get_or_insert_with(|| vec![0.0; shape.channels]);
-        for (b, e) in bias.iter_mut().zip(&e) {
-            *b -= e;
+        let d = element_mean_difference(y_ann, &snn[slot], per_sample);
+        net.layers[slot].v_init = Some(d.into_iter().map(|v| v * timesteps as f32).collect());
+    }
+}
+
+/// Corrections applied slot by slot in forward order by [`calibrate_layers`].
+pub struct LayerCalibration<'a> {
+    /// Weight calibration and its cached samples `[N, C, H, W]` (None: off).
+    pub weights: Option<(&'a WeightCalibration, &'a Tensor<4>)>,
+    /// Bias correction and its images (None: off).
+    pub bias: Option<&'a Tensor<4>>,
+    /// Potential initialisation (on the bias-correction images; needs `bias`).
+    pub potential_init: bool,
+}
+
+/// SNN Calibration's per-slot pipeline: for each slot in forward order, weight calibration
+/// (if on), then bias correction, then potential initialisation, each seeing the earlier
+/// slots (and the earlier steps of the same slot) already calibrated. The ANN references
+/// of all steps come from the weights `net.model` has on entry (the frozen originals).
+/// Returns the weight-calibration report of every slot (empty when it is off).
+pub fn calibrate_layers(net: &mut SpikingNetwork, timesteps: usize, steps: &LayerCalibration) -> Vec<SlotWeightReport> {
+    let reference = net.model.clone();
+    let ann = steps.bias.map(|images| ann_slot_outputs(net, images)).unwrap_or_default();
+    let mut reports = Vec::new();
+    for slot in 0..net.layers.len() {
+        if let Some((settings, images)) = steps.weights {
+            reports.push(calibrate_slot_weights(net, &reference, images, slot, timesteps, settings));
         }
-        if potential_init {
-            let (_, snn) = simulate_recording(net, images.clone(), &labels, timesteps, timesteps, &[slot]);
-            let d = element_mean_difference(y_ann, &snn[slot], per_sample);
-            net.layers[slot].v_init = Some(d.into_iter().map(|v| v * timesteps as f32).collect());
+        if let (Some(images), Some(target)) = (steps.bias, ann.get(slot)) {
+            correct_slot(net, images, target, slot, timesteps, steps.potential_init);
         }
     }
+    reports
 }
 
 #[cfg(test)]

@@ -3,11 +3,14 @@
 //! Pipeline: validate → prepare (fold BN; pre-neuron max pooling is built into the zoo
 //! models) → observe (activation statistics on calibration images) → thresholds (the
 //! method) → build neurons → calibrate (the method; no-op by default) → finalize.
+//! [`weight_calibration`]: SNN Calibration's layer-wise weight calibration (generic over the
+//! zoo models).
 
 pub mod calibrate;
 mod driver;
 pub mod methods;
 mod observe;
+pub mod weight_calibration;
 
 pub use driver::{Conversion, ConvertError, NeuronOverrides, convert};
 pub use methods::{ConversionMethod, METHOD_KINDS, MethodConfig};

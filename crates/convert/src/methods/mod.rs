@@ -62,7 +62,10 @@ pub const METHOD_KINDS: &[(&str, &str)] = &[
         "opt-shift",
         "θ = max of the (clipped) activation, θ/(2T) input shift; [model] activation = \"clip\" (Deng & Gu 2021)",
     ),
-    ("snn-calibration", "threshold search + bias correction (light) [+ potential init (advanced)] (Li 2021)"),
+    (
+        "snn-calibration",
+        "threshold search + bias correction (light) [+ potential init (advanced)] [+ weight calibration] (Li 2021)",
+    ),
     (
         "lan2023",
         "KL threshold init + bias adjustment; dynamic threshold + n-bit adaptive firing (Lan ICCV 2023, paper 000)",
@@ -119,6 +122,18 @@ impl MethodConfig {
             }
             MethodConfig::SnnCalibration(c) if c.timesteps == 0 || c.correction_images == 0 => {
                 bad("timesteps and correction_images must be at least 1".into())
+            }
+            MethodConfig::SnnCalibration(c)
+                if c.weight_calibration_iterations == 0
+                    || c.weight_calibration_batch == 0
+                    || c.weight_calibration_samples == 0 =>
+            {
+                bad("weight_calibration_iterations, _batch and _samples must be at least 1".into())
+            }
+            MethodConfig::SnnCalibration(c)
+                if !(c.weight_calibration_lr.is_finite() && c.weight_calibration_lr > 0.0) =>
+            {
+                bad(format!("weight_calibration_lr must be positive, got {}", c.weight_calibration_lr))
             }
             MethodConfig::Ltb(l) if l.iterations == 0 || !l.eta.is_finite() || l.eta <= 0.0 => {
                 bad("iterations must be at least 1 and eta positive".into())
