@@ -1,6 +1,7 @@
 //! Activation statistics collected in ANN mode (ReLU slots).
 
 use burn::prelude::*;
+pub(crate) use zoo::percentile_of;
 use zoo::{ActivationParams, Convertible, ForwardCtx, Network, SlotHook, tensor_values};
 
 /// Maximum number of retained samples per channel before decimation.
@@ -72,19 +73,6 @@ impl SlotStats {
         let mut v = self.channel_samples[c].clone();
         percentile_of(&mut v, p)
     }
-}
-
-/// Linear-interpolated percentile (numpy's default); 0 for an empty slice.
-pub(crate) fn percentile_of(values: &mut [f32], p: f64) -> f32 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f32::total_cmp);
-    let rank = (p / 100.0).clamp(0.0, 1.0) * (values.len() - 1) as f64;
-    let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    let frac = (rank - lo as f64) as f32;
-    values[lo] + (values[hi] - values[lo]) * frac
 }
 
 /// A slot hook that applies the model's ANN activation (ReLU, or its clip/QCFS activation)

@@ -122,8 +122,12 @@ pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
             match &s.model.weights {
                 Some(w) => println!("  seed {seed}: ANN imported from {}", w.display()),
                 None => println!(
-                    "  seed {seed}: ANN trained for {} epochs ({:?}, lr {}, batch {})",
-                    s.train.epochs, s.train.optimizer, s.train.lr, s.train.batch_size
+                    "  seed {seed}: ANN trained for {} epochs ({:?}, lr {}, batch {}){}",
+                    s.train.epochs,
+                    s.train.optimizer,
+                    s.train.lr,
+                    s.train.batch_size,
+                    s.train.init_weights.as_ref().map(|w| format!(", from {}", w.display())).unwrap_or_default()
                 ),
             }
             for m in s.methods.iter().filter(|m| m.applies_to(&v.label)) {
@@ -166,7 +170,10 @@ fn run_variant(
 ) -> Result<Vec<ResultRow>> {
     let mut resolved = variant.spec.clone();
     if let Some(w) = &resolved.model.weights {
-        resolved.model.weights = Some(resolve_weights(w, root)?);
+        resolved.model.weights = Some(resolve_weights(w, root, "model.weights")?);
+    }
+    if let Some(w) = &resolved.train.init_weights {
+        resolved.train.init_weights = Some(resolve_weights(w, root, "train.init_weights")?);
     }
     let spec = &resolved;
     let data_key = serde_json::to_string(&spec.dataset)?;
@@ -273,7 +280,8 @@ impl LazyAnn<'_> {
 
 /// A relative weights path is looked up from the working directory, then under each data
 /// root (`--data-dir`, `$SNN_DATA_DIR`, `datasets/`), so shared checkpoints are read in place.
-pub fn resolve_weights(path: &Path, root: &DataRoot) -> Result<PathBuf> {
+/// `field` names the spec field in the error.
+pub fn resolve_weights(path: &Path, root: &DataRoot, field: &str) -> Result<PathBuf> {
     if path.is_absolute() || path.exists() {
         return Ok(path.to_path_buf());
     }
@@ -286,7 +294,7 @@ pub fn resolve_weights(path: &Path, root: &DataRoot) -> Result<PathBuf> {
         tried.push(p);
     }
     bail!(
-        "model.weights `{}` not found; looked at: {}",
+        "{field} `{}` not found; looked at: {}",
         path.display(),
         tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )

@@ -180,6 +180,18 @@ pub struct TrainSection {
     /// Training augmentation; defaults to the dataset's (CIFAR: crop + flip).
     #[serde(default)]
     pub augment: Option<bool>,
+    /// Fine-tune: start training from these weights (safetensors, PyTorch `.pt`/`.pth` or
+    /// burnpack, as `model.weights`) instead of a random init. Looked up like
+    /// `model.weights` (working directory, then the data roots). Clip/QCFS bounds absent from
+    /// the file keep their init, so a ReLU checkpoint can be fine-tuned with QCFS
+    /// activations. The cache key holds the path as written plus the file's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_weights: Option<PathBuf>,
+    /// QCFS: before the first epoch, set each slot's λ to this percentile (0, 100] of the
+    /// slot's positive ReLU outputs on the first training batch (of epoch 1's order, without
+    /// augmentation) instead of `model.qcfs_lambda_init`. Needs `model.activation = "qcfs"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qcfs_lambda_percentile: Option<f64>,
 }
 
 fn d_opt() -> OptimizerKind {
@@ -442,6 +454,17 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     if !(spec.train.lr > 0.0 && spec.train.lr.is_finite()) {
         return err("train.lr", format!("must be a positive number, got {}", spec.train.lr));
     }
+    if let Some(p) = spec.train.qcfs_lambda_percentile {
+        if !(p > 0.0 && p <= 100.0) {
+            return err("train.qcfs_lambda_percentile", format!("must be in (0, 100], got {p}"));
+        }
+        if spec.model.activation != zoo::AnnActivation::Qcfs {
+            return err("train.qcfs_lambda_percentile", "needs `model.activation = \"qcfs\"`".into());
+        }
+    }
+    if spec.train.init_weights.is_some() && spec.model.weights.is_some() {
+        return err("train.init_weights", "give either `model.weights` (no training) or `train.init_weights`".into());
+    }
     if let Some(s) = &spec.eval.test_subset
         && s.first.is_some() == s.sample.is_some()
     {
@@ -528,6 +551,21 @@ timesteps = [4, 8]
     fn parse(text: &str) -> Result<Spec, SpecError> {
         let raw: toml::Table = toml::from_str(text).unwrap();
         parse_table(Path::new("x.toml"), &raw)
+    }
+
+    #[test]
+    fn qcfs_lambda_percentile_needs_a_qcfs_model_and_a_valid_percentile() {
+        let relu = parse(&format!("{MINIMAL}\n[train]\nqcfs_lambda_percentile = 99.0")).unwrap_err().to_string();
+        assert!(relu.contains("train.qcfs_lambda_percentile") && relu.contains("qcfs"), "{relu}");
+        let qcfs = MINIMAL.replace("name = \"small-cnn\"", "name = \"small-cnn\"\nactivation = \"qcfs\"");
+        let bad = parse(&format!("{qcfs}\n[train]\nqcfs_lambda_percentile = 0.0")).unwrap_err().to_string();
+        assert!(bad.contains("(0, 100]"), "{bad}");
+        let ok = parse(&format!("{qcfs}\n[train]\nqcfs_lambda_percentile = 99.9\ninit_weights = \"w.safetensors\""))
+            .unwrap();
+        assert_eq!(ok.train.qcfs_lambda_percentile, Some(99.9));
+        let imported = qcfs.replace("activation = \"qcfs\"", "activation = \"qcfs\"\nweights = \"a.safetensors\"");
+        let both = parse(&format!("{imported}\n[train]\ninit_weights = \"w.safetensors\""));
+        assert!(both.unwrap_err().to_string().contains("train.init_weights"));
     }
 
     #[test]

@@ -40,8 +40,25 @@ pub struct TrainedAnn {
 
 /// Key of the training stage: dataset, model, train section, seed, training code version,
 /// and the training data fingerprint.
+///
+/// With `train.init_weights`, the key holds that path as written in the spec (the file name
+/// after `resolve_weights` made it absolute) and the file's size, so the key does not depend
+/// on where the data root is on a machine.
 pub fn train_key(spec: &Spec, seed: u64, fingerprint: &str) -> String {
-    stage_key("train", TRAIN_STAGE_VERSION, &(&spec.dataset, &spec.model, &spec.train, seed, fingerprint))
+    match &spec.train.init_weights {
+        None => stage_key("train", TRAIN_STAGE_VERSION, &(&spec.dataset, &spec.model, &spec.train, seed, fingerprint)),
+        Some(path) => {
+            let mut train = spec.train.clone();
+            train.init_weights = None;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            stage_key(
+                "train",
+                TRAIN_STAGE_VERSION,
+                &(&spec.dataset, &spec.model, &train, seed, fingerprint, ("init_weights", name, size)),
+            )
+        }
+    }
 }
 
 /// Checkpoints up to this size are copied next to the results they produced.
@@ -144,7 +161,11 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
     let mut progress = TrainProgress::default();
     let ckpt = dir.join("last-epoch.bpk");
     let optim_ckpt = dir.join("last-epoch-optim.bpk");
-    if dir.join("progress.json").exists() && ckpt.exists() {
+    let resuming = dir.join("progress.json").exists() && ckpt.exists();
+    if !resuming {
+        model = initial_model(spec, seed, data, model, &ad)?;
+    }
+    if resuming {
         progress = read_json(&dir.join("progress.json"))?;
         model = model.try_load_file(&ckpt).with_context(|| format!("resuming from {}", ckpt.display()))?;
         if optim_ckpt.exists() {
@@ -229,6 +250,33 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
         write_json(&dir.join("progress.json"), &progress)?;
     }
     Ok(model.valid().to_device(device))
+}
+
+/// The model training starts from: `train.init_weights` loaded into the fresh build, then
+/// QCFS bounds from data (`train.qcfs_lambda_percentile`) on the first batch of epoch 1's
+/// order, without augmentation.
+pub fn initial_model(spec: &Spec, seed: u64, data: &Data, model: Network, device: &Device) -> Result<Network> {
+    let t = &spec.train;
+    let mut model = model;
+    if let Some(path) = &t.init_weights {
+        model = import_weights(model, path).with_context(|| format!("train.init_weights `{}`", path.display()))?;
+        eprintln!("fine-tuning from {}", path.display());
+    }
+    if let Some(p) = t.qcfs_lambda_percentile {
+        let first = first_training_batch(data.train.len(), t.batch_size, seed);
+        let (x, _, _) = batch_tensors(&data.train, &first, &data.norm, None, device);
+        model = model.with_lambda_from_data(x, p);
+        let lambdas = model.activation().map(|a| a.lambdas()).unwrap_or_default();
+        eprintln!("QCFS λ from the p{p} of the first batch: {lambdas:.3?}");
+    }
+    Ok(model)
+}
+
+/// Indices of the first training batch of epoch 1 (what `qcfs_lambda_percentile` uses).
+pub fn first_training_batch(train_len: usize, batch_size: usize, seed: u64) -> Vec<usize> {
+    let mut order = datasets::shuffled_indices(train_len, seed, 0);
+    order.truncate(batch_size);
+    order
 }
 
 /// Correct predictions of the ANN on `indices` of the test set: (correct, total).

@@ -76,3 +76,88 @@ fn a_diverging_loss_stops_with_a_clear_error() {
     let msg = format!("{err:#}");
     assert!(msg.contains("diverged") && msg.contains("epoch"), "{msg}");
 }
+
+/// ReLU in every slot, keeping each slot's output.
+struct ReluRecorder(Vec<Vec<f32>>);
+
+impl zoo::SlotHook for ReluRecorder {
+    fn apply(&mut self, _slot: usize, x: burn::prelude::Tensor<4>) -> burn::prelude::Tensor<4> {
+        let y = burn::tensor::activation::relu(x);
+        self.0.push(zoo::tensor_values(y.clone()));
+        y
+    }
+}
+
+fn percentile_of_positive(values: &[f32], p: f64) -> f32 {
+    let mut v: Vec<f32> = values.iter().copied().filter(|v| *v > 0.0).collect();
+    v.sort_by(f32::total_cmp);
+    let rank = p / 100.0 * (v.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (rank - lo as f64) as f32
+}
+
+fn fine_tune_spec(base: &Spec, init: &Path, qcfs: bool) -> Spec {
+    let mut s = base.clone();
+    s.train.init_weights = Some(init.to_path_buf());
+    if qcfs {
+        s.model.activation = zoo::AnnActivation::Qcfs;
+        s.model.qcfs_levels = 4;
+        s.train.qcfs_lambda_percentile = Some(99.0);
+    }
+    s
+}
+
+#[test]
+fn fine_tuning_starts_from_init_weights_with_qcfs_bounds_from_data() {
+    use burn::module::Module;
+    use zoo::Convertible;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().join("cache"));
+    let shipped = dir.path().join("shipped");
+    let device = Device::flex();
+    let relu = spec(1, 0.05);
+    let data = Data::load(&relu.dataset, &DataRoot::from_env(None)).unwrap();
+    let trained = train_or_load(&relu, 0, &data, &cache, &device, &shipped).unwrap();
+    let init = dir.path().join("relu.bpk");
+    trained.model.clone().save_file(&init).unwrap();
+
+    // The starting point: the ReLU weights, and λ_l = p99 of slot l's positive ReLU outputs on
+    // the first batch of epoch 1's order.
+    let qcfs = fine_tune_spec(&relu, &init, true);
+    let fresh = zoo::build_model(&qcfs.model, data.input_shape(), data.classes(), &device).unwrap();
+    let start = runner::train::initial_model(&qcfs, 0, &data, fresh, &device).unwrap();
+    let first = runner::train::first_training_batch(data.train.len(), qcfs.train.batch_size, 0);
+    let (x, _, _) = runner::data::batch_tensors(&data.train, &first, &data.norm, None, &device);
+    let mut reference = ReluRecorder(Vec::new());
+    let want_logits =
+        zoo::tensor_values(trained.model.forward_ctx(x.clone(), &mut zoo::ForwardCtx::with_hook(&mut reference)));
+    let lambdas = start.activation().expect("QCFS model").lambdas();
+    assert_eq!(lambdas.len(), reference.0.len());
+    for (slot, (got, outputs)) in lambdas.iter().zip(&reference.0).enumerate() {
+        let want = percentile_of_positive(outputs, 99.0);
+        assert!((got - want).abs() <= 1e-4 * want.max(1.0), "slot {slot}: λ {got} vs p99 {want}");
+        assert!((got - 8.0).abs() > 1e-3, "slot {slot} kept the fixed init");
+    }
+    let mut relu_hook = ReluRecorder(Vec::new());
+    let got_logits = zoo::tensor_values(start.forward_ctx(x.clone(), &mut zoo::ForwardCtx::with_hook(&mut relu_hook)));
+    assert_eq!(got_logits, want_logits, "the QCFS model must start from the ReLU weights");
+
+    // Fine-tuning trains the imported weights (not only λ): a ReLU fine-tune moves the logits.
+    let tuned = train_or_load(&fine_tune_spec(&relu, &init, false), 0, &data, &cache, &device, &shipped).unwrap();
+    assert_ne!(zoo::tensor_values(tuned.model.forward(x.clone())), zoo::tensor_values(trained.model.forward(x)));
+    assert_ne!(tuned.key, trained.key);
+    let tuned_qcfs = train_or_load(&qcfs, 0, &data, &cache, &device, &shipped).unwrap();
+    assert_eq!(tuned_qcfs.progress.epochs_done, 1);
+}
+
+#[test]
+fn a_missing_init_weights_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().join("cache"));
+    let s = fine_tune_spec(&spec(1, 0.05), &dir.path().join("nowhere.bpk"), false);
+    let data = Data::load(&s.dataset, &DataRoot::from_env(None)).unwrap();
+    let err =
+        train_or_load(&s, 0, &data, &cache, &Device::flex(), &dir.path().join("shipped")).err().expect("must fail");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("train.init_weights") && msg.contains("nowhere.bpk"), "{msg}");
+}

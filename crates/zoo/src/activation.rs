@@ -41,6 +41,13 @@ impl ActivationParams {
         Self { lambda, kind, levels: levels.max(1) }
     }
 
+    /// One bound per slot from `lambdas` (trainable for QCFS, fixed for clip).
+    pub fn from_lambdas(kind: AnnActivation, lambdas: &[f32], levels: usize, device: &Device) -> Self {
+        let lambda = Param::from_tensor(Tensor::<1>::from_floats(lambdas, device));
+        let lambda = if kind == AnnActivation::Clip { lambda.set_require_grad(false) } else { lambda };
+        Self { lambda, kind, levels: levels.max(1) }
+    }
+
     /// The bounds λ per slot.
     pub fn lambdas(&self) -> Vec<f32> {
         crate::tensor_values(self.lambda.val())

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+use burn::store::{BurnpackStore, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
 
 use crate::Network;
 
@@ -81,9 +81,17 @@ const KEY_REMAPS: &[(&str, &str)] = &[
     (r"^fc\.(.*)$", "linear.$1"),
 ];
 
+/// Whether `path` is the clip/QCFS bounds λ: `act.lambda`, or `{Variant}.act.lambda` in
+/// burnpack files (which keep the `Network` variant name).
+fn is_activation_lambda(path: &str) -> bool {
+    path == "act.lambda" || path.split_once('.').is_some_and(|(_, rest)| rest == "act.lambda")
+}
+
 /// Loads weights from `path` into `model`. Every model tensor must be found and every file
 /// tensor used: a partial match is an error listing the missing and unused names. PyTorch's
-/// BN `num_batches_tracked` counters have no place in burn's batch norm and are ignored.
+/// BN `num_batches_tracked` counters have no place in burn's batch norm and are ignored, and
+/// the clip/QCFS bounds λ may be absent (a ReLU checkpoint): they then keep their init.
+
 pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportError> {
     if !path.exists() {
         return Err(ImportError::Missing { path: path.into() });
@@ -109,15 +117,19 @@ pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportErro
             model.load_from(&mut store).map_err(|e| store_err(&e))?
         }
         WeightsFormat::Burnpack => {
-            use burn::module::Module;
-            return model.try_load_file(path).map_err(|e| store_err(&e));
+            let mut store = BurnpackStore::from_file(path).allow_partial(true);
+            model.load_from(&mut store).map_err(|e| store_err(&e))?
         }
     };
     let unused: Vec<String> = result.unused.iter().filter(|n| !n.ends_with("num_batches_tracked")).cloned().collect();
-    if !result.missing.is_empty() || !unused.is_empty() || !result.errors.is_empty() {
+    // A ReLU checkpoint has no clip/QCFS bounds: they keep their init (e.g. to fine-tune a
+    // ReLU network with QCFS activations).
+    let missing: Vec<String> =
+        result.missing.iter().map(|(p, _)| p.clone()).filter(|p| !is_activation_lambda(p)).collect();
+    if !missing.is_empty() || !unused.is_empty() || !result.errors.is_empty() {
         return Err(ImportError::Mismatch {
             path: path.into(),
-            missing: result.missing.iter().map(|(p, _)| p.clone()).collect(),
+            missing,
             unused,
             errors: result.errors.iter().map(|e| format!("{e:?}")).collect(),
         });

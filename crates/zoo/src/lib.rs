@@ -44,6 +44,18 @@ pub trait Convertible {
     fn fold_batchnorm(self) -> Self;
 }
 
+/// Linear-interpolated percentile (numpy's default) of `values`, sorting them in place; 0 for
+/// an empty slice. `p` in [0, 100].
+pub fn percentile_of(values: &mut [f32], p: f64) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f32::total_cmp);
+    let rank = (p / 100.0).clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    values[lo] + (values[hi] - values[lo]) * (rank - lo as f64) as f32
+}
+
 /// The values of a float tensor, row-major.
 pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec::<f32>().expect("a float tensor converts to f32")

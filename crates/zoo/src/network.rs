@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, GroupingConfig, PointNet, PointNet2, Pooling,
-    ResNet, ResNetVariant, Shortcut, SlotInfo, SmallCnn, Vgg,
+    ResNet, ResNetVariant, Shortcut, SlotHook, SlotInfo, SmallCnn, Vgg,
 };
 
 /// Every model name a spec may use.
@@ -191,6 +191,27 @@ impl Network {
         }
     }
 
+    /// Sets every slot's λ of the clip/QCFS activation to the `percentile`-th percentile
+    /// (linear interpolation; 100 = max) of that slot's *positive ReLU* outputs on `x`
+    /// (`[batch, c, h, w]`), computed with every slot a ReLU. A data-driven start for QCFS
+    /// training, in particular when fine-tuning a ReLU checkpoint whose activation scale is
+    /// far from the fixed init (8.0). A slot with no positive output keeps its λ. Returns
+    /// the network unchanged when it has no clip/QCFS activation. The new λ is trainable
+    /// exactly as the old one was (fixed for clip).
+    pub fn with_lambda_from_data(self, x: Tensor<4>, percentile: f64) -> Self {
+        let Some(act) = self.activation() else {
+            return self;
+        };
+        let (kind, levels, old) = (act.kind, act.levels, act.lambdas());
+        let mut hook = PositivePercentiles { percentile, values: Vec::new() };
+        let device = x.device();
+        self.forward_ctx(x, &mut ForwardCtx::with_hook(&mut hook));
+        let lambdas: Vec<f32> =
+            old.iter().enumerate().map(|(slot, &l)| hook.values.get(slot).copied().flatten().unwrap_or(l)).collect();
+        let fresh = ActivationParams::from_lambdas(kind, &lambdas, levels, &device);
+        self.with_activation(Some(fresh))
+    }
+
     fn with_activation(mut self, act: Option<ActivationParams>) -> Self {
         match &mut self {
             Network::SmallCnn(m) => m.act = act,
@@ -200,6 +221,23 @@ impl Network {
             Network::PointNet2(m) => m.act = act,
         }
         self
+    }
+}
+
+/// ReLU in every slot, recording the percentile of each slot's positive outputs.
+struct PositivePercentiles {
+    percentile: f64,
+    /// Per slot in forward order; `None` when the slot had no positive output.
+    values: Vec<Option<f32>>,
+}
+
+impl SlotHook for PositivePercentiles {
+    fn apply(&mut self, _slot: usize, x: Tensor<4>) -> Tensor<4> {
+        let y = burn::tensor::activation::relu(x);
+        let mut positive: Vec<f32> = crate::tensor_values(y.clone()).into_iter().filter(|v| *v > 0.0).collect();
+        let value = (!positive.is_empty()).then(|| crate::percentile_of(&mut positive, self.percentile));
+        self.values.push(value);
+        y
     }
 }
 
