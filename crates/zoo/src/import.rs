@@ -91,7 +91,6 @@ fn is_activation_lambda(path: &str) -> bool {
 /// tensor used: a partial match is an error listing the missing and unused names. PyTorch's
 /// BN `num_batches_tracked` counters have no place in burn's batch norm and are ignored, and
 /// the clip/QCFS bounds λ may be absent (a ReLU checkpoint): they then keep their init.
-
 pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportError> {
     if !path.exists() {
         return Err(ImportError::Missing { path: path.into() });
