@@ -184,7 +184,7 @@ pub struct TrainSection {
     /// burnpack, as `model.weights`) instead of a random init. Looked up like
     /// `model.weights` (working directory, then the data roots). Clip/QCFS bounds absent from
     /// the file keep their init, so a ReLU checkpoint can be fine-tuned with QCFS
-    /// activations. The cache key holds the path as written plus the file's size.
+    /// activations. The cache key holds the file's name and size, not its directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_weights: Option<PathBuf>,
     /// QCFS: before the first epoch, set each slot's λ to this percentile (0, 100] of the

@@ -41,9 +41,9 @@ pub struct TrainedAnn {
 /// Key of the training stage: dataset, model, train section, seed, training code version,
 /// and the training data fingerprint.
 ///
-/// With `train.init_weights`, the key holds that path as written in the spec (the file name
-/// after `resolve_weights` made it absolute) and the file's size, so the key does not depend
-/// on where the data root is on a machine.
+/// With `train.init_weights`, the key holds that file's name and size instead of its path,
+/// so it does not depend on where the data root is on a machine (`resolve_weights` makes the
+/// path absolute before training).
 pub fn train_key(spec: &Spec, seed: u64, fingerprint: &str) -> String {
     match &spec.train.init_weights {
         None => stage_key("train", TRAIN_STAGE_VERSION, &(&spec.dataset, &spec.model, &spec.train, seed, fingerprint)),
@@ -164,8 +164,7 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
     let resuming = dir.join("progress.json").exists() && ckpt.exists();
     if !resuming {
         model = initial_model(spec, seed, data, model, &ad)?;
-    }
-    if resuming {
+    } else {
         progress = read_json(&dir.join("progress.json"))?;
         model = model.try_load_file(&ckpt).with_context(|| format!("resuming from {}", ckpt.display()))?;
         if optim_ckpt.exists() {
