@@ -55,6 +55,10 @@ pub fn experiment_name(file: &Path, spec: &Spec) -> String {
     })
 }
 
+/// Folder under the results directory holding the shipped (committed) ANN checkpoints,
+/// `<train key>.bpk` + `<train key>.progress.json`, shared by all specs.
+pub const SHIPPED_CHECKPOINTS_DIR: &str = "checkpoints";
+
 /// Runs (or re-renders) `file`. Returns the output directory.
 pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     let (raw, spec) = load_spec(file, &opts.overrides)?;
@@ -65,12 +69,20 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     let provenance = Provenance::current(&opts.device_name);
     let name = experiment_name(file, &spec);
     let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.clone());
+    if stem == SHIPPED_CHECKPOINTS_DIR {
+        bail!(
+            "{}: a spec may not be named `{stem}`: results/{stem}/ holds the shipped ANN checkpoints",
+            file.display()
+        );
+    }
     let out_dir = opts.results_dir.join(&stem);
 
+    // Shipped ANN checkpoints live in one folder for all specs, named by training key, so
+    // specs that share an ANN share one file.
+    let shipped = opts.results_dir.join(SHIPPED_CHECKPOINTS_DIR);
     let mut rows = Vec::new();
     let mut data_cache: HashMap<String, Data> = HashMap::new();
     for variant in &variants {
-        let shipped = out_dir.join("checkpoints");
         rows.extend(run_variant(variant, &name, &provenance, &cache, &root, &device, mode, &shipped, &mut data_cache)?);
     }
 

@@ -67,7 +67,7 @@ pub const SHIPPED_CHECKPOINT_MAX_BYTES: u64 = 5 * 1024 * 1024;
 /// Returns the cached ANN for `spec` and `seed`, training (or resuming) it when needed, or
 /// imports `model.weights` when the spec names a weights file.
 ///
-/// `shipped`: a directory of committed checkpoints (`results/<stem>/checkpoints`). A
+/// `shipped`: the directory of committed checkpoints (`results/checkpoints`). A
 /// checkpoint named by the training key is used instead of training when the cache lacks
 /// it, and a freshly trained checkpoint under 5 MB is copied there.
 pub fn train_or_load(

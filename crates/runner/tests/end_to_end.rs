@@ -100,9 +100,12 @@ fn spec_runs_end_to_end_and_snn_approaches_ann() {
         assert_eq!(x, y);
     }
 
-    // The trained ANN (< 5 MB) is shipped next to the results; with an empty cache it is
-    // loaded instead of retrained, and the numbers are the same.
-    let ckpts: Vec<_> = std::fs::read_dir(out.join("checkpoints")).unwrap().map(|e| e.unwrap().path()).collect();
+    // The trained ANN (< 5 MB) is shipped beside the results, in the checkpoint folder all
+    // specs share; with an empty cache it is loaded instead of retrained, and the numbers are
+    // the same.
+    assert!(!out.join("checkpoints").exists(), "checkpoints are no longer kept per spec");
+    let shared = opts.results_dir.join(runner::run::SHIPPED_CHECKPOINTS_DIR);
+    let ckpts: Vec<_> = std::fs::read_dir(shared).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(ckpts.iter().any(|p| p.extension().is_some_and(|e| e == "bpk")), "{ckpts:?}");
     std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
     run_spec(&spec, &opts, Mode::Compute).unwrap();
