@@ -89,11 +89,8 @@ impl zoo::SlotHook for ReluRecorder {
 }
 
 fn percentile_of_positive(values: &[f32], p: f64) -> f32 {
-    let mut v: Vec<f32> = values.iter().copied().filter(|v| *v > 0.0).collect();
-    v.sort_by(f32::total_cmp);
-    let rank = p / 100.0 * (v.len() - 1) as f64;
-    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (rank - lo as f64) as f32
+    let mut positive: Vec<f32> = values.iter().copied().filter(|v| *v > 0.0).collect();
+    zoo::percentile_of(&mut positive, p)
 }
 
 fn fine_tune_spec(base: &Spec, init: &Path, qcfs: bool) -> Spec {

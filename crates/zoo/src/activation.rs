@@ -36,9 +36,7 @@ pub struct ActivationParams {
 impl ActivationParams {
     /// `slots` bounds initialised to `init`; frozen (not trained) for clip.
     pub fn new(kind: AnnActivation, slots: usize, init: f32, levels: usize, device: &Device) -> Self {
-        let lambda = Param::from_tensor(Tensor::<1>::full([slots], init, device));
-        let lambda = if kind == AnnActivation::Clip { lambda.set_require_grad(false) } else { lambda };
-        Self { lambda, kind, levels: levels.max(1) }
+        Self::from_lambdas(kind, &vec![init; slots], levels, device)
     }
 
     /// One bound per slot from `lambdas` (trainable for QCFS, fixed for clip).

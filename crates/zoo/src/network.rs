@@ -227,16 +227,18 @@ impl Network {
 /// ReLU in every slot, recording the percentile of each slot's positive outputs.
 struct PositivePercentiles {
     percentile: f64,
-    /// Per slot in forward order; `None` when the slot had no positive output.
+    /// Indexed by slot; `None` when the slot had no positive output.
     values: Vec<Option<f32>>,
 }
 
 impl SlotHook for PositivePercentiles {
-    fn apply(&mut self, _slot: usize, x: Tensor<4>) -> Tensor<4> {
+    fn apply(&mut self, slot: usize, x: Tensor<4>) -> Tensor<4> {
         let y = burn::tensor::activation::relu(x);
         let mut positive: Vec<f32> = crate::tensor_values(y.clone()).into_iter().filter(|v| *v > 0.0).collect();
-        let value = (!positive.is_empty()).then(|| crate::percentile_of(&mut positive, self.percentile));
-        self.values.push(value);
+        if self.values.len() <= slot {
+            self.values.resize(slot + 1, None);
+        }
+        self.values[slot] = (!positive.is_empty()).then(|| crate::percentile_of(&mut positive, self.percentile));
         y
     }
 }
