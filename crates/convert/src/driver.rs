@@ -1,12 +1,11 @@
 //! The fixed conversion pipeline. It takes no algorithm parameters: everything
-//! method-specific lives in the method's file. Activation statistics are only collected
+//! method-specific lives in the method's file, neuron-specific in the neuron's. Activation statistics are only collected
 //! when the method does not fit its thresholds by running the network itself.
 
 use std::time::Instant;
 
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
-use snn::{FireRule, InitPotential, NeuronLayerSpec, NeuronOptions, Reset, SpikingNetwork};
+use snn::{NeuronLayerSpec, SpikingNetwork, build_neuron, build_readout, merge_neuron_config};
 use zoo::{Convertible, Network, SlotInfo};
 
 use crate::{MethodConfig, observe};
@@ -28,51 +27,36 @@ pub enum ConvertError {
         /// What is wrong.
         reason: String,
     },
+    /// No `kind`, or an unknown one.
+    #[error("unknown method kind `{kind}`; valid kinds: {valid}")]
+    UnknownMethod {
+        /// What was given.
+        kind: String,
+        /// The registered kinds.
+        valid: String,
+    },
+    /// The neuron (`[method.neuron]`) does not build.
+    #[error("method `{method}`: in `neuron`: {source}")]
+    Neuron {
+        /// The method kind.
+        method: String,
+        /// Why.
+        source: snn::NeuronError,
+    },
+    /// The readout (`[method.readout]`) does not build.
+    #[error("method `{method}`: in `readout`: {source}")]
+    Readout {
+        /// The method kind.
+        method: String,
+        /// Why.
+        source: snn::ReadoutError,
+    },
     /// A slot never saw a single activation.
     #[error("slot `{slot}` was not reached by the calibration forward pass")]
     UnobservedSlot {
         /// Slot name.
         slot: String,
     },
-}
-
-/// Neuron settings a spec may override on top of the method's default neuron
-/// (`[method.neuron]`); unset fields keep the method's choice.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NeuronOverrides {
-    /// `soft` or `hard`.
-    pub reset: Option<Reset>,
-    /// `zero` or `half`.
-    pub v_init: Option<InitPotential>,
-    /// `">="` or `">"`.
-    pub fire: Option<FireRule>,
-    /// Add θ/(2T) to the input each step.
-    pub input_shift: Option<bool>,
-    /// Spikes per step (burst; 2ⁿ − 1 for Lan's n-bit adaptive firing).
-    pub max_spikes: Option<u32>,
-    /// Lan et al.'s dynamic threshold on/off. (Later fields are left out of the serialized
-    /// form when unset, so that the evaluation cache keys of existing specs do not change.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dynamic_threshold: Option<bool>,
-    /// α of the dynamic threshold, in [0, 1].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dynamic_threshold_alpha: Option<f32>,
-}
-
-impl NeuronOverrides {
-    /// `base` with the overrides applied.
-    pub fn apply(&self, base: NeuronOptions) -> NeuronOptions {
-        NeuronOptions {
-            reset: self.reset.unwrap_or(base.reset),
-            v_init: self.v_init.unwrap_or(base.v_init),
-            fire: self.fire.unwrap_or(base.fire),
-            input_shift: self.input_shift.unwrap_or(base.input_shift),
-            max_spikes: self.max_spikes.unwrap_or(base.max_spikes),
-            dynamic_threshold: self.dynamic_threshold.unwrap_or(base.dynamic_threshold),
-            dynamic_threshold_alpha: self.dynamic_threshold_alpha.unwrap_or(base.dynamic_threshold_alpha),
-        }
-    }
 }
 
 /// A converted network and how it was obtained.
@@ -86,11 +70,42 @@ pub struct Conversion {
     pub seconds: f64,
 }
 
+/// What a spec sets on top of a method: `[method.neuron]` (merged over the method's own
+/// neuron table; see `snn::merge_neuron_config`) and `[method.readout]` (replaces the
+/// method's readout). Empty tables leave the method's choices.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpecOverrides {
+    /// `[method.neuron]`.
+    pub neuron: toml::Table,
+    /// `[method.readout]`.
+    pub readout: toml::Table,
+}
+
+/// The neuron model `method` converts to, with the spec's `[method.neuron]` applied.
+pub fn method_neuron(
+    method: &MethodConfig,
+    overrides: &toml::Table,
+) -> Result<std::sync::Arc<dyn snn::NeuronModel>, ConvertError> {
+    let table = merge_neuron_config(&method.method().default_neuron(), overrides);
+    build_neuron(&table).map_err(|source| ConvertError::Neuron { method: method.kind().into(), source })
+}
+
+/// The readout the spec's `[method.readout]` names (None: keep the method's).
+pub fn spec_readout(
+    method: &MethodConfig,
+    table: &toml::Table,
+) -> Result<Option<std::sync::Arc<dyn snn::Readout>>, ConvertError> {
+    if table.is_empty() {
+        return Ok(None);
+    }
+    build_readout(table).map(Some).map_err(|source| ConvertError::Readout { method: method.kind().into(), source })
+}
+
 /// Converts a trained ANN. `calibration`: normalised training images `[n, C, H, W]`, in batches.
 pub fn convert(
     model: &Network,
     method: &MethodConfig,
-    neuron: &NeuronOverrides,
+    overrides: &SpecOverrides,
     calibration: &[Tensor<4>],
 ) -> Result<Conversion, ConvertError> {
     let start = Instant::now();
@@ -102,17 +117,10 @@ pub fn convert(
     if calibration.is_empty() {
         return Err(ConvertError::NoCalibration);
     }
-    method.validate()?;
     let m = method.method();
     m.check_model(model)?;
-    let options = neuron.apply(m.default_neuron());
-    let alpha = options.dynamic_threshold_alpha;
-    if options.dynamic_threshold && !(0.0..=1.0).contains(&alpha) {
-        return Err(ConvertError::InvalidParameter {
-            method: method.kind().into(),
-            reason: format!("dynamic_threshold_alpha must be in [0, 1], got {alpha}"),
-        });
-    }
+    let neuron = method_neuron(method, &overrides.neuron)?;
+    let readout = spec_readout(method, &overrides.readout)?;
     // prepare
     let folded = model.clone().fold_batchnorm();
     // thresholds fitted by running the network (LTB, QCFS), else from observed statistics
@@ -132,9 +140,13 @@ pub fn convert(
             .collect()
     };
     // build neurons
-    let layers = thresholds.into_iter().map(|t| NeuronLayerSpec::new(options, t)).collect();
+    let layers = thresholds.into_iter().map(|t| NeuronLayerSpec::new(neuron.clone(), t)).collect();
     // calibrate
     let mut network = SpikingNetwork::new(folded, layers);
     m.calibrate(&mut network, calibration)?;
+    // finalize
+    if let Some(readout) = readout {
+        network.readout = readout;
+    }
     Ok(Conversion { network, slots, seconds: start.elapsed().as_secs_f64() })
 }

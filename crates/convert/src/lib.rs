@@ -12,6 +12,9 @@ pub mod methods;
 mod observe;
 pub mod weight_calibration;
 
-pub use driver::{Conversion, ConvertError, NeuronOverrides, convert};
-pub use methods::{ConversionMethod, METHOD_KINDS, MethodConfig};
+pub use driver::{Conversion, ConvertError, SpecOverrides, convert, method_neuron, spec_readout};
+pub use methods::{
+    ConversionMethod, MeasureContext, MethodConfig, MethodKind, MethodMeasure, RegisteredMethod, method_kinds,
+    register_method,
+};
 pub use observe::{ObserveHook, SlotStats, observe};

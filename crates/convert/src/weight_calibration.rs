@@ -51,7 +51,7 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use snn::{InitPotential, NeuronLayerSpec, SpikingNetwork, simulate_recording};
+use snn::{NeuronLayerSpec, SpikingNetwork, simulate_recording};
 use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
 
 /// Weight-calibration settings (defaults: the paper's ImageNet values).
@@ -112,21 +112,17 @@ impl SteClipFloor {
         let [c, h, w] = shape;
         let inner = h * w;
         let t = timesteps.max(1) as f32;
-        let opts = spec.options;
+        // The neuron's own rate model: o = b_c + [shift] θ/(2T) + v(0)/T (+ per element).
+        let rate = spec.neuron.rate_model();
         let (mut theta, mut step, mut offset) = (Vec::new(), Vec::new(), Vec::new());
         for e in 0..c * inner {
             let ch = e / inner;
-            let th = if spec.thresholds.len() == 1 { spec.thresholds[0] } else { spec.thresholds[ch] };
-            let mut o = spec.bias.as_ref().map_or(0.0, |b| b[ch]);
-            if opts.input_shift {
-                o += th / (2.0 * t);
-            }
-            if opts.v_init == InitPotential::Half {
-                o += th / 2.0 / t;
-            }
-            if let Some(v) = &spec.v_init {
-                o += v[e] / t;
-            }
+            let th = spec.threshold(ch);
+            let o = rate.offset(th, timesteps, spec.bias.as_ref().map_or(0.0, |b| b[ch]), 0.0);
+            let o = match &spec.v_init {
+                Some(v) => o + v[e] / t,
+                None => o,
+            };
             theta.push(th);
             step.push(th / t);
             offset.push(o);
@@ -137,7 +133,7 @@ impl SteClipFloor {
             step: tensor_from(step, dims, device),
             offset: tensor_from(offset, dims, device),
             timesteps: t,
-            phi: opts.max_spikes.max(1) as f32,
+            phi: rate.max_spikes_per_step.max(1) as f32,
         }
     }
 

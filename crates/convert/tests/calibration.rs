@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use convert::calibrate::{SlotShape, ann_slot_outputs, channel_mean_difference, correct_layers};
-use convert::{MethodConfig, NeuronOverrides, convert};
+use convert::{MethodConfig, SpecOverrides, convert};
 use snn::simulate_recording;
 use zoo::{ModelSpec, build_model};
 
@@ -30,7 +30,7 @@ fn bias_correction_shrinks_the_mean_output_error_of_every_layer() {
     let (model, x) = setup();
     let method: MethodConfig =
         toml::from_str("kind = \"snn-calibration\"\nmode = \"threshold-only\"\ntimesteps = 4").unwrap();
-    let plain = convert(&model, &method, &NeuronOverrides::default(), std::slice::from_ref(&x)).unwrap().network;
+    let plain = convert(&model, &method, &SpecOverrides::default(), std::slice::from_ref(&x)).unwrap().network;
     let mut corrected = plain.clone();
     correct_layers(&mut corrected, &x, 4, false);
     for slot in 0..plain.layers.len() {
@@ -47,10 +47,13 @@ fn light_and_advanced_modes_set_biases_and_potentials() {
         toml::from_str(&format!("kind = \"snn-calibration\"\nmode = \"{mode}\"\ntimesteps = 4\ncorrection_images = 16"))
             .unwrap()
     };
-    let light = convert(&model, &parse("light"), &NeuronOverrides::default(), std::slice::from_ref(&x)).unwrap();
+    let light = convert(&model, &parse("light"), &SpecOverrides::default(), std::slice::from_ref(&x)).unwrap();
     assert!(light.network.layers.iter().all(|l| l.bias.is_some() && l.v_init.is_none()));
-    assert!(light.network.layers.iter().all(|l| l.options.input_shift), "the Calibration neuron adds θ/(2T)");
-    let adv = convert(&model, &parse("advanced"), &NeuronOverrides::default(), std::slice::from_ref(&x)).unwrap();
+    assert!(
+        light.network.layers.iter().all(|l| l.neuron.rate_model().input_shift),
+        "the Calibration neuron adds θ/(2T)"
+    );
+    let adv = convert(&model, &parse("advanced"), &SpecOverrides::default(), std::slice::from_ref(&x)).unwrap();
     assert!(adv.network.layers.iter().all(|l| l.bias.is_some() && l.v_init.is_some()));
 }
 
@@ -65,9 +68,9 @@ fn ltb_plug_and_play_applies_calibration_on_top_of_ltb_thresholds() {
         .unwrap()
     };
     let calib = std::slice::from_ref(&x);
-    let plain = convert(&model, &parse(""), &NeuronOverrides::default(), calib).unwrap().network;
-    let light = convert(&model, &parse("correction = \"light\""), &NeuronOverrides::default(), calib).unwrap().network;
-    let adv = convert(&model, &parse("correction = \"advanced\""), &NeuronOverrides::default(), calib).unwrap().network;
+    let plain = convert(&model, &parse(""), &SpecOverrides::default(), calib).unwrap().network;
+    let light = convert(&model, &parse("correction = \"light\""), &SpecOverrides::default(), calib).unwrap().network;
+    let adv = convert(&model, &parse("correction = \"advanced\""), &SpecOverrides::default(), calib).unwrap().network;
     // Same LTB thresholds and delay; the correction only adds biases (and potentials).
     for ((p, l), a) in plain.layers.iter().zip(&light.layers).zip(&adv.layers) {
         assert_eq!(p.thresholds, l.thresholds);
@@ -76,8 +79,8 @@ fn ltb_plug_and_play_applies_calibration_on_top_of_ltb_thresholds() {
         assert!(l.bias.is_some() && l.v_init.is_none());
         assert!(a.bias.is_some() && a.v_init.is_some());
     }
-    assert!(plain.readout_delay.is_some());
-    assert_eq!(plain.readout_delay, light.readout_delay);
+    assert_eq!(plain.readout.kind(), "delayed");
+    assert_eq!(plain.readout.metrics(), light.readout.metrics());
     // The correction does its job on the LTB network: no layer's mean output error grows and
     // the total shrinks by at least 40 %.
     let (mut total_before, mut total_after) = (0.0, 0.0);

@@ -1,4 +1,4 @@
-//! Lan 2023 (paper 000): conversion invariants on a small random network, and the ablation
+//! Lan et al. 2023: conversion invariants on a small random network, and the ablation
 //! ordering on a small trained network.
 
 use burn::module::Module;
@@ -7,8 +7,8 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use convert::calibrate::{SlotShape, ann_slot_outputs, channel_mean_difference};
-use convert::methods::{Lan2023, ThresholdInit};
-use convert::{ConvertError, MethodConfig, NeuronOverrides, convert, observe};
+use convert::methods::lan2023::{Lan2023, ThresholdInit};
+use convert::{ConvertError, MethodConfig, SpecOverrides, convert, observe};
 use snn::{SpikingNetwork, simulate_batch, simulate_recording};
 use zoo::{ModelSpec, Network, build_model};
 
@@ -33,7 +33,7 @@ fn lan(text: &str) -> MethodConfig {
 }
 
 fn run(model: &Network, method: &MethodConfig, calibration: &[Tensor<4>]) -> SpikingNetwork {
-    convert(model, method, &NeuronOverrides::default(), calibration).unwrap().network
+    convert(model, method, &SpecOverrides::default(), calibration).unwrap().network
 }
 
 /// Mean over channels of |mean_{n,positions}(S − o)| of one slot at T steps.
@@ -50,34 +50,38 @@ fn mean_abs_error(net: &SpikingNetwork, x: &Tensor<4>, t: usize, slot: usize) ->
 fn spec_defaults_switches_and_validation() {
     let _serial = serial();
     let m = lan("");
-    assert_eq!(m, MethodConfig::Lan2023(Lan2023::default()));
+    assert_eq!(m, MethodConfig::new(Lan2023::default()).unwrap());
     assert_eq!(m.kind(), "lan2023");
-    assert!(convert::METHOD_KINDS.iter().any(|(k, _)| *k == "lan2023"));
-    let MethodConfig::Lan2023(d) = &m else { unreachable!() };
+    assert!(convert::method_kinds().iter().any(|k| k.name == "lan2023"));
+    let d: Lan2023 = toml::from_str("").unwrap();
     assert_eq!(
         (d.threshold_init, d.calibration_batches, d.bias_adjustment, d.dynamic_threshold, d.alpha),
         (ThresholdInit::Kl, 5, true, true, 0.5)
     );
     assert_eq!((d.adaptive_firing, d.firing_bits, d.timesteps), (true, 2, 16));
     let b = lan("threshold_init = \"max\"\ndynamic_threshold = false\nadaptive_firing = false");
-    assert_eq!(b, MethodConfig::Lan2023(Lan2023 { threshold_init: ThresholdInit::Max, ..Lan2023::baseline() }));
+    assert_eq!(b, MethodConfig::new(Lan2023 { threshold_init: ThresholdInit::Max, ..Lan2023::baseline() }).unwrap());
+    let parse = |text: &str| toml::from_str::<toml::Table>(&format!("kind = \"lan2023\"\n{text}")).unwrap();
     for bad in ["alpha = 1.5", "alpha = -0.1", "firing_bits = 0", "firing_bits = 9", "calibration_batches = 0"] {
         assert!(
-            matches!(lan(bad).validate(), Err(ConvertError::InvalidParameter { .. })),
+            matches!(MethodConfig::parse(&parse(bad)), Err(ConvertError::InvalidParameter { .. })),
             "`{bad}` should be rejected"
         );
     }
-    assert!(lan("alpha = 1.0\nfiring_bits = 8\ncalibration_batches = 1").validate().is_ok());
+    assert!(MethodConfig::parse(&parse("alpha = 1.0\nfiring_bits = 8\ncalibration_batches = 1")).is_ok());
     assert!(toml::from_str::<MethodConfig>("kind = \"lan2023\"\nbeta = 1").is_err(), "unknown fields");
-    // A neuron override can switch the dynamic threshold on for any method, range-checked.
+    // The method calibrates per T through its `timesteps` parameter.
+    assert_eq!(m.with_calibration_timesteps(4).unwrap().params()["timesteps"].as_integer(), Some(4));
+    // A neuron override can put the dynamic-threshold neuron under any method, range-checked.
     let (model, x) = random_setup();
-    let over: NeuronOverrides = toml::from_str("dynamic_threshold = true\ndynamic_threshold_alpha = 2.0").unwrap();
-    let err = convert(&model, &lan(""), &over, std::slice::from_ref(&x));
-    assert!(matches!(err, Err(ConvertError::InvalidParameter { .. })));
-    let over: NeuronOverrides = toml::from_str("dynamic_threshold = true").unwrap();
+    let over = |neuron: &str| SpecOverrides { neuron: toml::from_str(neuron).unwrap(), ..SpecOverrides::default() };
+    let err = convert(&model, &lan(""), &over("alpha = 2.0"), std::slice::from_ref(&x));
+    assert!(matches!(err, Err(ConvertError::Neuron { .. })), "{err:?}");
     let max_norm: MethodConfig = toml::from_str("kind = \"max-norm\"").unwrap();
-    let net = convert(&model, &max_norm, &over, std::slice::from_ref(&x)).unwrap().network;
-    assert!(net.layers.iter().all(|l| l.options.dynamic_threshold && l.options.dynamic_threshold_alpha == 0.5));
+    let net = convert(&model, &max_norm, &over("kind = \"lan-dynamic\""), std::slice::from_ref(&x)).unwrap().network;
+    assert!(net.layers.iter().all(|l| l.neuron.kind() == "lan-dynamic"));
+    let unknown = convert(&model, &max_norm, &over("kind = \"nope\""), std::slice::from_ref(&x));
+    assert!(matches!(unknown, Err(ConvertError::Neuron { .. })));
 }
 
 #[test]
@@ -96,8 +100,8 @@ fn thresholds_lie_on_the_grid_and_max_init_is_the_max() {
         below_max += usize::from(theta < 0.99 * m);
         assert_eq!(max.layers[slot].thresholds, vec![*m]);
         assert!(kl.layers[slot].bias.is_none() && max.layers[slot].bias.is_none());
-        let o = kl.layers[slot].options;
-        assert_eq!((o.dynamic_threshold, o.max_spikes), (true, 3));
+        let n = &kl.layers[slot].neuron;
+        assert_eq!((n.kind(), n.rate_model().max_spikes_per_step), ("lan-dynamic", 3));
     }
     assert!(below_max > 0, "at T = 4 the KL search clips some layer below its max");
     // Only the first `calibration_batches` batches are used.

@@ -10,10 +10,13 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use convert::calibrate::{ann_slot_outputs, clip_floor};
-use convert::methods::SnnCalibration;
+use convert::methods::snn_calibration::SnnCalibration;
 use convert::weight_calibration::{SteClipFloor, WeightCalibration, calibrate_slot_weights};
-use convert::{ConvertError, MethodConfig, NeuronOverrides, convert};
-use snn::{InitPotential, NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate_recording};
+use convert::{ConvertError, MethodConfig, SpecOverrides, convert};
+use serde::Deserialize;
+use snn::neuron::burst::Burst;
+use snn::neuron::integrate_and_fire::IntegrateAndFire;
+use snn::{InitPotential, NeuronLayerSpec, NeuronModel, SpikingNetwork, simulate_recording};
 use zoo::{Convertible, ModelSpec, Network, build_model, tensor_from, tensor_values};
 
 /// The tests seed the global device RNG; running them one at a time keeps them deterministic.
@@ -128,7 +131,7 @@ fn weight_calibration_lowers_the_snn_error_of_the_later_layers_at_t4() {
     let model = trained_small_cnn();
     let calib = shapes(128, 3, &d);
     let held_out = shapes(128, 9, &d);
-    let run = |text: &str| convert(&model, &method(text), &NeuronOverrides::default(), std::slice::from_ref(&calib));
+    let run = |text: &str| convert(&model, &method(text), &SpecOverrides::default(), std::slice::from_ref(&calib));
     let base = "timesteps = 4\ncorrection_images = 64";
     let reference = run(&format!("{base}\nmode = \"threshold-only\"")).unwrap().network;
     for mode in ["threshold-only", "advanced"] {
@@ -168,7 +171,7 @@ fn weight_calibration_changes_only_the_weights_feeding_the_slot() {
     let net = convert(
         &model,
         &method("timesteps = 4\nmode = \"threshold-only\""),
-        &NeuronOverrides::default(),
+        &SpecOverrides::default(),
         std::slice::from_ref(&calib),
     )
     .unwrap()
@@ -199,7 +202,7 @@ fn weight_calibration_changes_only_the_weights_feeding_the_slot() {
     let net = convert(
         &resnet,
         &method("timesteps = 4\nmode = \"threshold-only\""),
-        &NeuronOverrides::default(),
+        &SpecOverrides::default(),
         std::slice::from_ref(&x),
     )
     .unwrap()
@@ -222,20 +225,34 @@ fn ste_clip_floor_equals_clip_floor_and_passes_the_gradient_inside_the_range() {
     let d = Device::flex();
     d.seed(4);
     let (c, h, w, t) = (2, 2, 3, 4);
-    for (options, thresholds) in [
-        (NeuronOptions { input_shift: true, ..NeuronOptions::default() }, vec![0.5, 1.25]),
-        (NeuronOptions { v_init: InitPotential::Half, max_spikes: 3, ..NeuronOptions::default() }, vec![0.8]),
-    ] {
-        let mut spec = NeuronLayerSpec::new(options, thresholds.clone());
+    // (neuron, input shift, v(0) = θ/2, φ, thresholds)
+    type Case = (std::sync::Arc<dyn NeuronModel>, bool, bool, f32, Vec<f32>);
+    let neurons: [Case; 2] = [
+        (
+            std::sync::Arc::new(IntegrateAndFire { input_shift: true, ..Default::default() }),
+            true,
+            false,
+            1.0,
+            vec![0.5, 1.25],
+        ),
+        (
+            std::sync::Arc::new(Burst { v_init: InitPotential::Half, ..Burst::with_max_spikes(3) }),
+            false,
+            true,
+            3.0,
+            vec![0.8],
+        ),
+    ];
+    for (neuron, input_shift, half_init, phi, thresholds) in neurons {
+        let mut spec = NeuronLayerSpec::new(neuron, thresholds.clone());
         spec.bias = Some(vec![0.1, -0.2]);
         spec.v_init = Some((0..c * h * w).map(|i| 0.05 * i as f32 - 0.2).collect());
         let theta = |ch: usize| if thresholds.len() == 1 { thresholds[0] } else { thresholds[ch] };
-        let phi = options.max_spikes as f32;
         // o = b_c + [shift] θ/(2T) + [half] (θ/2)/T + v_init/T
         let offset = |e: usize| {
             let ch = e / (h * w);
-            let shift = if options.input_shift { theta(ch) / (2.0 * t as f32) } else { 0.0 };
-            let half = if options.v_init == InitPotential::Half { theta(ch) / 2.0 / t as f32 } else { 0.0 };
+            let shift = if input_shift { theta(ch) / (2.0 * t as f32) } else { 0.0 };
+            let half = if half_init { theta(ch) / 2.0 / t as f32 } else { 0.0 };
             spec.bias.as_ref().unwrap()[ch] + shift + half + spec.v_init.as_ref().unwrap()[e] / t as f32
         };
         let n = 64;
@@ -292,7 +309,7 @@ fn specs_without_weight_calibration_serialize_as_before() {
     let json = serde_json::to_string(&wc).unwrap();
     assert!(json.ends_with(r#""weight_calibration":true,"weight_calibration_iterations":200}"#), "{json}");
     assert_eq!(serde_json::from_str::<MethodConfig>(&json).unwrap(), wc);
-    let MethodConfig::SnnCalibration(c) = &wc else { unreachable!() };
+    let c = SnnCalibration::deserialize(toml::Value::Table(wc.params().clone())).unwrap();
     assert_eq!(
         c.weight_settings(),
         WeightCalibration { iterations: 200, lr: 1e-5, batch: 32, seed: 0 },
@@ -308,6 +325,7 @@ fn specs_without_weight_calibration_serialize_as_before() {
         "weight_calibration_lr = 0.0",
         "weight_calibration_lr = -1e-5",
     ] {
-        assert!(matches!(method(bad).validate(), Err(ConvertError::InvalidParameter { .. })), "`{bad}` accepted");
+        let table: toml::Table = toml::from_str(&format!("kind = \"snn-calibration\"\n{bad}")).unwrap();
+        assert!(matches!(MethodConfig::parse(&table), Err(ConvertError::InvalidParameter { .. })), "`{bad}` accepted");
     }
 }

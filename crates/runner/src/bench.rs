@@ -8,7 +8,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use convert::{MethodConfig, NeuronOverrides, methods::MaxNorm};
+use convert::methods::max_norm::MaxNorm;
+use convert::{MethodConfig, SpecOverrides};
 use zoo::{ModelSpec, build_model};
 
 /// Bench settings.
@@ -81,8 +82,12 @@ pub fn bench(opts: &BenchOptions, device: &Device, device_name: &str) -> Result<
 
     // Conversion (max-norm on one calibration batch).
     let start = Instant::now();
-    let conv =
-        convert::convert(&model, &MethodConfig::MaxNorm(MaxNorm::default()), &NeuronOverrides::default(), &[x()])?;
+    let conv = convert::convert(
+        &model,
+        &MethodConfig::new(MaxNorm::default()).map_err(anyhow::Error::msg)?,
+        &SpecOverrides::default(),
+        &[x()],
+    )?;
     let conv_secs = start.elapsed().as_secs_f64();
     println!("conversion:         {conv_secs:>10.3} s (max-norm, 1 batch of {b})");
 

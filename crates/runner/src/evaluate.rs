@@ -6,8 +6,10 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use convert::MethodConfig;
 use serde::{Deserialize, Serialize};
-use snn::{OmegaStats, SpikingNetwork, simulate_batch};
+use snn::{Diagnostic, SampleStats, SimConfig, SpikingNetwork, simulate};
 use zoo::{Convertible, ForwardCtx, LayerMacs, Network, SlotInfo};
+
+use convert::MeasureContext;
 
 use crate::data::{Data, batch_tensors, calibration_batches};
 use crate::plan::{EVAL_STAGE_VERSION, stage_key};
@@ -90,7 +92,7 @@ pub fn evaluate_method(
     ts.dedup();
     // One conversion for every T, or (`calibrate_at_eval_t`, methods with a calibration T)
     // one per T, calibrated at that T.
-    let per_t = convert_section.calibrate_at_eval_t && method.config.with_calibration_timesteps(1).is_some();
+    let per_t = convert_section.calibrate_at_eval_t && method.config.calibrates_at_timesteps();
     let conversions: Vec<(MethodConfig, Vec<u32>)> = if per_t {
         ts.iter().map(|&t| (method.config.with_calibration_timesteps(t).expect("checked above"), vec![t])).collect()
     } else {
@@ -99,17 +101,12 @@ pub fn evaluate_method(
 
     let traced = trace_macs(model, data.input_shape(), device);
     let macs: HashMap<String, LayerMacs> = traced.iter().map(|m| (m.name.clone(), m.clone())).collect();
-    let ann_additions_total: f64 = macs.values().map(ann_additions).sum();
-    // The first traced layer receives the analog input at every step (direct coding): its
-    // multiplications stay in the SNN.
-    let first_layer_additions = traced.first().map_or(0.0, ann_additions);
-    let first_layer_multiplications = traced.first().map_or(0.0, |m| m.macs as f64);
 
     let mut out = Vec::new();
     let mut total_seconds = 0.0;
     let last = conversions.len() - 1;
     for (c, (config, conversion_ts)) in conversions.iter().enumerate() {
-        let conversion = convert::convert(model, config, &method.neuron, &calib)
+        let conversion = convert::convert(model, config, &method.overrides(), &calib)
             .with_context(|| format!("converting with `{}`", method.label))?;
         total_seconds += conversion.seconds;
         // The conversion time at every evaluated T (and at T = 0 below), so that a table of
@@ -122,8 +119,9 @@ pub fn evaluate_method(
             let mean = layer.thresholds.iter().map(|&t| t as f64).sum::<f64>() / layer.thresholds.len().max(1) as f64;
             out.push(measure(label, threshold_t, "threshold", &slot.name, mean, n));
         }
-        if let Some(d) = conversion.network.readout_delay {
-            out.push(measure(label, threshold_t, "readout_delay", "", d as f64, n));
+        // One-off values of the readout (e.g. DE's `readout_delay`).
+        for (metric, value) in conversion.network.readout.metrics() {
+            out.push(measure(label, threshold_t, metric, "", value, n));
         }
 
         // Average fan-out of each slot's neurons (SOPs = spikes × fan-out).
@@ -133,8 +131,9 @@ pub fn evaluate_method(
             .map(|s| s.consumers.iter().filter_map(|c| macs.get(c)).map(|m| m.macs as f64 / m.inputs as f64).sum())
             .collect();
 
-        // Methods whose dynamics depend on T (θ/(2T) shift) need one run per T; else one run to T_max.
-        let depends_on_t = conversion.network.layers.iter().any(|l| l.options.input_shift);
+        // Networks whose dynamics depend on T (θ/(2T) shift, phase length) need one run per T;
+        // else one run to T_max.
+        let depends_on_t = conversion.network.depends_on_timesteps();
         let runs: Vec<(u32, Vec<u32>)> = if depends_on_t {
             conversion_ts.iter().map(|t| (*t, vec![*t])).collect()
         } else {
@@ -145,11 +144,20 @@ pub fn evaluate_method(
             for t in report_ts {
                 let tt = t as usize;
                 out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
+                // Spikes of steps 1..T + L (L: the end-to-end latency, 0 for rate coding).
+                let last_step = tt + sim.latency;
+                if sim.latency > 0 {
+                    out.push(measure(label, t, "latency_steps", "", sim.latency as f64, n));
+                }
+                if sim.exit_steps.iter().any(Option::is_some) {
+                    let mean = sim.exit_steps.iter().map(|e| e.unwrap_or(tt).min(tt) as f64).sum::<f64>() / n as f64;
+                    out.push(measure(label, t, "exit_step_mean", "", mean, n));
+                }
                 let mut spikes_total = 0.0;
                 let mut sops_total = 0.0;
                 let mut neuron_steps = 0.0;
                 for (s, slot) in conversion.slots.iter().enumerate() {
-                    let spikes: f64 = sim.spikes[s][..tt].iter().sum::<u64>() as f64 / n as f64;
+                    let spikes: f64 = sim.spikes[s][..last_step].iter().sum::<u64>() as f64 / n as f64;
                     let neurons = sim.neurons[s] as f64;
                     spikes_total += spikes;
                     sops_total += spikes * fanout[s];
@@ -158,20 +166,17 @@ pub fn evaluate_method(
                 }
                 out.push(measure(label, t, "spikes", "", spikes_total, n));
                 out.push(measure(label, t, "sops", "", sops_total, n));
-                // Lan et al. 2023, Table 8: the converted network does no multiplications; its
-                // additions are N·(D − 1)·T if every input were active at every step (the
-                // paper's bound, `additions_bound`) and, measured, one per synaptic event
-                // (`sops`) plus the analog first layer's N·(D − 1)·T (it sees the real-valued
-                // input every step).
-                let first_layer = first_layer_additions * t as f64;
-                out.push(measure(label, t, "additions_bound", "", ann_additions_total * t as f64, n));
-                out.push(measure(label, t, "additions", "", sops_total + first_layer, n));
-                out.push(measure(label, t, "multiplications", "", first_layer_multiplications * t as f64, n));
+                // Rows the method adds (its own file says what they are).
+                let at = MeasureContext { timesteps: t, sops: sops_total, spikes: spikes_total, layers: &traced };
+                for m in config.method().measures(&at) {
+                    out.push(measure(label, t, &m.metric, &m.layer, m.value, n));
+                }
                 out.push(measure(label, t, "firing_rate", "", spikes_total / neuron_steps, n));
             }
-            // ω(t) of one run per method: with per-T conversions, the run to the largest T.
+            // The neuron models' diagnostics of one run per method: with per-T conversions,
+            // the run to the largest T.
             if c == last {
-                out.extend(omega_measures(label, &sim.omega, &conversion.slots, n));
+                out.extend(diagnostic_measures(label, &sim.diagnostics, &conversion.slots, n));
             }
         }
     }
@@ -197,23 +202,26 @@ fn ann_additions(m: &LayerMacs) -> f64 {
     m.macs as f64 - m.outputs as f64
 }
 
-/// Dynamic-threshold factor rows (Lan et al. 2023, Fig. 4) of one simulation run: for every
-/// step t and every slot with a dynamic threshold, `omega_mean`/`omega_min`/`omega_max` over
-/// the evaluated samples (layer = the slot). Rows with an empty layer repeat the *first*
-/// such slot, the layer the paper's figure shows.
-fn omega_measures(label: &str, omega: &[Vec<OmegaStats>], slots: &[SlotInfo], n: usize) -> Vec<Measure> {
+/// Rows of the neuron models' per-step diagnostics (e.g. the dynamic threshold's ω(t)) of one
+/// simulation run: for every step t and every slot recording a diagnostic `d`,
+/// `<d>_mean`/`<d>_min`/`<d>_max` over the evaluated samples (layer = the slot). Rows with an
+/// empty layer repeat the *first* slot recording `d`.
+fn diagnostic_measures(label: &str, diagnostics: &[Vec<Diagnostic>], slots: &[SlotInfo], n: usize) -> Vec<Measure> {
     let mut out = Vec::new();
-    let mut first = true;
-    for (stats, slot) in omega.iter().zip(slots).filter(|(o, _)| !o.is_empty()) {
-        for (i, st) in stats.iter().enumerate().filter(|(_, st)| st.samples > 0) {
-            let t = i as u32 + 1;
-            for layer in if first { vec!["", slot.name.as_str()] } else { vec![slot.name.as_str()] } {
-                out.push(measure(label, t, "omega_mean", layer, st.mean(), n));
-                out.push(measure(label, t, "omega_min", layer, st.min as f64, n));
-                out.push(measure(label, t, "omega_max", layer, st.max as f64, n));
+    let mut seen: Vec<&str> = Vec::new();
+    for (per_slot, slot) in diagnostics.iter().zip(slots) {
+        for d in per_slot {
+            let first = !seen.contains(&d.metric);
+            seen.push(d.metric);
+            for (i, st) in d.per_step.iter().enumerate().filter(|(_, st)| st.samples > 0) {
+                let t = i as u32 + 1;
+                for layer in if first { vec!["", slot.name.as_str()] } else { vec![slot.name.as_str()] } {
+                    out.push(measure(label, t, &format!("{}_mean", d.metric), layer, st.mean(), n));
+                    out.push(measure(label, t, &format!("{}_min", d.metric), layer, st.min as f64, n));
+                    out.push(measure(label, t, &format!("{}_max", d.metric), layer, st.max as f64, n));
+                }
             }
         }
-        first = false;
     }
     out
 }
@@ -221,10 +229,15 @@ fn omega_measures(label: &str, omega: &[Vec<OmegaStats>], slots: &[SlotInfo], n:
 /// Summed simulation results over all evaluation batches.
 struct SimTotals {
     correct_at_t: Vec<u64>,
+    /// Per slot: spikes per step 1..T + L.
     spikes: Vec<Vec<u64>>,
     neurons: Vec<u64>,
-    /// Per slot and step: the dynamic-threshold factor over all batches (empty without DT).
-    omega: Vec<Vec<OmegaStats>>,
+    /// End-to-end latency L in steps.
+    latency: usize,
+    /// Per evaluated sample: its early-exit step, if it exited.
+    exit_steps: Vec<Option<usize>>,
+    /// Per slot: the neuron model's diagnostics, merged over all batches.
+    diagnostics: Vec<Vec<Diagnostic>>,
 }
 
 fn simulate_all(
@@ -238,17 +251,22 @@ fn simulate_all(
 ) -> SimTotals {
     let batches: Vec<&[usize]> = idx.chunks(eval.batch_size).collect();
     let bar = progress_bar(batches.len() as u64, &format!("{label} T={timesteps}"));
+    let latency = net.latency(timesteps);
     let mut totals = SimTotals {
         correct_at_t: vec![0; timesteps],
-        spikes: vec![vec![0; timesteps]; net.layers.len()],
+        spikes: vec![vec![0; timesteps + latency]; net.layers.len()],
         neurons: vec![],
-        omega: vec![Vec::new(); net.layers.len()],
+        latency,
+        exit_steps: Vec::with_capacity(idx.len()),
+        diagnostics: vec![Vec::new(); net.layers.len()],
     };
     let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
     for (b, chunk) in batches.iter().enumerate() {
         let (x, _, labels) = batch_tensors(&data.test, chunk, &data.norm, None, device);
-        let out = simulate_batch(net, x, &labels, timesteps, eval.chunk);
+        // Each batch's random streams are seeded by its index: the same spec gives the same spikes.
+        let config = SimConfig { batch_seed: b as u64, ..SimConfig::new(timesteps, eval.chunk) };
+        let (out, _) = simulate(net, x, &labels, &config);
         for (a, c) in totals.correct_at_t.iter_mut().zip(&out.correct_at_t) {
             *a += c;
         }
@@ -258,13 +276,9 @@ fn simulate_all(
             }
         }
         totals.neurons = out.neurons;
-        for (acc, o) in totals.omega.iter_mut().zip(&out.omega) {
-            if acc.len() < o.len() {
-                acc.resize(o.len(), OmegaStats::default());
-            }
-            for (a, b) in acc.iter_mut().zip(o) {
-                a.merge(b);
-            }
+        totals.exit_steps.extend(out.exit_steps);
+        for (acc, per_slot) in totals.diagnostics.iter_mut().zip(out.diagnostics) {
+            merge_diagnostics(acc, per_slot);
         }
         bar.inc(1);
         if plain && (b + 1) % 10 == 0 {
@@ -278,6 +292,23 @@ fn simulate_all(
     }
     bar.finish_and_clear();
     totals
+}
+
+/// Adds one batch's diagnostics of a slot to the totals (matched by metric name and step).
+fn merge_diagnostics(acc: &mut Vec<Diagnostic>, batch: Vec<Diagnostic>) {
+    for d in batch {
+        match acc.iter_mut().find(|a| a.metric == d.metric) {
+            Some(a) => {
+                if a.per_step.len() < d.per_step.len() {
+                    a.per_step.resize(d.per_step.len(), SampleStats::default());
+                }
+                for (x, y) in a.per_step.iter_mut().zip(&d.per_step) {
+                    x.merge(y);
+                }
+            }
+            None => acc.push(d),
+        }
+    }
 }
 
 /// Energy per synaptic operation of an SNN on neuromorphic hardware (paper 002, after [50]).

@@ -129,8 +129,16 @@ fn list() {
         println!("  {d} (point clouds)");
     }
     println!("methods ([[method]] kind):");
-    for (k, doc) in convert::METHOD_KINDS {
-        println!("  {k:<14} {doc}");
+    for k in convert::method_kinds() {
+        println!("  {:<14} {}", k.name, k.description);
+    }
+    println!("neurons ([method.neuron] kind; default: the method's):");
+    for k in snn::neuron_kinds() {
+        println!("  {:<14} {}", k.name, k.description);
+    }
+    println!("readouts ([method.readout] kind; default: the method's, else accumulate):");
+    for k in snn::readout_kinds() {
+        println!("  {:<14} {}", k.name, k.description);
     }
     println!("devices: {}", runner::device::available_devices().join(", "));
 }

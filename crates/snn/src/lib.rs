@@ -1,13 +1,26 @@
-//! Spiking neurons and the simulation engine (no I/O).
+//! Spiking neurons, readouts and the simulation engine (no I/O).
 //!
-//! Neurons run on raw `f32` slices laid out `[steps, batch, channels, inner]`; the engine
-//! runs a zoo network with T folded into the batch dimension, replacing every activation
-//! slot by a layer of neurons, and accumulates the analog output of the last layer.
+//! - [`neuron`]: neuron models, one file each, behind [`NeuronModel`]; they run on raw `f32`
+//!   slices laid out `[steps, batch, channels, inner]`.
+//! - [`readout`]: how the analog output layer's steps become predictions, one file each.
+//! - [`simulate`](mod@simulate): runs a zoo network with T folded into the batch dimension,
+//!   replacing every activation slot by a layer of neurons, pipelined by each model's latency.
 
-mod if_neuron;
+pub mod neuron;
+pub mod readout;
 mod simulate;
+mod stats;
 
-pub use if_neuron::{
-    FireRule, InitPotential, LayerNeurons, NeuronLayerSpec, NeuronOptions, OmegaStats, Reset, dynamic_threshold_factor,
+pub use neuron::{
+    Diagnostic, FireRule, InitPotential, LayerShape, NeuronError, NeuronKind, NeuronLayerSpec, NeuronModel,
+    NeuronState, RateModel, RegisteredNeuron, Reset, RunInfo, SimRng, build_neuron, kind_table, merge_neuron_config,
+    neuron_kinds, register_neuron,
 };
-pub use simulate::{SimOutput, SpikingNetwork, simulate_batch, simulate_recording, simulate_slot_input};
+pub use readout::{
+    Readout, ReadoutError, ReadoutKind, ReadoutState, RegisteredReadout, build_readout, readout_kinds, register_readout,
+};
+pub use simulate::{
+    SimConfig, SimOutput, SpikingNetwork, replay_layer, simulate, simulate_batch, simulate_recording,
+    simulate_slot_input,
+};
+pub use stats::SampleStats;

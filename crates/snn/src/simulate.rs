@@ -2,69 +2,130 @@
 //!
 //! For a chunk of `c` steps the input image batch `[B, C, H, W]` is repeated to
 //! `[c·B, C, H, W]` (direct/analog input coding, step-major), the network runs once, and at
-//! every activation slot the neurons scan over the `c` steps carrying their state across
-//! chunks. This is exactly the step-by-step dynamics because the network is feed-forward.
-//! The last layer stays analog; its outputs are accumulated over time, giving the
-//! prediction at every t ≤ T from one run.
+//! every activation slot the layer's neuron state scans over the `c` steps carrying its
+//! state across chunks. This is exactly the step-by-step dynamics because the network is
+//! feed-forward. The last layer stays analog; the network's readout turns its outputs into
+//! a prediction at every coding step t ≤ T from one run.
+//!
+//! **Latency.** A neuron model may declare that its output lags its input by L_l steps
+//! (a two-phase integrate-then-fire neuron: L_l = T). Slot l then starts receiving input at
+//! step o_l + 1 with o_l = Σ_{k<l} L_k (slots taken in forward order, i.e. a chain), the run
+//! lasts T + L steps with L = Σ_l L_l (the end-to-end latency), and the readout sees output
+//! steps L+1..L+T as coding steps 1..T. The image is presented at every step; multi-phase
+//! neurons ignore input outside their integration phase.
+//!
+//! **Spike counts** are kept per sample and step; a sample that a readout stops early (early
+//! exit) has its spikes counted only up to its exit step.
+//!
+//! **Randomness** (stochastic neurons) comes from one stream per slot and batch seeded by
+//! the network's seed, the batch's seed and the slot: the same spec and seeds give the same
+//! spikes.
+
+use std::sync::Arc;
 
 use burn::prelude::*;
 use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
 
-use crate::{LayerNeurons, NeuronLayerSpec, OmegaStats};
+use crate::neuron::{Diagnostic, LayerShape, NeuronLayerSpec, NeuronState, RunInfo, layer_seed};
+use crate::readout::accumulate::Accumulate;
+use crate::readout::{Readout, ReadoutState};
 
-/// A converted network: the (BN-folded) ANN weights plus one neuron layer per slot.
+/// A converted network: the (BN-folded) ANN weights, one neuron layer per slot and a readout.
 #[derive(Debug, Clone)]
 pub struct SpikingNetwork {
     /// Weights used for every conv/linear.
     pub model: Network,
     /// One spec per activation slot, in slot order.
     pub layers: Vec<NeuronLayerSpec>,
-    /// Delayed evaluation (paper 002): the prediction at step t ignores the first `t_d` steps'
-    /// outputs, i.e. sums steps t_d+1..=t; when t < t_d + 4 it sums the last 4 steps
-    /// (max(t−4, 0)+1..=t). `None`: sum of all steps 1..=t.
-    pub readout_delay: Option<usize>,
+    /// How the output layer's steps become predictions.
+    pub readout: Arc<dyn Readout>,
+    /// Seed of the random streams of stochastic neurons.
+    pub seed: u64,
 }
 
 impl SpikingNetwork {
-    /// A network with the plain (sum over all steps) readout.
+    /// A network with the [`Accumulate`] readout and seed 0.
     pub fn new(model: Network, layers: Vec<NeuronLayerSpec>) -> Self {
-        Self { model, layers, readout_delay: None }
+        Self { model, layers, readout: Arc::new(Accumulate {}), seed: 0 }
     }
 
-    /// Number of leading steps (0-based count) excluded from the readout at step `t` (1-based).
-    pub fn readout_skip(&self, t: usize) -> usize {
-        match self.readout_delay {
-            None => 0,
-            Some(d) if t >= d + 4 => d,
-            Some(_) => t.saturating_sub(4),
-        }
+    /// Steps before each slot's first input step in a run of T = `timesteps`.
+    pub fn input_offsets(&self, timesteps: usize) -> Vec<usize> {
+        let mut offset = 0;
+        self.layers
+            .iter()
+            .map(|l| {
+                let o = offset;
+                offset += l.neuron.latency(timesteps);
+                o
+            })
+            .collect()
+    }
+
+    /// End-to-end latency L in steps (output step L + t answers coding step t).
+    pub fn latency(&self, timesteps: usize) -> usize {
+        self.layers.iter().map(|l| l.neuron.latency(timesteps)).sum()
+    }
+
+    /// Whether the dynamics depend on T (a neuron's θ/(2T) shift or phase length): such a
+    /// network is simulated once per evaluated T.
+    pub fn depends_on_timesteps(&self) -> bool {
+        self.layers.iter().any(|l| l.neuron.depends_on_timesteps())
+    }
+}
+
+/// What one simulation run does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// The coding window T.
+    pub timesteps: usize,
+    /// Steps per network pass (memory vs passes; exact either way).
+    pub chunk: usize,
+    /// Seed of this batch (e.g. its index), mixed into every slot's random stream.
+    pub batch_seed: u64,
+    /// Slots whose time-averaged output is recorded (see [`simulate_recording`]).
+    pub record: Vec<usize>,
+}
+
+impl SimConfig {
+    /// T = `timesteps`, `chunk` steps per pass, batch seed 0, nothing recorded.
+    pub fn new(timesteps: usize, chunk: usize) -> Self {
+        Self { timesteps, chunk, batch_seed: 0, record: Vec::new() }
     }
 }
 
 /// What one simulated batch produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimOutput {
-    /// Number of correctly classified samples after each step t = 1..T.
+    /// Number of correctly classified samples after each coding step t = 1..T.
     pub correct_at_t: Vec<u64>,
     /// Samples in the batch.
     pub samples: u64,
-    /// Per slot: spike counts per step, summed over the batch.
+    /// End-to-end latency L: output step L + t answers coding step t.
+    pub latency: usize,
+    /// Per slot: spike counts per step 1..T + L, summed over the samples still running at
+    /// that step (all of them without early exit).
     pub spikes: Vec<Vec<u64>>,
+    /// Per sample: its spikes over all slots up to its exit step (or T).
+    pub sample_spikes: Vec<u64>,
+    /// Per sample: the coding step at which the readout stopped it (None: ran to T).
+    pub exit_steps: Vec<Option<usize>>,
     /// Per slot: neurons per sample.
     pub neurons: Vec<u64>,
-    /// Accumulated output (sum over steps) after T steps, `[batch × classes]`.
+    /// Output summed over the coding steps, `[batch × classes]`.
     pub final_output: Vec<f32>,
-    /// Per slot: the dynamic-threshold factor ω per step t = 1..T over the batch's samples
-    /// (mean/min/max/count; merge batches with [`OmegaStats::merge`]). Empty for slots
-    /// without the dynamic threshold.
-    pub omega: Vec<Vec<OmegaStats>>,
+    /// Per slot: the neuron model's per-step diagnostics (empty for models without any).
+    pub diagnostics: Vec<Vec<Diagnostic>>,
 }
 
-struct SimHook {
-    specs: Vec<NeuronLayerSpec>,
-    state: Vec<Option<LayerNeurons>>,
+struct SimHook<'a> {
+    layers: &'a [NeuronLayerSpec],
+    state: Vec<Option<Box<dyn NeuronState>>>,
+    /// Per slot: `[steps × batch]` spikes per sample and step.
+    spikes: Vec<Vec<u32>>,
+    neurons: Vec<u64>,
     batch: usize,
-    total_steps: usize,
+    run: Vec<RunInfo>,
     /// Per slot: `Some(sum over steps of the output)`, `[batch × channels × inner]`, when recorded.
     records: Vec<Option<Vec<f32>>>,
     /// When set: slots from this one on pass their input through unchanged, and this slot's
@@ -75,7 +136,35 @@ struct SimHook {
     captured_shape: [usize; 2],
 }
 
-impl SlotHook for SimHook {
+impl<'a> SimHook<'a> {
+    fn new(net: &'a SpikingNetwork, batch: usize, config: &SimConfig) -> Self {
+        let slots = net.layers.len();
+        let run = net
+            .input_offsets(config.timesteps)
+            .into_iter()
+            .enumerate()
+            .map(|(slot, input_offset)| RunInfo {
+                timesteps: config.timesteps,
+                input_offset,
+                seed: layer_seed(net.seed, config.batch_seed, slot),
+            })
+            .collect();
+        Self {
+            layers: &net.layers,
+            state: (0..slots).map(|_| None).collect(),
+            spikes: vec![Vec::new(); slots],
+            neurons: vec![0; slots],
+            batch,
+            run,
+            records: (0..slots).map(|s| config.record.contains(&s).then(Vec::new)).collect(),
+            capture: None,
+            captured: Vec::new(),
+            captured_shape: [0, 0],
+        }
+    }
+}
+
+impl SlotHook for SimHook<'_> {
     fn apply(&mut self, slot: usize, x: Tensor<4>) -> Tensor<4> {
         let dims = x.dims();
         let device = x.device();
@@ -89,12 +178,14 @@ impl SlotHook for SimHook {
                 return x;
             }
         }
-        let state = self.state[slot]
-            .get_or_insert_with(|| LayerNeurons::new(self.specs[slot].clone(), self.batch, c, h * w, self.total_steps));
+        let shape = LayerShape { batch: self.batch, channels: c, inner: h * w };
+        self.neurons[slot] = shape.per_sample() as u64;
+        let (layers, run) = (self.layers, &self.run);
+        let state = self.state[slot].get_or_insert_with(|| layers[slot].new_state(shape, run[slot]));
         let mut data = tensor_values(x);
-        state.run(&mut data);
+        state.run(&mut data, &mut self.spikes[slot]);
         if let Some(rec) = self.records[slot].as_mut() {
-            let n = self.batch * c * h * w;
+            let n = shape.len();
             rec.resize(n, 0.0);
             for step in data.chunks(n) {
                 for (r, v) in rec.iter_mut().zip(step) {
@@ -106,8 +197,8 @@ impl SlotHook for SimHook {
     }
 }
 
-/// Simulates one batch for `timesteps` steps, `chunk` steps per network pass.
-/// `images`: `[batch, C, H, W]` (normalised); `labels`: `batch` class indices.
+/// Simulates one batch for `timesteps` coding steps, `chunk` steps per network pass (batch
+/// seed 0). `images`: `[batch, C, H, W]` (normalised); `labels`: `batch` class indices.
 pub fn simulate_batch(
     net: &SpikingNetwork,
     images: Tensor<4>,
@@ -115,7 +206,7 @@ pub fn simulate_batch(
     timesteps: usize,
     chunk: usize,
 ) -> SimOutput {
-    simulate_recording(net, images, labels, timesteps, chunk, &[]).0
+    simulate(net, images, labels, &SimConfig::new(timesteps, chunk)).0
 }
 
 /// As [`simulate_batch`], and also returns the time-averaged output (Σ_t s·θ / T) of each slot
@@ -128,28 +219,31 @@ pub fn simulate_recording(
     chunk: usize,
     record: &[usize],
 ) -> (SimOutput, Vec<Vec<f32>>) {
+    simulate(net, images, labels, &SimConfig { record: record.to_vec(), ..SimConfig::new(timesteps, chunk) })
+}
+
+/// Simulates one batch as `config` says; returns the output and the time-averaged output
+/// of each recorded slot (`config.record`; empty for the others).
+pub fn simulate(
+    net: &SpikingNetwork,
+    images: Tensor<4>,
+    labels: &[i64],
+    config: &SimConfig,
+) -> (SimOutput, Vec<Vec<f32>>) {
     let [batch, ..] = images.dims();
     assert_eq!(batch, labels.len(), "labels and images differ in batch size");
-    let slots = net.layers.len();
-    let records = (0..slots).map(|s| record.contains(&s).then(Vec::new)).collect();
-    let mut hook = SimHook {
-        specs: net.layers.clone(),
-        state: vec![None; slots],
-        batch,
-        total_steps: timesteps,
-        records,
-        capture: None,
-        captured: Vec::new(),
-        captured_shape: [0, 0],
-    };
-    let mut acc: Vec<f32> = Vec::new();
-    // Cumulative outputs after each step (only kept for delayed readouts).
-    let mut cumulative: Vec<Vec<f32>> = Vec::new();
+    let timesteps = config.timesteps;
+    let latency = net.latency(timesteps);
+    let total = timesteps + latency;
+    let mut hook = SimHook::new(net, batch, config);
+    let mut readout: Option<Box<dyn ReadoutState>> = None;
+    let mut final_output: Vec<f32> = Vec::new();
     let mut correct_at_t = Vec::with_capacity(timesteps);
-    let chunk = chunk.clamp(1, timesteps.max(1));
-    let mut t = 0;
-    while t < timesteps {
-        let steps = chunk.min(timesteps - t);
+    let mut exit_steps: Vec<Option<usize>> = vec![None; batch];
+    let chunk = config.chunk.clamp(1, total.max(1));
+    let mut step = 0;
+    while step < total {
+        let steps = chunk.min(total - step);
         let x = images.clone().repeat_dim(0, steps);
         let out = {
             let mut ctx = ForwardCtx::with_hook(&mut hook);
@@ -157,53 +251,75 @@ pub fn simulate_recording(
         };
         let [_, classes] = out.dims();
         let out = tensor_values(out);
-        if acc.is_empty() {
-            acc = vec![0.0; batch * classes];
-        }
-        for step in out.chunks(batch * classes) {
-            for (a, o) in acc.iter_mut().zip(step) {
+        for step_out in out.chunks(batch * classes) {
+            step += 1;
+            if step <= latency {
+                continue;
+            }
+            let t = step - latency;
+            let state = readout.get_or_insert_with(|| net.readout.new_state(batch, classes));
+            state.push(t, step_out);
+            if final_output.is_empty() {
+                final_output = vec![0.0; batch * classes];
+            }
+            for (a, o) in final_output.iter_mut().zip(step_out) {
                 *a += o;
             }
-            let now = correct_at_t.len() + 1;
-            let skip = net.readout_skip(now);
-            let correct = if skip == 0 {
-                count_correct(&acc, classes, labels)
-            } else {
-                let window: Vec<f32> = acc.iter().zip(&cumulative[skip - 1]).map(|(a, c)| a - c).collect();
-                count_correct(&window, classes, labels)
-            };
-            if net.readout_delay.is_some() {
-                cumulative.push(acc.clone());
-            }
+            let predictions = state.predictions();
+            let correct = predictions.iter().zip(labels).filter(|(p, l)| **p == **l as usize).count();
             correct_at_t.push(correct as u64);
+            for (e, x) in exit_steps.iter_mut().zip(state.exit_steps()) {
+                *e = e.or(x);
+            }
         }
-        t += steps;
     }
-    let omega = hook.state.iter().map(|s| s.as_ref().map(|s| s.omega.clone()).unwrap_or_default()).collect();
-    let (spikes, neurons) = hook
-        .state
-        .into_iter()
-        .map(|s| {
-            s.map(|s| {
-                let n = s.neurons_per_sample() as u64;
-                (s.spikes_per_step, n)
-            })
-            .unwrap_or_default()
+    // Spikes of a sample count up to its exit (coding step e = output step e + L).
+    let last_step = |sample: usize| exit_steps[sample].map_or(total, |e| e + latency);
+    let mut sample_spikes = vec![0u64; batch];
+    let spikes: Vec<Vec<u64>> = hook
+        .spikes
+        .iter()
+        .map(|per| {
+            per.chunks(batch.max(1))
+                .enumerate()
+                .map(|(s, counts)| {
+                    let mut sum = 0u64;
+                    for (i, &c) in counts.iter().enumerate() {
+                        if s < last_step(i) {
+                            sum += c as u64;
+                            sample_spikes[i] += c as u64;
+                        }
+                    }
+                    sum
+                })
+                .collect()
         })
-        .unzip();
+        .collect();
+    let diagnostics = hook.state.iter().map(|s| s.as_ref().map(|s| s.diagnostics()).unwrap_or_default()).collect();
     let means = hook
         .records
         .into_iter()
         .map(|r| r.map(|v| v.into_iter().map(|x| x / timesteps as f32).collect()).unwrap_or_default())
         .collect();
-    (SimOutput { correct_at_t, samples: batch as u64, spikes, neurons, final_output: acc, omega }, means)
+    let output = SimOutput {
+        correct_at_t,
+        samples: batch as u64,
+        latency,
+        spikes,
+        sample_spikes,
+        exit_steps,
+        neurons: hook.neurons,
+        final_output,
+        diagnostics,
+    };
+    (output, means)
 }
 
 /// The input (pre-activation) of slot `slot` at every step t = 1..`timesteps` when the slots
 /// before it spike, `[timesteps, batch, channels, h·w]` (step-major), and the slot's
 /// `[channels, h·w]`. Slots from `slot` on are not simulated (their neurons are bypassed), so
 /// this is the input the slot's neurons would receive whatever their own parameters: a
-/// layer-by-layer calibration can replay it through candidate neurons.
+/// layer-by-layer calibration can replay it through candidate neurons (batch seed 0).
 pub fn simulate_slot_input(
     net: &SpikingNetwork,
     images: Tensor<4>,
@@ -214,16 +330,8 @@ pub fn simulate_slot_input(
     let [batch, ..] = images.dims();
     let slots = net.layers.len();
     assert!(slot < slots, "slot {slot} out of range ({slots} slots)");
-    let mut hook = SimHook {
-        specs: net.layers.clone(),
-        state: vec![None; slots],
-        batch,
-        total_steps: timesteps,
-        records: vec![None; slots],
-        capture: Some(slot),
-        captured: Vec::new(),
-        captured_shape: [0, 0],
-    };
+    let mut hook = SimHook::new(net, batch, &SimConfig::new(timesteps, chunk));
+    hook.capture = Some(slot);
     let chunk = chunk.clamp(1, timesteps.max(1));
     let mut t = 0;
     while t < timesteps {
@@ -236,18 +344,20 @@ pub fn simulate_slot_input(
     (hook.captured, hook.captured_shape)
 }
 
-/// Samples whose row of `scores` (`[batch × classes]`) has its maximum at the label.
-fn count_correct(scores: &[f32], classes: usize, labels: &[i64]) -> usize {
-    scores.chunks(classes).zip(labels).filter(|(row, label)| argmax(row) == **label as usize).count()
-}
-
-/// Index of the largest value (first on ties).
-pub(crate) fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, v) in row.iter().enumerate() {
-        if *v > row[best] {
-            best = i;
+/// Time-averaged output (Σ_t out(t) / T) of one layer `layer` driven by `input` (`[T, batch,
+/// channels, inner]`, step-major), `[batch × channels × inner]`: a calibration's replay of a
+/// captured slot input ([`simulate_slot_input`]) through candidate neurons.
+pub fn replay_layer(layer: &NeuronLayerSpec, input: &[f32], shape: LayerShape, timesteps: usize) -> Vec<f32> {
+    let mut state = layer.new_state(shape, RunInfo { timesteps, input_offset: 0, seed: 0 });
+    let mut data = input.to_vec();
+    state.run(&mut data, &mut Vec::new());
+    let n = shape.len();
+    let mut mean = vec![0f32; n];
+    for step in data.chunks(n) {
+        for (m, v) in mean.iter_mut().zip(step) {
+            *m += v;
         }
     }
-    best
+    mean.iter_mut().for_each(|m| *m /= timesteps as f32);
+    mean
 }

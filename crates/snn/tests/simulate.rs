@@ -1,14 +1,21 @@
-//! The layer-by-layer engine against a step-by-step reference.
+//! The layer-by-layer engine against a step-by-step reference, and the engine's seams:
+//! multi-phase neurons (latency), per-sample early exit and seeded stochastic neurons.
+
+use std::sync::Arc;
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use snn::neuron::integrate_and_fire::IntegrateAndFire;
+use snn::neuron::lan_dynamic::LanDynamic;
+use snn::readout::delayed::Delayed;
+use snn::readout::early_exit::{Confidence, EarlyExit};
 use snn::{
-    LayerNeurons, NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate_batch, simulate_recording,
-    simulate_slot_input,
+    LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, RunInfo, SimConfig, SimRng, SpikingNetwork,
+    replay_layer, simulate, simulate_batch, simulate_recording, simulate_slot_input,
 };
 use zoo::{Convertible, ModelSpec, build_model};
 
-fn network(seed: u64) -> SpikingNetwork {
+fn network_with(seed: u64, neuron: impl Fn() -> Arc<dyn NeuronModel>) -> SpikingNetwork {
     let d = Device::flex();
     d.seed(seed);
     let spec: ModelSpec = toml::from_str("name = \"small-cnn\"\nbatch_norm = false").unwrap();
@@ -17,16 +24,23 @@ fn network(seed: u64) -> SpikingNetwork {
         .slots()
         .iter()
         .enumerate()
-        .map(|(i, _)| NeuronLayerSpec::new(NeuronOptions::default(), vec![0.3 + 0.1 * i as f32]))
+        .map(|(i, _)| NeuronLayerSpec::new(neuron(), vec![0.3 + 0.1 * i as f32]))
         .collect();
     SpikingNetwork::new(model, layers)
 }
 
+fn network(seed: u64) -> SpikingNetwork {
+    network_with(seed, || Arc::new(IntegrateAndFire::default()))
+}
+
+fn images(n: usize) -> Tensor<4> {
+    Tensor::<4>::random([n, 1, 12, 12], Distribution::Normal(0.0, 1.0), &Device::flex())
+}
+
 #[test]
 fn layer_by_layer_equals_step_by_step() {
-    let d = Device::flex();
     let net = network(7);
-    let x = Tensor::<4>::random([3, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    let x = images(3);
     let labels = [0i64, 1, 2];
     let t = 12;
     let folded = simulate_batch(&net, x.clone(), &labels, t, t); // all steps in one pass
@@ -34,18 +48,22 @@ fn layer_by_layer_equals_step_by_step() {
     let chunked = simulate_batch(&net, x, &labels, t, 5); // uneven chunks carry state over
     assert_eq!(folded.spikes, stepwise.spikes);
     assert_eq!(folded.spikes, chunked.spikes);
+    assert_eq!(folded.sample_spikes, chunked.sample_spikes);
     assert_eq!(folded.correct_at_t, stepwise.correct_at_t);
     for (a, b) in folded.final_output.iter().zip(&stepwise.final_output) {
         assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
     }
     assert!(folded.spikes.iter().any(|s| s.iter().sum::<u64>() > 0), "the test network must spike");
+    // Per-sample counts add up to the per-step counts.
+    let total: u64 = folded.spikes.iter().flatten().sum();
+    assert_eq!(folded.sample_spikes.iter().sum::<u64>(), total);
+    assert_eq!((folded.latency, folded.exit_steps.clone()), (0, vec![None; 3]));
 }
 
 #[test]
 fn output_accumulates_over_steps() {
-    let d = Device::flex();
     let net = network(9);
-    let x = Tensor::<4>::random([2, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    let x = images(2);
     let one = simulate_batch(&net, x.clone(), &[0, 0], 1, 1);
     let two = simulate_batch(&net, x, &[0, 0], 2, 2);
     assert_eq!(one.correct_at_t.len(), 1);
@@ -55,76 +73,274 @@ fn output_accumulates_over_steps() {
 }
 
 #[test]
-fn delayed_readout_ignores_the_first_steps() {
-    let d = Device::flex();
+fn delayed_readout_with_no_delay_is_the_plain_sum() {
     let mut net = network(5);
-    assert_eq!(net.readout_skip(10), 0);
-    net.readout_delay = Some(3);
-    assert_eq!((net.readout_skip(2), net.readout_skip(6), net.readout_skip(7), net.readout_skip(20)), (0, 2, 3, 3));
-    // The delayed prediction at t equals the plain prediction of the window's outputs: with a
-    // delay of 0 the readout is the plain sum.
-    net.readout_delay = Some(0);
-    let x = Tensor::<4>::random([4, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    net.readout = Arc::new(Delayed { delay: 0 });
+    let x = images(4);
     let delayed = simulate_batch(&net, x.clone(), &[0, 1, 2, 3], 8, 3);
-    net.readout_delay = None;
+    net.readout = Arc::new(snn::readout::accumulate::Accumulate {});
     let plain = simulate_batch(&net, x, &[0, 1, 2, 3], 8, 3);
     assert_eq!(delayed.correct_at_t[4..], plain.correct_at_t[4..]);
+    assert_eq!(delayed.spikes, plain.spikes, "the readout does not change the dynamics");
 }
 
-fn dynamic(mut net: SpikingNetwork) -> SpikingNetwork {
-    for l in &mut net.layers {
-        l.options = NeuronOptions { dynamic_threshold: true, dynamic_threshold_alpha: 0.5, max_spikes: 3, ..l.options };
-    }
-    net
+fn dynamic(seed: u64) -> SpikingNetwork {
+    network_with(seed, || Arc::new(LanDynamic::new(0.5, 3)))
 }
 
 #[test]
-fn omega_record_is_exact_across_chunks() {
-    let d = Device::flex();
-    let net = dynamic(network(7));
-    let x = Tensor::<4>::random([3, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+fn diagnostics_are_exact_across_chunks() {
+    let net = dynamic(7);
+    let x = images(3);
     let labels = [0i64, 1, 2];
     let t = 6;
     let folded = simulate_batch(&net, x.clone(), &labels, t, t);
     let stepwise = simulate_batch(&net, x.clone(), &labels, t, 1);
     let chunked = simulate_batch(&net, x, &labels, t, 4);
     assert_eq!(folded.spikes, stepwise.spikes);
-    assert_eq!(folded.omega, stepwise.omega);
-    assert_eq!(folded.omega, chunked.omega);
-    assert_eq!(folded.omega.len(), net.layers.len());
-    for slot in &folded.omega {
-        assert_eq!(slot.len(), t);
-        for w in slot {
+    assert_eq!(folded.diagnostics, stepwise.diagnostics);
+    assert_eq!(folded.diagnostics, chunked.diagnostics);
+    assert_eq!(folded.diagnostics.len(), net.layers.len());
+    for slot in &folded.diagnostics {
+        let omega = &slot[0];
+        assert_eq!((omega.metric, omega.per_step.len()), ("omega", t));
+        for w in &omega.per_step {
             assert_eq!(w.samples, 3);
             assert!(0.5 <= w.min && w.min <= w.max && w.max <= 1.0, "{w:?}");
         }
         // e^{−(t−1)} shrinks the adjustment: ω(6) ≥ 1 − 0.5·e^{−5}.
-        assert!(slot[t - 1].min >= 1.0 - 0.5 * (-5.0f32).exp() - 1e-6);
+        assert!(omega.per_step[t - 1].min >= 1.0 - 0.5 * (-5.0f32).exp() - 1e-6);
     }
-    assert!(folded.omega[0][0].min < 1.0, "the first step lowers the threshold");
-    // Without the dynamic threshold there is no ω record.
-    let plain = simulate_batch(&network(7), Tensor::<4>::zeros([1, 1, 12, 12], &d), &[0], 2, 2);
-    assert!(plain.omega.iter().all(Vec::is_empty));
+    assert!(folded.diagnostics[0][0].per_step[0].min < 1.0, "the first step lowers the threshold");
+    // The IF neuron records no diagnostics.
+    let plain = simulate_batch(&network(7), Tensor::<4>::zeros([1, 1, 12, 12], &Device::flex()), &[0], 2, 2);
+    assert!(plain.diagnostics.iter().all(Vec::is_empty));
 }
 
 #[test]
 fn captured_slot_input_replays_to_the_simulated_output() {
     // Replaying the captured input of a slot through that slot's neurons gives exactly the
     // slot's simulated output, also with the dynamic threshold (which couples the neurons).
-    let d = Device::flex();
-    let net = dynamic(network(3));
-    let x = Tensor::<4>::random([2, 1, 12, 12], Distribution::Normal(0.0, 1.0), &d);
+    let net = dynamic(3);
+    let x = images(2);
     let t = 5;
     for slot in 0..net.layers.len() {
-        let (mut input, [c, inner]) = simulate_slot_input(&net, x.clone(), t, 2, slot);
+        let (input, [c, inner]) = simulate_slot_input(&net, x.clone(), t, 2, slot);
         assert_eq!(input.len(), t * 2 * c * inner);
-        let mut neurons = LayerNeurons::new(net.layers[slot].clone(), 2, c, inner, t);
-        neurons.run(&mut input);
-        let n = 2 * c * inner;
-        let replayed: Vec<f32> = (0..n).map(|i| (0..t).map(|s| input[s * n + i]).sum::<f32>() / t as f32).collect();
+        let replayed = replay_layer(&net.layers[slot], &input, LayerShape { batch: 2, channels: c, inner }, t);
         let (_, rec) = simulate_recording(&net, x.clone(), &[0, 0], t, 3, &[slot]);
         for (a, b) in replayed.iter().zip(&rec[slot]) {
             assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "slot {slot}: {a} vs {b}");
         }
     }
+}
+
+/// A toy two-phase neuron: for T steps from its first input step it integrates without
+/// output, then for T steps it fires IF spikes from the stored potential without input.
+/// Its output lags its input by T steps; over the firing phase it emits
+/// min(floor(Σ input / θ), T) spikes of amplitude θ.
+#[derive(Debug)]
+struct TwoPhase;
+
+struct TwoPhaseState {
+    membrane: Vec<f32>,
+    theta: Vec<f32>,
+    inner: usize,
+    per_sample: usize,
+    run: RunInfo,
+    step: usize,
+}
+
+impl NeuronModel for TwoPhase {
+    fn kind(&self) -> &'static str {
+        "two-phase-toy"
+    }
+    fn config(&self) -> toml::Table {
+        snn::kind_table("two-phase-toy")
+    }
+    fn new_state(&self, layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo) -> Box<dyn NeuronState> {
+        let theta = (0..shape.channels).map(|c| layer.threshold(c)).collect();
+        Box::new(TwoPhaseState {
+            membrane: vec![0.0; shape.len()],
+            theta,
+            inner: shape.inner,
+            per_sample: shape.per_sample(),
+            run,
+            step: 0,
+        })
+    }
+    fn latency(&self, timesteps: usize) -> usize {
+        timesteps
+    }
+    fn depends_on_timesteps(&self) -> bool {
+        true
+    }
+    fn rate_model(&self) -> RateModel {
+        RateModel { max_spikes_per_step: 1, input_shift: false, initial_potential: 0.0 }
+    }
+}
+
+impl NeuronState for TwoPhaseState {
+    fn run(&mut self, data: &mut [f32], spikes: &mut Vec<u32>) {
+        let n = self.membrane.len();
+        for step in data.chunks_mut(n) {
+            self.step += 1;
+            let local = self.step as isize - self.run.input_offset as isize; // 1-based within the layer
+            let integrating = (1..=self.run.timesteps as isize).contains(&local);
+            let firing = (self.run.timesteps as isize + 1..=2 * self.run.timesteps as isize).contains(&local);
+            for (xs, vs) in step.chunks_mut(self.per_sample).zip(self.membrane.chunks_mut(self.per_sample)) {
+                let mut count = 0;
+                for (i, (x, v)) in xs.iter_mut().zip(vs.iter_mut()).enumerate() {
+                    let theta = self.theta[if self.theta.len() == 1 { 0 } else { i / self.inner }];
+                    if integrating {
+                        *v += *x;
+                    }
+                    *x = 0.0;
+                    if firing && *v >= theta {
+                        *v -= theta;
+                        *x = theta;
+                        count += 1;
+                    }
+                }
+                spikes.push(count);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_two_phase_neuron_is_pipelined_by_its_latency_and_decoded_over_the_window() {
+    let net = network_with(11, || Arc::new(TwoPhase));
+    let layers = net.layers.len();
+    let t = 8;
+    assert_eq!(net.latency(t), layers * t);
+    assert_eq!(net.input_offsets(t), (0..layers).map(|l| l * t).collect::<Vec<_>>());
+    let x = images(3);
+    let (out, rec) = simulate(&net, x.clone(), &[0, 1, 2], &SimConfig { record: vec![0], ..SimConfig::new(t, 5) });
+    assert_eq!(out.latency, layers * t);
+    assert_eq!(out.correct_at_t.len(), t, "accuracy is reported per coding step");
+    assert_eq!(out.spikes[0].len(), t + layers * t, "the run lasts T + L steps");
+    // Layer l is silent outside its firing phase (steps l·T + T + 1 ..= l·T + 2T).
+    for (l, per_step) in out.spikes.iter().enumerate() {
+        for (step, &s) in per_step.iter().enumerate() {
+            let step = step + 1;
+            if !(l * t + t < step && step <= l * t + 2 * t) {
+                assert_eq!(s, 0, "layer {l} spiked at step {step} outside its firing phase");
+            }
+        }
+    }
+    // Decoding: the first layer's time-averaged output is θ·min(floor(T·z/θ), T)/T for its
+    // input z (the analog first conv, constant over the integration phase).
+    let (z, [c, inner]) = simulate_slot_input(&net, x.clone(), 1, 1, 0);
+    let theta = net.layers[0].thresholds[0];
+    for (i, (&zi, &r)) in z.iter().zip(&rec[0]).enumerate().take(3 * c * inner) {
+        let expected = theta * ((t as f32 * zi / theta).floor().clamp(0.0, t as f32)) / t as f32;
+        assert!((r - expected).abs() < 1e-4, "element {i}: {r} vs {expected} (z = {zi})");
+    }
+    // Chunking does not change a pipelined run.
+    let stepwise = simulate(&net, x, &[0, 1, 2], &SimConfig::new(t, 1)).0;
+    assert_eq!(stepwise.spikes, out.spikes);
+    assert_eq!(stepwise.correct_at_t, out.correct_at_t);
+}
+
+#[test]
+fn early_exit_counts_spikes_only_up_to_each_samples_exit() {
+    let plain = network(13);
+    let x = fixed_images(6, 13);
+    let labels = [0i64, 1, 2, 3, 4, 0];
+    let t = 10;
+    let full = simulate_batch(&plain, x.clone(), &labels, t, 4);
+    // A confidence most samples reach at some step, none at step 1 (min_steps = 2).
+    let mut net = plain.clone();
+    net.readout = Arc::new(EarlyExit { confidence: Confidence::Constant(0.05), min_steps: 2 });
+    let early = simulate_batch(&net, x.clone(), &labels, t, 4);
+    assert!(early.exit_steps.iter().any(|e| e.is_some_and(|e| e < t)), "some sample must exit: {:?}", early.exit_steps);
+    // Each sample alone, without early exit: its spikes per step.
+    let alone: Vec<Vec<u64>> = (0..6)
+        .map(|i| {
+            let one = simulate_batch(&plain, x.clone().slice([i..i + 1, 0..1, 0..12, 0..12]), &[labels[i]], t, 4);
+            (0..t).map(|step| one.spikes.iter().map(|s| s[step]).sum()).collect()
+        })
+        .collect();
+    let upto = |i: usize, last: usize| alone[i][..last].iter().sum::<u64>();
+    let all: Vec<u64> = (0..6).map(|i| upto(i, t)).collect();
+    assert_eq!(full.sample_spikes, all, "a sample's spikes do not depend on the rest of its batch");
+    let expected: Vec<u64> = (0..6).map(|i| upto(i, early.exit_steps[i].unwrap_or(t))).collect();
+    assert_eq!(early.sample_spikes, expected, "exits {:?}", early.exit_steps);
+    let summed: u64 = early.spikes.iter().flatten().sum();
+    assert_eq!(summed, early.sample_spikes.iter().sum::<u64>());
+    // Exited samples keep their prediction; the dynamics are those of the plain run.
+    assert_eq!(early.correct_at_t[0], full.correct_at_t[0]);
+}
+
+/// `n` images `[n, 1, 12, 12]` with values from a seeded stream (not burn's global RNG,
+/// which tests running in parallel share).
+fn fixed_images(n: usize, seed: u64) -> Tensor<4> {
+    let mut rng = SimRng::new(seed);
+    let values: Vec<f32> = (0..n * 144).map(|_| 2.0 * rng.next_f32() - 0.5).collect();
+    zoo::tensor_from(values, [n, 1, 12, 12], &Device::flex())
+}
+
+/// A toy stochastic neuron: an IF neuron whose spikes are each kept with probability ½,
+/// drawn from the layer's seeded stream.
+#[derive(Debug)]
+struct Masked;
+
+struct MaskedState {
+    inner: Box<dyn NeuronState>,
+    rng: SimRng,
+}
+
+impl NeuronModel for Masked {
+    fn kind(&self) -> &'static str {
+        "masked-toy"
+    }
+    fn config(&self) -> toml::Table {
+        snn::kind_table("masked-toy")
+    }
+    fn new_state(&self, layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo) -> Box<dyn NeuronState> {
+        Box::new(MaskedState {
+            inner: IntegrateAndFire::default().new_state(layer, shape, run),
+            rng: SimRng::new(run.seed),
+        })
+    }
+    fn rate_model(&self) -> RateModel {
+        IntegrateAndFire::default().rate_model()
+    }
+}
+
+impl NeuronState for MaskedState {
+    fn run(&mut self, data: &mut [f32], spikes: &mut Vec<u32>) {
+        let before = spikes.len();
+        self.inner.run(data, spikes);
+        let per_count = data.len() / (spikes.len() - before).max(1);
+        for (count, xs) in spikes[before..].iter_mut().zip(data.chunks_mut(per_count)) {
+            *count = 0;
+            for x in xs.iter_mut().filter(|x| **x != 0.0) {
+                if self.rng.next_f32() < 0.5 {
+                    *x = 0.0;
+                } else {
+                    *count += 1;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn stochastic_masks_are_reproducible_from_the_seeds() {
+    let x = fixed_images(6, 3);
+    // One network (burn's global RNG is shared by parallel tests: build it once).
+    let base = network_with(17, || Arc::new(Masked));
+    let run = |net_seed: u64, batch_seed: u64, chunk: usize| {
+        let mut net = base.clone();
+        net.seed = net_seed;
+        simulate(&net, x.clone(), &[0; 6], &SimConfig { batch_seed, ..SimConfig::new(12, chunk) }).0
+    };
+    let a = run(1, 0, 5);
+    assert!(a.spikes.iter().flatten().sum::<u64>() > 0);
+    assert_eq!(a, run(1, 0, 5), "same seeds, same spikes");
+    assert_ne!(a.spikes, run(2, 0, 5).spikes, "another network seed draws other masks");
+    assert_ne!(a.spikes, run(1, 1, 5).spikes, "another batch seed draws other masks");
+    assert_eq!(a.spikes, run(1, 0, 1).spikes, "the masks do not depend on the chunking");
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConversionMethod, positive_or};
+use super::{ConversionMethod, RegisteredMethod, positive_or};
 use crate::SlotStats;
 
 fn default_percentile() -> f64 {
@@ -24,6 +24,18 @@ pub struct ChannelNorm {
 impl Default for ChannelNorm {
     fn default() -> Self {
         Self { percentile: default_percentile() }
+    }
+}
+
+impl RegisteredMethod for ChannelNorm {
+    const KIND: &'static str = "channel-norm";
+    const DESCRIPTION: &'static str = "per-channel threshold = p-th percentile (p = 100: max) (Kim 2020)";
+    fn check(&self) -> Result<(), String> {
+        if self.percentile > 0.0 && self.percentile <= 100.0 {
+            Ok(())
+        } else {
+            Err(format!("percentile must be in (0, 100], got {}", self.percentile))
+        }
     }
 }
 

@@ -12,8 +12,8 @@
 //! s(t) = clip(floor(ṽ(t)/θ̃(t)), 0, 2ⁿ − 1)             (Eqs. 13–14)
 //! v(t) = ṽ(t) − s(t)·θ̃(t);   output s(t)·θ̃(t)
 //! ```
-//! (see `snn::NeuronOptions` for the choices: τ counted per sample against the base θ,
-//! on the potential after integrating the step's input). With `dynamic_threshold = false`
+//! (the `lan-dynamic` neuron, `snn::neuron::lan_dynamic`, states the choices: τ counted per
+//! sample against the base θ, on the potential after integrating the step's input). With `dynamic_threshold = false`
 //! ω ≡ 1; with `adaptive_firing = false` s ∈ {0, 1} (plain IF). The paper's "Baseline" is
 //! `dynamic_threshold = false, adaptive_firing = false` with the same conversion.
 //!
@@ -66,10 +66,10 @@
 use burn::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use snn::{LayerNeurons, NeuronLayerSpec, NeuronOptions, SpikingNetwork, simulate_slot_input};
+use snn::{LayerShape, NeuronLayerSpec, SpikingNetwork, replay_layer, simulate_slot_input};
 use zoo::Network;
 
-use super::{ConversionMethod, positive_or};
+use super::{ConversionMethod, MeasureContext, MethodMeasure, RegisteredMethod, positive_or};
 use crate::calibrate::{
     KL_HISTOGRAM_BINS, SlotShape, ann_slot_outputs, argmin_first, channel_kl_divergence, channel_mean_difference,
     histogram_kl_divergence, positive_histogram,
@@ -172,8 +172,32 @@ impl Lan2023 {
         Self { dynamic_threshold: false, adaptive_firing: false, ..Self::default() }
     }
 
-    /// Range checks (called by `MethodConfig::validate`).
-    pub(crate) fn check(&self) -> Result<(), String> {
+    /// The neuron of the configuration: `lan-dynamic` with the dynamic threshold (φ = 2ⁿ − 1
+    /// with adaptive firing, else 1), `burst` (φ = 2ⁿ − 1) with adaptive firing alone, `if`
+    /// with neither (the paper's Baseline).
+    pub fn neuron(&self) -> toml::Table {
+        let phi = if self.adaptive_firing { (1i64 << self.firing_bits) - 1 } else { 1 };
+        let kind = match (self.dynamic_threshold, self.adaptive_firing) {
+            (true, _) => "lan-dynamic",
+            (false, true) => "burst",
+            (false, false) => "if",
+        };
+        let mut table = snn::kind_table(kind);
+        if kind != "if" {
+            table.insert("max_spikes".into(), toml::Value::Integer(phi));
+        }
+        if kind == "lan-dynamic" {
+            table.insert("alpha".into(), toml::Value::Float(self.alpha as f64));
+        }
+        table
+    }
+}
+
+impl RegisteredMethod for Lan2023 {
+    const KIND: &'static str = "lan2023";
+    const DESCRIPTION: &'static str =
+        "KL threshold init + bias adjustment; dynamic threshold + n-bit adaptive firing (Lan et al. 2023)";
+    fn check(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.alpha) {
             return Err(format!("alpha must be in [0, 1], got {}", self.alpha));
         }
@@ -185,7 +209,9 @@ impl Lan2023 {
         }
         Ok(())
     }
+}
 
+impl Lan2023 {
     fn batches<'a>(&self, calibration: &'a [Tensor<4>]) -> &'a [Tensor<4>] {
         &calibration[..self.calibration_batches.min(calibration.len())]
     }
@@ -196,13 +222,28 @@ impl ConversionMethod for Lan2023 {
         vec![positive_or(stats.max(), 1.0)]
     }
 
-    fn default_neuron(&self) -> NeuronOptions {
-        NeuronOptions {
-            max_spikes: if self.adaptive_firing { (1u32 << self.firing_bits) - 1 } else { 1 },
-            dynamic_threshold: self.dynamic_threshold,
-            dynamic_threshold_alpha: self.alpha,
-            ..NeuronOptions::default()
-        }
+    fn default_neuron(&self) -> toml::Table {
+        self.neuron()
+    }
+
+    fn calibration_timesteps_param(&self) -> Option<&'static str> {
+        Some("timesteps")
+    }
+
+    /// Table 8's operation counts at each T: the converted network does no multiplications
+    /// but the analog first layer's; its additions are N·(D − 1)·T if every input were
+    /// active at every step (the paper's bound, `additions_bound`) and, measured, one per
+    /// synaptic event (SOPs) plus the first layer's N·(D − 1)·T (it sees the real-valued
+    /// input every step) (`additions`; `multiplications` = the first layer's MACs × T).
+    fn measures(&self, at: &MeasureContext) -> Vec<MethodMeasure> {
+        let t = at.timesteps as f64;
+        let additions = |m: &zoo::LayerMacs| m.macs as f64 - m.outputs as f64;
+        let first = at.layers.first();
+        vec![
+            MethodMeasure::new("additions_bound", at.layers.iter().map(additions).sum::<f64>() * t),
+            MethodMeasure::new("additions", at.sops + first.map_or(0.0, additions) * t),
+            MethodMeasure::new("multiplications", first.map_or(0.0, |m| m.macs as f64) * t),
+        ]
     }
 
     /// The layers' maxima on the calibration batches used (the "max" initialisation, and the
@@ -228,7 +269,7 @@ impl ConversionMethod for Lan2023 {
                 ThresholdInit::KlHistogram => {
                     // The neuron expresses multiples of θ/T up to φ·θ (φ spikes per step at
                     // most): search the clipping point φ·θ with φ·T levels, then divide by φ.
-                    let phi = net.layers[slot].options.max_spikes.max(1);
+                    let phi = net.layers[slot].neuron.rate_model().max_spikes_per_step.max(1);
                     let values = ann.iter().flat_map(|(o, _)| o.iter().copied());
                     vec![histogram_kl_threshold(values, max, t * phi as usize) / phi as f32]
                 }
@@ -314,22 +355,16 @@ pub fn replay(
 ) -> Vec<f32> {
     let mut spec = layer.clone();
     spec.thresholds = vec![theta];
-    let mut neurons = LayerNeurons::new(spec, batch, shape.channels, shape.inner, timesteps);
-    let mut data = input.to_vec();
-    neurons.run(&mut data);
-    let n = batch * shape.channels * shape.inner;
-    let mut mean = vec![0f32; n];
-    for step in data.chunks(n) {
-        for (m, v) in mean.iter_mut().zip(step) {
-            *m += v;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= timesteps as f32);
-    mean
+    replay_layer(&spec, input, LayerShape { batch, channels: shape.channels, inner: shape.inner }, timesteps)
 }
 
 #[cfg(test)]
 mod tests {
+    use snn::neuron::burst::Burst;
+    use snn::neuron::integrate_and_fire::IntegrateAndFire;
+    use snn::neuron::lan_dynamic::LanDynamic;
+    use snn::NeuronModel;
+
     use super::*;
 
     #[test]
@@ -342,10 +377,10 @@ mod tests {
     }
 
     /// The KL objective of the method for one layer driven by a constant input `o`.
-    fn kl_curve(o: &[f32], options: NeuronOptions, t: usize, grid: &[f32]) -> Vec<f64> {
+    fn kl_curve(o: &[f32], t: usize, grid: &[f32]) -> Vec<f64> {
         let shape = SlotShape { channels: 1, inner: o.len() };
         let input: Vec<f32> = (0..t).flat_map(|_| o.iter().copied()).collect();
-        let layer = NeuronLayerSpec::new(options, vec![1.0]);
+        let layer = NeuronLayerSpec::new(std::sync::Arc::new(IntegrateAndFire::default()), vec![1.0]);
         grid.iter().map(|&th| channel_kl_divergence(o, &replay(&layer, th, &input, 1, shape, t), shape)).collect()
     }
 
@@ -359,7 +394,7 @@ mod tests {
         o.push(3.0);
         let mut grid = kl_grid(3.0);
         grid.reverse();
-        let kl = kl_curve(&o, NeuronOptions::default(), 4, &grid);
+        let kl = kl_curve(&o, 4, &grid);
         let theta = grid[argmin_first(kl.iter().copied())];
         assert!(theta > 0.75 && theta <= 1.0, "{theta}");
         // The whole plateau (0.75, 1] is optimal (up to rounding), nothing outside it is.
@@ -371,7 +406,7 @@ mod tests {
         let at_max = kl[0];
         assert!(kl.iter().copied().fold(f64::INFINITY, f64::min) < at_max / 10.0, "{at_max}");
         // Longer simulations quantise less: θ = max becomes acceptable and the search moves up.
-        let kl = kl_curve(&o, NeuronOptions::default(), 64, &grid);
+        let kl = kl_curve(&o, 64, &grid);
         let theta_64 = grid[argmin_first(kl.iter().copied())];
         assert!(theta_64 > theta, "{theta_64} vs {theta}");
     }
@@ -395,12 +430,17 @@ mod tests {
 
     #[test]
     fn neuron_switches() {
-        let full = Lan2023::default().default_neuron();
-        assert_eq!((full.dynamic_threshold, full.dynamic_threshold_alpha, full.max_spikes), (true, 0.5, 3));
-        assert!(!full.input_shift);
-        let base = Lan2023::baseline().default_neuron();
-        assert_eq!(base, NeuronOptions::default());
-        let n4 = Lan2023 { firing_bits: 4, alpha: 0.93, ..Lan2023::default() }.default_neuron();
-        assert_eq!((n4.max_spikes, n4.dynamic_threshold_alpha), (15, 0.93));
+        let build = |m: Lan2023| snn::build_neuron(&m.default_neuron()).unwrap();
+        let full = build(Lan2023::default());
+        assert_eq!(full.config(), LanDynamic::new(0.5, 3).config());
+        assert_eq!(full.rate_model().max_spikes_per_step, 3);
+        assert!(!full.rate_model().input_shift);
+        assert_eq!(build(Lan2023::baseline()).config(), IntegrateAndFire::default().config());
+        let n4 = build(Lan2023 { firing_bits: 4, alpha: 0.93, ..Lan2023::default() });
+        assert_eq!(n4.config(), LanDynamic::new(0.93, 15).config());
+        let firing_only = build(Lan2023 { dynamic_threshold: false, ..Lan2023::default() });
+        assert_eq!(firing_only.config(), Burst::with_max_spikes(3).config());
+        let threshold_only = build(Lan2023 { adaptive_firing: false, ..Lan2023::default() });
+        assert_eq!(threshold_only.config(), LanDynamic::new(0.5, 1).config());
     }
 }

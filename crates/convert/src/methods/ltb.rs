@@ -14,7 +14,7 @@
 //! zoo models.
 //!
 //! Delayed evaluation (DE): the readout skips the first t_d steps (see
-//! `SpikingNetwork::readout_delay`), with t_d estimated on one batch in clip mode as
+//! the `delayed` readout, `snn::readout::delayed`), with t_d estimated on one batch in clip mode as
 //!   t_d = ceil( Σ_l max_c(θ_c − v_c(0)) / max_c E[ReLU(z_c)] )
 //! (each layer's term: the largest gap to the threshold over the largest mean input, i.e.
 //! the steps its slowest channel needs to fire first; all-zero layers add 0), or fixed with
@@ -30,10 +30,13 @@
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use snn::{InitPotential, NeuronOptions, SpikingNetwork};
+use std::sync::Arc;
+
+use snn::SpikingNetwork;
+use snn::readout::delayed::Delayed;
 use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
 
-use super::ConversionMethod;
+use super::{ConversionMethod, RegisteredMethod};
 use crate::{ConvertError, SlotStats};
 
 fn d_iterations() -> usize {
@@ -202,14 +205,26 @@ pub fn estimate_delay(net: &SpikingNetwork, batch: &Tensor<4>) -> usize {
         if rate <= 0.0 {
             continue;
         }
-        let start = match layer.options.v_init {
-            InitPotential::Half => 0.5,
-            InitPotential::Zero => 0.0,
-        };
+        let start = layer.neuron.rate_model().initial_potential;
         let gap = layer.thresholds.iter().map(|t| t * (1.0 - start)).fold(0.0f32, f32::max);
         total += (gap / rate) as f64;
     }
     total.ceil() as usize
+}
+
+impl RegisteredMethod for Ltb {
+    const KIND: &'static str = "ltb";
+    const DESCRIPTION: &'static str =
+        "local threshold balancing (+ channel_wise = CLTB, + delayed_evaluation = DE) (Bu et al. 2025)";
+    fn check(&self) -> Result<(), String> {
+        if self.iterations == 0 || !self.eta.is_finite() || self.eta <= 0.0 {
+            return Err("iterations must be at least 1 and eta positive".into());
+        }
+        if self.correction_timesteps == 0 || self.correction_images == 0 {
+            return Err("correction_timesteps and correction_images must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl ConversionMethod for Ltb {
@@ -227,8 +242,12 @@ impl ConversionMethod for Ltb {
         )
     }
 
-    fn default_neuron(&self) -> NeuronOptions {
-        NeuronOptions { v_init: InitPotential::Half, fire: snn::FireRule::Greater, ..NeuronOptions::default() }
+    fn default_neuron(&self) -> toml::Table {
+        toml::toml! {
+            kind = "if"
+            v_init = "half"
+            fire = ">"
+        }
     }
 
     fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
@@ -237,11 +256,14 @@ impl ConversionMethod for Ltb {
             let advanced = self.correction == Correction::Advanced;
             crate::calibrate::correct_layers(net, &images, self.correction_timesteps as usize, advanced);
         }
-        net.readout_delay = match (self.delay, self.delayed_evaluation) {
+        let delay = match (self.delay, self.delayed_evaluation) {
             (Some(d), _) => Some(d),
             (None, true) => Some(estimate_delay(net, &calibration[0])),
             (None, false) => None,
         };
+        if let Some(delay) = delay {
+            net.readout = Arc::new(Delayed { delay });
+        }
         Ok(())
     }
 }

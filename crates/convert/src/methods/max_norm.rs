@@ -4,13 +4,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConversionMethod, positive_or};
+use super::{ConversionMethod, RegisteredMethod, positive_or};
 use crate::SlotStats;
 
 /// Max-norm has no parameters.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaxNorm {}
+
+impl RegisteredMethod for MaxNorm {
+    const KIND: &'static str = "max-norm";
+    const DESCRIPTION: &'static str = "layer threshold = max ReLU activation (Diehl 2015 / Rueckauer 2017)";
+}
 
 impl ConversionMethod for MaxNorm {
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {

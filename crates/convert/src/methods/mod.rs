@@ -1,39 +1,55 @@
-//! Conversion methods: one file each, one [`MethodConfig`] variant each.
+//! Conversion methods: one file each, behind [`ConversionMethod`].
+//!
+//! A method's file holds everything about it: its `kind` name and description
+//! ([`RegisteredMethod`]), its serde parameters and their range checks, the neuron and
+//! readout it was published with, whether it calibrates at a T (per-T calibration), its
+//! steps of the fixed pipeline and any result rows it adds. Registering it is one line in
+//! the `builtin_methods!` list below; code outside the crate (a test, a plug-in) registers
+//! at run time with [`register_method`].
 
-mod channel_norm;
-mod lan2023;
-mod ltb;
-mod max_norm;
-mod opt_shift;
-mod qcfs;
-mod robust_norm;
-mod snn_calibration;
-
-pub use channel_norm::ChannelNorm;
-pub use lan2023::{KL_GRID_POINTS, Lan2023, ThresholdInit, kl_grid};
-pub use ltb::{ClipHook, Correction, Ltb, estimate_delay};
-pub use max_norm::MaxNorm;
-pub use opt_shift::OptShift;
-pub use qcfs::Qcfs;
-pub use robust_norm::RobustNorm;
-pub use snn_calibration::{CalibrationMode, SnnCalibration};
+use std::fmt;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use burn::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use snn::{NeuronOptions, SpikingNetwork};
-use zoo::Network;
+use snn::{SpikingNetwork, kind_table};
+use zoo::{LayerMacs, Network};
 
 use crate::{ConvertError, SlotStats};
 
+/// Declares the built-in method files and registers each with one line (the order is the
+/// order of `runner list`).
+macro_rules! builtin_methods {
+    ($($module:ident :: $method:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        fn builtin_methods() -> Vec<MethodKind> {
+            vec![$(MethodKind::of::<$module::$method>()),*]
+        }
+    };
+}
+
+builtin_methods! {
+    max_norm::MaxNorm,
+    robust_norm::RobustNorm,
+    channel_norm::ChannelNorm,
+    ltb::Ltb,
+    qcfs::Qcfs,
+    opt_shift::OptShift,
+    snn_calibration::SnnCalibration,
+    lan2023::Lan2023,
+}
+
 /// A conversion method. Only [`ConversionMethod::thresholds`] is required; the driver runs
 /// the rest of the fixed pipeline.
-pub trait ConversionMethod {
+pub trait ConversionMethod: fmt::Debug + Send + Sync {
     /// Thresholds for one slot from its activation statistics: 1 value (layer-wise) or one
     /// per channel.
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32>;
-    /// The neuron the method was published with (spec `[method.neuron]` overrides it).
-    fn default_neuron(&self) -> NeuronOptions {
-        NeuronOptions::default()
+    /// The neuron the method was published with, as a `[method.neuron]` table (a spec's
+    /// `[method.neuron]` is applied on top of it). Default: the plain `if` neuron.
+    fn default_neuron(&self) -> toml::Table {
+        kind_table("if")
     }
     /// Rejects a model the method cannot convert (e.g. QCFS needs a QCFS-trained ANN).
     fn check_model(&self, _model: &Network) -> Result<(), ConvertError> {
@@ -45,131 +61,201 @@ pub trait ConversionMethod {
         None
     }
     /// Adjusts the built network using the calibration images (bias correction, potential
-    /// initialisation, ...). No-op by default.
+    /// initialisation, a readout of its own, ...). No-op by default.
     fn calibrate(&self, _net: &mut SpikingNetwork, _calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
+        Ok(())
+    }
+    /// The parameter holding the T the method calibrates at, for methods whose conversion
+    /// simulates at a T (`[convert] calibrate_at_eval_t` sets it to each evaluated T). None
+    /// (default): the conversion does not depend on T.
+    fn calibration_timesteps_param(&self) -> Option<&'static str> {
+        None
+    }
+    /// Result rows the method adds at each evaluated T (none by default).
+    fn measures(&self, _at: &MeasureContext) -> Vec<MethodMeasure> {
+        Vec::new()
+    }
+}
+
+/// What a method's [`ConversionMethod::measures`] can build its rows from, at one T.
+pub struct MeasureContext<'a> {
+    /// The evaluated T.
+    pub timesteps: u32,
+    /// Synaptic operations per sample (spikes × fan-out), steps 1..T.
+    pub sops: f64,
+    /// Spikes per sample, steps 1..T.
+    pub spikes: f64,
+    /// The ANN's layers in forward order with their MACs per sample (traced).
+    pub layers: &'a [LayerMacs],
+}
+
+/// One result row a method adds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MethodMeasure {
+    /// Metric name.
+    pub metric: String,
+    /// Layer, or "" for whole-network values.
+    pub layer: String,
+    /// The value.
+    pub value: f64,
+}
+
+impl MethodMeasure {
+    /// A whole-network value.
+    pub fn new(metric: &str, value: f64) -> Self {
+        Self { metric: metric.into(), layer: String::new(), value }
+    }
+}
+
+/// A method that can be named in a spec: its kind, description, parameters and their checks.
+pub trait RegisteredMethod: ConversionMethod + Serialize + DeserializeOwned + Sized + 'static {
+    /// `kind` in specs.
+    const KIND: &'static str;
+    /// One line for `runner list`, citing the paper.
+    const DESCRIPTION: &'static str;
+    /// Range checks of the parameters (run when a spec is parsed).
+    fn check(&self) -> Result<(), String> {
         Ok(())
     }
 }
 
-/// Every `kind` a spec's `[[method]]` may name.
-pub const METHOD_KINDS: &[(&str, &str)] = &[
-    ("max-norm", "layer threshold = max ReLU activation (Diehl 2015 / Rueckauer 2017)"),
-    ("robust-norm", "layer threshold = p-th percentile of positive activations, p = 99.9 (Rueckauer 2017)"),
-    ("channel-norm", "per-channel threshold = p-th percentile (p = 100: max) (Kim 2020)"),
-    ("ltb", "local threshold balancing (+ channel_wise = CLTB, + delayed_evaluation = DE) (paper 002)"),
-    ("qcfs", "θ = the learned QCFS λ, v(0) = θ/2; needs [model] activation = \"qcfs\" (Bu 2022)"),
-    (
-        "opt-shift",
-        "θ = max of the (clipped) activation, θ/(2T) input shift; [model] activation = \"clip\" (Deng & Gu 2021)",
-    ),
-    (
-        "snn-calibration",
-        "threshold search + bias correction (light) [+ potential init (advanced)] [+ weight calibration] (Li 2021)",
-    ),
-    (
-        "lan2023",
-        "KL threshold init + bias adjustment; dynamic threshold + n-bit adaptive firing (Lan ICCV 2023, paper 000)",
-    ),
-];
+/// A registered method kind.
+#[derive(Clone, Copy)]
+pub struct MethodKind {
+    /// `kind` in specs.
+    pub name: &'static str,
+    /// One line for `runner list`.
+    pub description: &'static str,
+    /// Builds the method from its parameters (the `[[method]]` table without `kind`).
+    pub parse: fn(&toml::Table) -> Result<MethodConfig, String>,
+}
 
-/// A method and its parameters, tagged by `kind` in the spec.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum MethodConfig {
-    /// [`MaxNorm`].
-    MaxNorm(MaxNorm),
-    /// [`RobustNorm`].
-    RobustNorm(RobustNorm),
-    /// [`ChannelNorm`].
-    ChannelNorm(ChannelNorm),
-    /// [`SnnCalibration`].
-    SnnCalibration(SnnCalibration),
-    /// [`Ltb`].
-    Ltb(Ltb),
-    /// [`Qcfs`].
-    Qcfs(Qcfs),
-    /// [`OptShift`].
-    OptShift(OptShift),
-    /// [`Lan2023`].
-    #[serde(rename = "lan2023")]
-    Lan2023(Lan2023),
+impl MethodKind {
+    /// The registration of `M`.
+    pub fn of<M: RegisteredMethod>() -> Self {
+        Self {
+            name: M::KIND,
+            description: M::DESCRIPTION,
+            parse: |params| {
+                let m: M = M::deserialize(toml::Value::Table(params.clone())).map_err(|e| e.to_string())?;
+                MethodConfig::new(m)
+            },
+        }
+    }
+}
+
+static METHODS: LazyLock<RwLock<Vec<MethodKind>>> = LazyLock::new(|| RwLock::new(builtin_methods()));
+
+/// Registers a method kind at run time (replacing one of the same name).
+pub fn register_method(kind: MethodKind) {
+    let mut all = METHODS.write().expect("method registry poisoned");
+    all.retain(|k| k.name != kind.name);
+    all.push(kind);
+}
+
+/// Every registered method kind, built-ins first.
+pub fn method_kinds() -> Vec<MethodKind> {
+    METHODS.read().expect("method registry poisoned").clone()
+}
+
+/// A parsed method: its kind, its parameters with every default filled in (what cache keys
+/// and the resolved spec hold) and the method object.
+#[derive(Clone)]
+pub struct MethodConfig {
+    kind: &'static str,
+    params: toml::Table,
+    method: Arc<dyn ConversionMethod>,
+}
+
+impl fmt::Debug for MethodConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MethodConfig").field("kind", &self.kind).field("params", &self.params).finish()
+    }
+}
+
+impl PartialEq for MethodConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.params == other.params
+    }
 }
 
 impl MethodConfig {
-    /// The method object.
-    pub fn method(&self) -> &dyn ConversionMethod {
-        match self {
-            MethodConfig::MaxNorm(m) => m,
-            MethodConfig::RobustNorm(m) => m,
-            MethodConfig::ChannelNorm(m) => m,
-            MethodConfig::SnnCalibration(m) => m,
-            MethodConfig::Ltb(m) => m,
-            MethodConfig::Qcfs(m) => m,
-            MethodConfig::OptShift(m) => m,
-            MethodConfig::Lan2023(m) => m,
-        }
+    /// A method object with checked parameters.
+    pub fn new<M: RegisteredMethod>(method: M) -> Result<Self, String> {
+        method.check()?;
+        let params = match toml::Value::try_from(&method) {
+            Ok(toml::Value::Table(t)) => t,
+            Ok(_) => toml::Table::new(),
+            Err(e) => return Err(format!("parameters do not serialize: {e}")),
+        };
+        Ok(Self { kind: M::KIND, params, method: Arc::new(method) })
     }
 
-    /// Checks parameter ranges.
-    pub fn validate(&self) -> Result<(), crate::ConvertError> {
-        let bad = |reason: String| Err(crate::ConvertError::InvalidParameter { method: self.kind().into(), reason });
-        match self {
-            MethodConfig::RobustNorm(RobustNorm { percentile })
-            | MethodConfig::ChannelNorm(ChannelNorm { percentile })
-                if !(*percentile > 0.0 && *percentile <= 100.0) =>
-            {
-                bad(format!("percentile must be in (0, 100], got {percentile}"))
-            }
-            MethodConfig::SnnCalibration(c) if c.timesteps == 0 || c.correction_images == 0 => {
-                bad("timesteps and correction_images must be at least 1".into())
-            }
-            MethodConfig::SnnCalibration(c)
-                if c.weight_calibration_iterations == 0
-                    || c.weight_calibration_batch == 0
-                    || c.weight_calibration_samples == 0 =>
-            {
-                bad("weight_calibration_iterations, _batch and _samples must be at least 1".into())
-            }
-            MethodConfig::SnnCalibration(c)
-                if !(c.weight_calibration_lr.is_finite() && c.weight_calibration_lr > 0.0) =>
-            {
-                bad(format!("weight_calibration_lr must be positive, got {}", c.weight_calibration_lr))
-            }
-            MethodConfig::Ltb(l) if l.iterations == 0 || !l.eta.is_finite() || l.eta <= 0.0 => {
-                bad("iterations must be at least 1 and eta positive".into())
-            }
-            MethodConfig::Ltb(l) if l.correction_timesteps == 0 || l.correction_images == 0 => {
-                bad("correction_timesteps and correction_images must be at least 1".into())
-            }
-            MethodConfig::Lan2023(l) => l.check().map_or_else(bad, Ok),
-            _ => Ok(()),
-        }
-    }
-
-    /// The same method calibrated at `timesteps` instead of its own calibration T, for methods
-    /// whose conversion simulates at a T (`lan2023`, `snn-calibration`); None for the others.
-    pub fn with_calibration_timesteps(&self, timesteps: u32) -> Option<MethodConfig> {
-        match self {
-            MethodConfig::Lan2023(l) => Some(MethodConfig::Lan2023(Lan2023 { timesteps, ..l.clone() })),
-            MethodConfig::SnnCalibration(c) => {
-                Some(MethodConfig::SnnCalibration(SnnCalibration { timesteps, ..c.clone() }))
-            }
-            _ => None,
-        }
+    /// Parses a `[[method]]` table (`kind` plus the kind's parameters).
+    pub fn parse(table: &toml::Table) -> Result<Self, ConvertError> {
+        let kinds = method_kinds();
+        let valid = || kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
+        let kind = match table.get("kind") {
+            Some(toml::Value::String(k)) => k.as_str(),
+            Some(other) => return Err(ConvertError::UnknownMethod { kind: other.to_string(), valid: valid() }),
+            None => return Err(ConvertError::UnknownMethod { kind: String::new(), valid: valid() }),
+        };
+        let Some(entry) = kinds.iter().find(|k| k.name == kind) else {
+            return Err(ConvertError::UnknownMethod { kind: kind.into(), valid: valid() });
+        };
+        let mut params = table.clone();
+        params.remove("kind");
+        (entry.parse)(&params).map_err(|reason| ConvertError::InvalidParameter { method: kind.into(), reason })
     }
 
     /// The `kind` string.
     pub fn kind(&self) -> &'static str {
-        match self {
-            MethodConfig::MaxNorm(_) => "max-norm",
-            MethodConfig::RobustNorm(_) => "robust-norm",
-            MethodConfig::ChannelNorm(_) => "channel-norm",
-            MethodConfig::SnnCalibration(_) => "snn-calibration",
-            MethodConfig::Ltb(_) => "ltb",
-            MethodConfig::Qcfs(_) => "qcfs",
-            MethodConfig::OptShift(_) => "opt-shift",
-            MethodConfig::Lan2023(_) => "lan2023",
+        self.kind
+    }
+
+    /// The parameters, every default filled in.
+    pub fn params(&self) -> &toml::Table {
+        &self.params
+    }
+
+    /// The method object.
+    pub fn method(&self) -> &dyn ConversionMethod {
+        self.method.as_ref()
+    }
+
+    /// Whether the method calibrates at a T of its own (see
+    /// [`ConversionMethod::calibration_timesteps_param`]).
+    pub fn calibrates_at_timesteps(&self) -> bool {
+        self.method.calibration_timesteps_param().is_some()
+    }
+
+    /// The same method calibrated at `timesteps` instead of its own calibration T; None for
+    /// methods that do not calibrate at a T.
+    pub fn with_calibration_timesteps(&self, timesteps: u32) -> Option<MethodConfig> {
+        let param = self.method.calibration_timesteps_param()?;
+        let mut table = self.params.clone();
+        table.insert(param.into(), toml::Value::Integer(timesteps as i64));
+        table.insert("kind".into(), toml::Value::String(self.kind.into()));
+        MethodConfig::parse(&table).ok()
+    }
+}
+
+impl Serialize for MethodConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.params.len() + 1))?;
+        map.serialize_entry("kind", self.kind)?;
+        for (k, v) in &self.params {
+            map.serialize_entry(k, v)?;
         }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MethodConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let table = toml::Table::deserialize(d)?;
+        MethodConfig::parse(&table).map_err(serde::de::Error::custom)
     }
 }
 

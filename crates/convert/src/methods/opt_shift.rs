@@ -6,9 +6,8 @@
 //! to max-norm with the shift.
 
 use serde::{Deserialize, Serialize};
-use snn::NeuronOptions;
 
-use super::{ConversionMethod, positive_or};
+use super::{ConversionMethod, RegisteredMethod, positive_or};
 use crate::SlotStats;
 
 /// Opt. has no conversion parameters.
@@ -16,12 +15,21 @@ use crate::SlotStats;
 #[serde(deny_unknown_fields)]
 pub struct OptShift {}
 
+impl RegisteredMethod for OptShift {
+    const KIND: &'static str = "opt-shift";
+    const DESCRIPTION: &'static str =
+        "θ = max of the (clipped) activation, θ/(2T) input shift; [model] activation = \"clip\" (Deng & Gu 2021)";
+}
+
 impl ConversionMethod for OptShift {
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
         vec![positive_or(stats.max(), 1.0)]
     }
 
-    fn default_neuron(&self) -> NeuronOptions {
-        NeuronOptions { input_shift: true, ..NeuronOptions::default() }
+    fn default_neuron(&self) -> toml::Table {
+        toml::toml! {
+            kind = "if"
+            input_shift = true
+        }
     }
 }

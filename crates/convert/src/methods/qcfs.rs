@@ -5,16 +5,21 @@
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use snn::{InitPotential, NeuronOptions};
 use zoo::{AnnActivation, Network};
 
-use super::{ConversionMethod, positive_or};
+use super::{ConversionMethod, RegisteredMethod, positive_or};
 use crate::{ConvertError, SlotStats};
 
 /// QCFS has no conversion parameters (L and λ come from the trained model).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Qcfs {}
+
+impl RegisteredMethod for Qcfs {
+    const KIND: &'static str = "qcfs";
+    const DESCRIPTION: &'static str =
+        "θ = the learned QCFS λ, v(0) = θ/2; needs [model] activation = \"qcfs\" (Bu 2022)";
+}
 
 impl ConversionMethod for Qcfs {
     fn check_model(&self, model: &Network) -> Result<(), ConvertError> {
@@ -35,7 +40,10 @@ impl ConversionMethod for Qcfs {
         model.activation().map(|a| a.lambdas().into_iter().map(|l| vec![positive_or(l, 1e-3)]).collect())
     }
 
-    fn default_neuron(&self) -> NeuronOptions {
-        NeuronOptions { v_init: InitPotential::Half, ..NeuronOptions::default() }
+    fn default_neuron(&self) -> toml::Table {
+        toml::toml! {
+            kind = "if"
+            v_init = "half"
+        }
     }
 }

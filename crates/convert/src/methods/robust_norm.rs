@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConversionMethod, positive_or};
+use super::{ConversionMethod, RegisteredMethod, positive_or};
 use crate::SlotStats;
 
 fn default_percentile() -> f64 {
@@ -23,6 +23,19 @@ pub struct RobustNorm {
 impl Default for RobustNorm {
     fn default() -> Self {
         Self { percentile: default_percentile() }
+    }
+}
+
+impl RegisteredMethod for RobustNorm {
+    const KIND: &'static str = "robust-norm";
+    const DESCRIPTION: &'static str =
+        "layer threshold = p-th percentile of positive activations, p = 99.9 (Rueckauer 2017)";
+    fn check(&self) -> Result<(), String> {
+        if self.percentile > 0.0 && self.percentile <= 100.0 {
+            Ok(())
+        } else {
+            Err(format!("percentile must be in (0, 100], got {}", self.percentile))
+        }
     }
 }
 

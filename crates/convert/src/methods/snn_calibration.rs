@@ -35,9 +35,9 @@
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use snn::{NeuronOptions, SpikingNetwork};
+use snn::SpikingNetwork;
 
-use super::{ConversionMethod, positive_or};
+use super::{ConversionMethod, RegisteredMethod, positive_or};
 use crate::calibrate::{LayerCalibration, calibrate_layers, clip_floor_mse, search_threshold};
 use crate::weight_calibration::WeightCalibration;
 use crate::{ConvertError, SlotStats};
@@ -153,6 +153,27 @@ impl SnnCalibration {
     }
 }
 
+impl RegisteredMethod for SnnCalibration {
+    const KIND: &'static str = "snn-calibration";
+    const DESCRIPTION: &'static str =
+        "threshold search + bias correction (light) [+ potential init (advanced)] [+ weight calibration] (Li 2021)";
+    fn check(&self) -> Result<(), String> {
+        if self.timesteps == 0 || self.correction_images == 0 {
+            return Err("timesteps and correction_images must be at least 1".into());
+        }
+        if self.weight_calibration_iterations == 0
+            || self.weight_calibration_batch == 0
+            || self.weight_calibration_samples == 0
+        {
+            return Err("weight_calibration_iterations, _batch and _samples must be at least 1".into());
+        }
+        if !(self.weight_calibration_lr.is_finite() && self.weight_calibration_lr > 0.0) {
+            return Err(format!("weight_calibration_lr must be positive, got {}", self.weight_calibration_lr));
+        }
+        Ok(())
+    }
+}
+
 impl ConversionMethod for SnnCalibration {
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
         let t = self.timesteps as f32;
@@ -169,8 +190,15 @@ impl ConversionMethod for SnnCalibration {
             .collect()
     }
 
-    fn default_neuron(&self) -> NeuronOptions {
-        NeuronOptions { input_shift: true, ..NeuronOptions::default() }
+    fn default_neuron(&self) -> toml::Table {
+        toml::toml! {
+            kind = "if"
+            input_shift = true
+        }
+    }
+
+    fn calibration_timesteps_param(&self) -> Option<&'static str> {
+        Some("timesteps")
     }
 
     fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<(), ConvertError> {

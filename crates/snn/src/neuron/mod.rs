@@ -1,0 +1,445 @@
+//! Neuron models: one file each, behind one trait, selected in a spec by
+//! `[method.neuron] kind`.
+//!
+//! A neuron model ([`NeuronModel`]) is a configuration shared by the neurons of a layer: it
+//! builds the run-time state of a layer ([`NeuronState`], a step over a chunk of T on raw
+//! slices), states its latency (how many steps its output lags its input), whether its
+//! dynamics depend on the run's T, and its closed-form rate ([`RateModel`]) that
+//! calibrations use instead of restating the neuron's equations.
+//!
+//! Adding a neuron: one file implementing [`NeuronModel`] and [`RegisteredNeuron`] (its kind
+//! name, description and serde parameters), plus one line in the `builtin_neurons!` list
+//! below; code outside the crate (a test, a plug-in) registers at run time with
+//! [`register_neuron`].
+//!
+//! Data layout of every step function: `[steps, batch, channels, inner]` (step-major,
+//! `inner` = H·W, 1 for linear layers), overwritten in place with the layer's outputs
+//! (spike count × amplitude).
+
+use std::fmt;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::stats::SampleStats;
+
+/// Declares the built-in neuron files and registers each with one line.
+macro_rules! builtin_neurons {
+    ($($module:ident :: $model:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        fn builtin_neurons() -> Vec<NeuronKind> {
+            vec![$(NeuronKind::of::<$module::$model>()),*]
+        }
+    };
+}
+
+builtin_neurons! {
+    integrate_and_fire::IntegrateAndFire,
+    burst::Burst,
+    lan_dynamic::LanDynamic,
+}
+
+/// Shape of one layer of neurons in one simulated batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerShape {
+    /// Samples.
+    pub batch: usize,
+    /// Channels (features for linear layers).
+    pub channels: usize,
+    /// Positions per channel (H·W; 1 for linear layers).
+    pub inner: usize,
+}
+
+impl LayerShape {
+    /// Neurons per sample.
+    pub fn per_sample(&self) -> usize {
+        self.channels * self.inner
+    }
+    /// Neurons of the whole batch (values per step).
+    pub fn len(&self) -> usize {
+        self.batch * self.per_sample()
+    }
+    /// Whether the layer has no neurons.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a layer's state knows of the run it is part of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The coding window T (input steps of the first layer).
+    pub timesteps: usize,
+    /// Steps before this layer's first input step: the summed latency of the layers before
+    /// it (0 for rate-coded networks).
+    pub input_offset: usize,
+    /// Seed of this layer's random stream in this batch (see [`SimRng`]).
+    pub seed: u64,
+}
+
+/// The per-layer parameters a conversion decides for one activation slot.
+#[derive(Clone, Debug)]
+pub struct NeuronLayerSpec {
+    /// The neuron model of the layer.
+    pub neuron: Arc<dyn NeuronModel>,
+    /// One threshold per layer (len 1) or one per channel.
+    pub thresholds: Vec<f32>,
+    /// Optional per-element initial potential for one sample (`channels × inner`), added to
+    /// the model's own initial potential (SNN Calibration's potential initialisation).
+    pub v_init: Option<Vec<f32>>,
+    /// Optional per-channel input offset b_c added every step: the same as adding b_c to the
+    /// bias of the layer feeding the slot (bias correction / bias adjustment).
+    pub bias: Option<Vec<f32>>,
+}
+
+impl PartialEq for NeuronLayerSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.neuron.config() == other.neuron.config()
+            && self.thresholds == other.thresholds
+            && self.v_init == other.v_init
+            && self.bias == other.bias
+    }
+}
+
+impl NeuronLayerSpec {
+    /// A layer of `neuron`s with `thresholds` (1 = layer-wise, else per channel) and no
+    /// corrections.
+    pub fn new(neuron: Arc<dyn NeuronModel>, thresholds: Vec<f32>) -> Self {
+        Self { neuron, thresholds, v_init: None, bias: None }
+    }
+
+    /// The threshold of `channel`.
+    pub fn threshold(&self, channel: usize) -> f32 {
+        threshold_of(&self.thresholds, channel)
+    }
+
+    /// The constant input offset o of element `element` (`channel·inner + position`) of
+    /// this layer in [`RateModel::average_output`] at T = `timesteps`: the per-channel
+    /// bias, the model's input shift and its initial potential (own and per element) spread
+    /// over T steps.
+    pub fn rate_offset(&self, element: usize, inner: usize, timesteps: usize) -> f32 {
+        let channel = element / inner.max(1);
+        let theta = self.threshold(channel);
+        let bias = self.bias.as_ref().map_or(0.0, |b| b[channel]);
+        let v0 = self.v_init.as_ref().map_or(0.0, |v| v[element]);
+        self.neuron.rate_model().offset(theta, timesteps, bias, v0)
+    }
+
+    /// Fresh run-time state of this layer.
+    pub fn new_state(&self, shape: LayerShape, run: RunInfo) -> Box<dyn NeuronState> {
+        self.neuron.new_state(self, shape, run)
+    }
+}
+
+/// A neuron model: the configuration shared by every neuron of a layer.
+pub trait NeuronModel: fmt::Debug + Send + Sync {
+    /// The registered kind (`[method.neuron] kind`).
+    fn kind(&self) -> &'static str;
+    /// The model's parameters as a spec table, `kind` included (cache keys, reports).
+    fn config(&self) -> toml::Table;
+    /// Run-time state for one layer (`layer`: thresholds and corrections) of `shape`.
+    fn new_state(&self, layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo) -> Box<dyn NeuronState>;
+    /// Steps by which the layer's output lags its input in a run of T = `timesteps` (0: the
+    /// output of step t answers the input of step t).
+    fn latency(&self, _timesteps: usize) -> usize {
+        0
+    }
+    /// Whether the dynamics depend on the run's T (a θ/(2T) shift, a phase length): such
+    /// networks are simulated once per evaluated T instead of once to the largest.
+    fn depends_on_timesteps(&self) -> bool {
+        false
+    }
+    /// The closed-form time-averaged output calibrations use for this neuron.
+    fn rate_model(&self) -> RateModel;
+}
+
+/// The time-averaged output of a neuron with threshold θ driven by a constant input y for
+/// T steps, in closed form (exact for soft-reset integrate-and-fire neurons without a
+/// dynamic threshold):
+/// ```text
+/// ȳ = (θ/T)·floor(clamp((y + o)/θ, 0, φ)·T),   o = b + [input_shift] θ/(2T) + v(0)/T
+/// ```
+/// φ = the most spikes per step, b = the layer's per-channel bias correction, v(0) = the
+/// model's initial potential (`initial_potential`·θ) plus any per-element potential.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateModel {
+    /// φ: spikes per step at most (1: plain IF).
+    pub max_spikes_per_step: u32,
+    /// θ/(2T) is added to the input every step.
+    pub input_shift: bool,
+    /// v(0) as a fraction of θ (0 or ½).
+    pub initial_potential: f32,
+}
+
+impl RateModel {
+    /// o of the equation above for threshold `theta`, T = `timesteps`, channel bias `bias`
+    /// and extra per-element initial potential `v0`.
+    pub fn offset(&self, theta: f32, timesteps: usize, bias: f32, v0: f32) -> f32 {
+        // Summed term by term in this order (weight calibration's quantiser relies on it).
+        let t = timesteps.max(1) as f32;
+        let mut o = bias;
+        if self.input_shift {
+            o += theta / (2.0 * t);
+        }
+        if self.initial_potential != 0.0 {
+            o += self.initial_potential * theta / t;
+        }
+        if v0 != 0.0 {
+            o += v0 / t;
+        }
+        o
+    }
+
+    /// ȳ of the equation above for input `y` (offset `offset` from [`RateModel::offset`]).
+    pub fn average_output(&self, y: f32, theta: f32, timesteps: usize, offset: f32) -> f32 {
+        let t = timesteps.max(1) as f32;
+        (theta / t) * (((y + offset) / theta).clamp(0.0, self.max_spikes_per_step.max(1) as f32) * t).floor()
+    }
+}
+
+/// Run-time state of one layer of neurons for one batch.
+pub trait NeuronState: Send {
+    /// Runs the next `data.len() / shape.len()` steps on `data` (`[steps, batch, channels,
+    /// inner]`), overwriting it with the outputs, and appends to `spikes` the spikes (with
+    /// multiplicity) each sample emitted at each step, `[steps × batch]`.
+    fn run(&mut self, data: &mut [f32], spikes: &mut Vec<u32>);
+    /// Per-step statistics the model records (e.g. Lan et al.'s ω(t)); none by default.
+    fn diagnostics(&self) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+}
+
+/// A statistic a neuron model records at every step, one value per sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    /// Metric stem: results get `<metric>_mean`, `_min` and `_max` rows.
+    pub metric: &'static str,
+    /// Per global step t = 1.. : the statistic over the batch's samples.
+    pub per_step: Vec<SampleStats>,
+}
+
+/// A registered neuron kind.
+#[derive(Clone, Copy)]
+pub struct NeuronKind {
+    /// `kind` in specs.
+    pub name: &'static str,
+    /// One line for `runner list`, citing the paper.
+    pub description: &'static str,
+    /// Builds the model from its spec table (without `kind`).
+    pub parse: fn(&toml::Table) -> Result<Arc<dyn NeuronModel>, String>,
+}
+
+/// A neuron model that can be named in a spec: its kind, description and parameters.
+pub trait RegisteredNeuron: NeuronModel + DeserializeOwned + Sized + 'static {
+    /// `kind` in specs.
+    const KIND: &'static str;
+    /// One line for `runner list`.
+    const DESCRIPTION: &'static str;
+    /// Range checks of the parameters.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl NeuronKind {
+    /// The registration of `N`.
+    pub fn of<N: RegisteredNeuron>() -> Self {
+        Self {
+            name: N::KIND,
+            description: N::DESCRIPTION,
+            parse: |t| {
+                let n: N = parse_params(t)?;
+                n.check()?;
+                Ok(Arc::new(n))
+            },
+        }
+    }
+}
+
+static NEURONS: LazyLock<RwLock<Vec<NeuronKind>>> = LazyLock::new(|| RwLock::new(builtin_neurons()));
+
+/// Registers a neuron kind at run time (replacing one of the same name).
+pub fn register_neuron(kind: NeuronKind) {
+    let mut all = NEURONS.write().expect("neuron registry poisoned");
+    all.retain(|k| k.name != kind.name);
+    all.push(kind);
+}
+
+/// Every registered neuron kind, built-ins first.
+pub fn neuron_kinds() -> Vec<NeuronKind> {
+    NEURONS.read().expect("neuron registry poisoned").clone()
+}
+
+/// Errors building a neuron model from a spec table.
+#[derive(Debug, thiserror::Error)]
+pub enum NeuronError {
+    /// No `kind`, or an unknown one.
+    #[error("unknown neuron kind `{kind}`; valid kinds: {valid}")]
+    UnknownKind {
+        /// What was given.
+        kind: String,
+        /// The registered kinds.
+        valid: String,
+    },
+    /// The parameters do not parse or are out of range.
+    #[error("neuron `{kind}`: {reason}")]
+    InvalidParameter {
+        /// The kind.
+        kind: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Builds the neuron model a spec table describes (`kind` plus the kind's parameters).
+pub fn build_neuron(config: &toml::Table) -> Result<Arc<dyn NeuronModel>, NeuronError> {
+    let kind = config.get("kind").and_then(toml::Value::as_str).unwrap_or("");
+    let kinds = neuron_kinds();
+    let Some(entry) = kinds.iter().find(|k| k.name == kind) else {
+        let valid = kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
+        return Err(NeuronError::UnknownKind { kind: kind.into(), valid });
+    };
+    let mut params = config.clone();
+    params.remove("kind");
+    (entry.parse)(&params).map_err(|reason| NeuronError::InvalidParameter { kind: kind.into(), reason })
+}
+
+/// `overrides` (a spec's `[method.neuron]`) applied on top of a method's `default` neuron
+/// table: keys of `overrides` replace those of `default`; naming another `kind` starts from
+/// that kind's defaults instead.
+pub fn merge_neuron_config(default: &toml::Table, overrides: &toml::Table) -> toml::Table {
+    let switches_kind = overrides.get("kind").is_some_and(|k| Some(k) != default.get("kind"));
+    let mut merged = if switches_kind { toml::Table::new() } else { default.clone() };
+    merged.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    merged
+}
+
+/// Deserializes a model's parameters from its table (without `kind`).
+pub fn parse_params<T: DeserializeOwned>(params: &toml::Table) -> Result<T, String> {
+    T::deserialize(toml::Value::Table(params.clone())).map_err(|e| e.to_string())
+}
+
+/// The spec table of a model: `kind` followed by its serialized parameters.
+pub fn config_table<T: Serialize>(kind: &str, params: &T) -> toml::Table {
+    let mut table = toml::Table::new();
+    table.insert("kind".into(), toml::Value::String(kind.into()));
+    if let Ok(toml::Value::Table(p)) = toml::Value::try_from(params) {
+        table.extend(p);
+    }
+    table
+}
+
+/// The spec table `{ kind = "<kind>" }` with no parameters (the kind's defaults).
+pub fn kind_table(kind: &str) -> toml::Table {
+    let mut table = toml::Table::new();
+    table.insert("kind".into(), toml::Value::String(kind.into()));
+    table
+}
+
+/// Reset after a spike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reset {
+    /// Reset by subtraction ("soft reset"): v ← v − s·θ.
+    #[default]
+    Soft,
+    /// Reset to zero ("hard reset"): v ← 0 after a spike.
+    Hard,
+}
+
+/// Initial membrane potential.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitPotential {
+    /// v(0) = 0.
+    #[default]
+    Zero,
+    /// v(0) = θ/2.
+    Half,
+}
+
+impl InitPotential {
+    /// v(0) as a fraction of θ.
+    pub fn fraction(self) -> f32 {
+        match self {
+            InitPotential::Zero => 0.0,
+            InitPotential::Half => 0.5,
+        }
+    }
+}
+
+/// Firing condition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FireRule {
+    /// Fire when v ≥ θ (default).
+    #[default]
+    #[serde(rename = ">=")]
+    GreaterEqual,
+    /// Fire when v > θ (paper 002).
+    #[serde(rename = ">")]
+    Greater,
+}
+
+impl FireRule {
+    /// Whether a potential `v` reaches threshold `theta`.
+    #[inline]
+    pub fn reaches(self, v: f32, theta: f32) -> bool {
+        match self {
+            FireRule::GreaterEqual => v >= theta,
+            FireRule::Greater => v > theta,
+        }
+    }
+}
+
+/// The threshold of `channel` in a layer-wise (len 1) or channel-wise list.
+#[inline]
+pub fn threshold_of(thresholds: &[f32], channel: usize) -> f32 {
+    if thresholds.len() == 1 { thresholds[0] } else { thresholds[channel] }
+}
+
+/// Initial membrane potentials `[batch × channels × inner]` of a layer: `fraction`·θ_c plus
+/// the layer's per-element potential, if any.
+pub fn initial_membrane(layer: &NeuronLayerSpec, shape: LayerShape, fraction: f32) -> Vec<f32> {
+    let per_sample = shape.per_sample();
+    let one: Vec<f32> = (0..per_sample)
+        .map(|e| fraction * layer.threshold(e / shape.inner.max(1)) + layer.v_init.as_ref().map_or(0.0, |v| v[e]))
+        .collect();
+    let mut membrane = Vec::with_capacity(shape.len());
+    for _ in 0..shape.batch {
+        membrane.extend_from_slice(&one);
+    }
+    membrane
+}
+
+/// A small, fast, seeded random stream (SplitMix64) for stochastic neurons: the same seed
+/// gives the same numbers on every machine.
+#[derive(Clone, Debug)]
+pub struct SimRng(u64);
+
+impl SimRng {
+    /// A stream from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// The seed of one layer's stream: a mix of the network's seed, the batch's seed and the slot.
+pub fn layer_seed(network_seed: u64, batch_seed: u64, slot: usize) -> u64 {
+    let mut r = SimRng::new(network_seed ^ batch_seed.rotate_left(21) ^ (slot as u64).rotate_left(42));
+    r.next_u64()
+}

@@ -1,0 +1,173 @@
+//! `early-exit`: per-sample early exit on the confidence of the accumulated output (the
+//! rule of Input-aware Adaptive Timesteps, Wang et al. 2024): with p = softmax(Σ_{k≤t} o(k))
+//! over C classes and the normalised entropy H_t = −Σ p log p / log C, a sample stops at the
+//! first step t ≥ `min_steps` with
+//! ```text
+//! 1 − H_t > α_t        (α_t = `confidence[t − 1]`, the last entry for later steps)
+//! ```
+//! and keeps the prediction of that step; its spikes after the step are not counted. A
+//! sample that never meets the rule runs to T.
+//!
+//! Spec: `[method.readout] kind = "early-exit"`, `confidence = 0.9` (one α for every step) or
+//! `confidence = [α_1, α_2, ...]` (per step), `min_steps = 1`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Readout, ReadoutState, RegisteredReadout, argmax, argmax_rows};
+use crate::neuron::config_table;
+
+/// One α for every step, or one per step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Confidence {
+    /// The same α at every step.
+    Constant(f32),
+    /// α_t per step (the last value for steps beyond the list).
+    PerStep(Vec<f32>),
+}
+
+impl Confidence {
+    /// α at step `t` (1-based).
+    pub fn at(&self, t: usize) -> f32 {
+        match self {
+            Confidence::Constant(a) => *a,
+            Confidence::PerStep(v) => v[(t.max(1) - 1).min(v.len() - 1)],
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Early exit on 1 − normalised entropy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyExit {
+    /// α_t.
+    pub confidence: Confidence,
+    /// No exit before this step.
+    #[serde(default = "one")]
+    pub min_steps: usize,
+}
+
+/// 1 − H(softmax(`scores`)) / log C, in [0, 1].
+pub fn confidence_of(scores: &[f32]) -> f32 {
+    let c = scores.len();
+    if c < 2 {
+        return 1.0;
+    }
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f64> = scores.iter().map(|s| ((s - max) as f64).exp()).collect();
+    let z: f64 = exps.iter().sum();
+    let h: f64 = exps.iter().map(|e| e / z).filter(|p| *p > 0.0).map(|p| -p * p.ln()).sum();
+    (1.0 - h / (c as f64).ln()) as f32
+}
+
+impl RegisteredReadout for EarlyExit {
+    const KIND: &'static str = "early-exit";
+    const DESCRIPTION: &'static str =
+        "per-sample exit at the first t with 1 − normalised entropy > confidence (IAT, Wang et al. 2024)";
+    fn check(&self) -> Result<(), String> {
+        let ok = |a: f32| (0.0..=1.0).contains(&a);
+        match &self.confidence {
+            Confidence::Constant(a) if !ok(*a) => Err(format!("confidence must be in [0, 1], got {a}")),
+            Confidence::PerStep(v) if v.is_empty() || !v.iter().all(|a| ok(*a)) => {
+                Err("confidence must be a number or a non-empty list of numbers in [0, 1]".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Readout for EarlyExit {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+    fn config(&self) -> toml::Table {
+        config_table(Self::KIND, self)
+    }
+    fn new_state(&self, batch: usize, classes: usize) -> Box<dyn ReadoutState> {
+        Box::new(EarlyExitState {
+            rule: self.clone(),
+            sum: vec![0.0; batch * classes],
+            classes,
+            exits: vec![None; batch],
+            frozen: vec![0; batch],
+        })
+    }
+}
+
+struct EarlyExitState {
+    rule: EarlyExit,
+    sum: Vec<f32>,
+    classes: usize,
+    exits: Vec<Option<usize>>,
+    frozen: Vec<usize>,
+}
+
+impl ReadoutState for EarlyExitState {
+    fn push(&mut self, t: usize, output: &[f32]) {
+        let alpha = self.rule.confidence.at(t);
+        let c = self.classes;
+        for (i, (row, out)) in self.sum.chunks_mut(c).zip(output.chunks(c)).enumerate() {
+            if self.exits[i].is_some() {
+                continue;
+            }
+            for (a, o) in row.iter_mut().zip(out) {
+                *a += o;
+            }
+            if t >= self.rule.min_steps && confidence_of(row) > alpha {
+                self.exits[i] = Some(t);
+                self.frozen[i] = argmax(row);
+            }
+        }
+    }
+    fn predictions(&self) -> Vec<usize> {
+        let live = argmax_rows(&self.sum, self.classes);
+        self.exits.iter().zip(live).zip(&self.frozen).map(|((e, l), f)| if e.is_some() { *f } else { l }).collect()
+    }
+    fn exit_steps(&self) -> Vec<Option<usize>> {
+        self.exits.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confidence_is_one_minus_normalised_entropy() {
+        assert!(confidence_of(&[0.0, 0.0, 0.0, 0.0]).abs() < 1e-6, "uniform: H = log C");
+        assert!(confidence_of(&[100.0, 0.0]) > 0.999);
+        // Two classes with p = (e/(1+e), 1/(1+e)).
+        let p = 1.0f64.exp() / (1.0 + 1.0f64.exp());
+        let h = -(p * p.ln() + (1.0 - p) * (1.0 - p).ln()) / 2f64.ln();
+        assert!((confidence_of(&[1.0, 0.0]) as f64 - (1.0 - h)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn exits_per_sample_and_freezes_the_prediction() {
+        let rule = EarlyExit { confidence: Confidence::Constant(0.5), min_steps: 2 };
+        let mut s = rule.new_state(2, 2);
+        // Sample 0 is confident from step 1, but min_steps = 2; sample 1 never is.
+        s.push(1, &[10.0, 0.0, 0.1, 0.0]);
+        assert_eq!(s.exit_steps(), vec![None, None]);
+        s.push(2, &[10.0, 0.0, 0.0, 0.1]);
+        assert_eq!(s.exit_steps(), vec![Some(2), None]);
+        // Later outputs favour class 1 for sample 0: its prediction stays frozen at class 0.
+        s.push(3, &[0.0, 100.0, 0.0, 0.1]);
+        assert_eq!(s.predictions(), vec![0, 1]);
+        let per_step = Confidence::PerStep(vec![0.9, 0.1]);
+        assert_eq!((per_step.at(1), per_step.at(2), per_step.at(9)), (0.9, 0.1, 0.1));
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let parse = |s: &str| toml::from_str::<EarlyExit>(s).map_err(|e| e.to_string()).and_then(|r| r.check());
+        assert!(parse("confidence = 0.9").is_ok());
+        assert!(parse("confidence = [0.9, 0.8]\nmin_steps = 2").is_ok());
+        assert!(parse("confidence = 1.5").is_err());
+        assert!(parse("confidence = []").is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! Readouts: how the output layer's steps become predictions. One file each, behind one
+//! trait, selected in a spec by `[method.readout] kind` (a method may also set its own, as
+//! delayed evaluation does).
+//!
+//! The last layer of a converted network stays analog: at every coding step t = 1..T it
+//! outputs `[batch × classes]` values, which the readout turns into a prediction per sample
+//! and step. A readout may stop a sample early (per-sample early exit): the sample's
+//! prediction is then frozen, and its spikes after the exit step are not counted.
+//!
+//! Adding a readout: one file implementing [`Readout`] and [`RegisteredReadout`], plus one
+//! line in the `builtin_readouts!` list; [`register_readout`] at run time.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use serde::de::DeserializeOwned;
+
+macro_rules! builtin_readouts {
+    ($($module:ident :: $readout:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        fn builtin_readouts() -> Vec<ReadoutKind> {
+            vec![$(ReadoutKind::of::<$module::$readout>()),*]
+        }
+    };
+}
+
+builtin_readouts! {
+    accumulate::Accumulate,
+    delayed::Delayed,
+    early_exit::EarlyExit,
+}
+
+/// A readout's configuration.
+pub trait Readout: fmt::Debug + Send + Sync {
+    /// The registered kind (`[method.readout] kind`).
+    fn kind(&self) -> &'static str;
+    /// The readout's parameters as a spec table, `kind` included.
+    fn config(&self) -> toml::Table;
+    /// State for one batch of `batch` samples and `classes` outputs.
+    fn new_state(&self, batch: usize, classes: usize) -> Box<dyn ReadoutState>;
+    /// One-off values a table may report (e.g. `readout_delay`); none by default.
+    fn metrics(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+}
+
+/// Run-time state of a readout for one batch.
+pub trait ReadoutState: Send {
+    /// Takes the output layer's values at coding step `t` (1-based, consecutive),
+    /// `[batch × classes]`.
+    fn push(&mut self, t: usize, output: &[f32]);
+    /// The predicted class of every sample after the steps pushed so far.
+    fn predictions(&self) -> Vec<usize>;
+    /// Per sample: the coding step after which it stopped (early exit), or None while it
+    /// runs. A readout without early exit returns an empty list.
+    fn exit_steps(&self) -> Vec<Option<usize>> {
+        Vec::new()
+    }
+}
+
+/// A registered readout kind.
+#[derive(Clone, Copy)]
+pub struct ReadoutKind {
+    /// `kind` in specs.
+    pub name: &'static str,
+    /// One line for `runner list`.
+    pub description: &'static str,
+    /// Builds the readout from its spec table (without `kind`).
+    pub parse: fn(&toml::Table) -> Result<Arc<dyn Readout>, String>,
+}
+
+/// A readout that can be named in a spec.
+pub trait RegisteredReadout: Readout + DeserializeOwned + Sized + 'static {
+    /// `kind` in specs.
+    const KIND: &'static str;
+    /// One line for `runner list`.
+    const DESCRIPTION: &'static str;
+    /// Range checks of the parameters.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl ReadoutKind {
+    /// The registration of `R`.
+    pub fn of<R: RegisteredReadout>() -> Self {
+        Self {
+            name: R::KIND,
+            description: R::DESCRIPTION,
+            parse: |t| {
+                let r: R = crate::neuron::parse_params(t)?;
+                r.check()?;
+                Ok(Arc::new(r))
+            },
+        }
+    }
+}
+
+static READOUTS: LazyLock<RwLock<Vec<ReadoutKind>>> = LazyLock::new(|| RwLock::new(builtin_readouts()));
+
+/// Registers a readout kind at run time (replacing one of the same name).
+pub fn register_readout(kind: ReadoutKind) {
+    let mut all = READOUTS.write().expect("readout registry poisoned");
+    all.retain(|k| k.name != kind.name);
+    all.push(kind);
+}
+
+/// Every registered readout kind, built-ins first.
+pub fn readout_kinds() -> Vec<ReadoutKind> {
+    READOUTS.read().expect("readout registry poisoned").clone()
+}
+
+/// Errors building a readout from a spec table.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadoutError {
+    /// No `kind`, or an unknown one.
+    #[error("unknown readout kind `{kind}`; valid kinds: {valid}")]
+    UnknownKind {
+        /// What was given.
+        kind: String,
+        /// The registered kinds.
+        valid: String,
+    },
+    /// The parameters do not parse or are out of range.
+    #[error("readout `{kind}`: {reason}")]
+    InvalidParameter {
+        /// The kind.
+        kind: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Builds the readout a spec table describes.
+pub fn build_readout(config: &toml::Table) -> Result<Arc<dyn Readout>, ReadoutError> {
+    let kind = config.get("kind").and_then(toml::Value::as_str).unwrap_or("");
+    let kinds = readout_kinds();
+    let Some(entry) = kinds.iter().find(|k| k.name == kind) else {
+        let valid = kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
+        return Err(ReadoutError::UnknownKind { kind: kind.into(), valid });
+    };
+    let mut params = config.clone();
+    params.remove("kind");
+    (entry.parse)(&params).map_err(|reason| ReadoutError::InvalidParameter { kind: kind.into(), reason })
+}
+
+/// Index of the largest value of `row` (the first on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Argmax of every `classes`-wide row of `scores`.
+pub fn argmax_rows(scores: &[f32], classes: usize) -> Vec<usize> {
+    scores.chunks(classes.max(1)).map(argmax).collect()
+}
