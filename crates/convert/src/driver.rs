@@ -123,7 +123,7 @@ pub fn convert(
     let readout = spec_readout(method, &overrides.readout)?;
     // prepare
     let folded = model.clone().fold_batchnorm();
-    // thresholds fitted by running the network (LTB, QCFS), else from observed statistics
+    // thresholds fitted by running the network (threshold balancing, QCFS), else from observed statistics
     let fitted: Vec<Vec<f32>> = m.fit_thresholds(&folded, calibration).unwrap_or_default();
     let complete = fitted.len() >= slots.len() && fitted.iter().all(|t| !t.is_empty());
     let thresholds: Vec<Vec<f32>> = if complete {

@@ -599,13 +599,13 @@ timesteps = [4, 8]
     fn method_entries_serialize_with_defaults_and_without_unset_tables() {
         let text = MINIMAL.replace(
             "[eval]",
-            "[[method]]\nkind = \"ltb\"\nlabel = \"cltb\"\nchannel_wise = true\n[method.neuron]\nv_init = \"half\"\n[eval]",
+            "[[method]]\nkind = \"channel-norm\"\nlabel = \"cn\"\n[method.neuron]\nv_init = \"half\"\n[eval]",
         );
         let s = parse(&text).unwrap();
         let json = serde_json::to_string(&s.methods[1]).unwrap();
         assert_eq!(
             json,
-            r#"{"label":"cltb","neuron":{"v_init":"half"},"kind":"ltb","channel_wise":true,"iterations":1000,"eta":1.0,"delayed_evaluation":false}"#
+            r#"{"label":"cn","neuron":{"v_init":"half"},"kind":"channel-norm","percentile":99.9}"#
         );
     }
 

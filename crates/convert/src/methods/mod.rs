@@ -56,7 +56,7 @@ pub trait ConversionMethod: fmt::Debug + Send + Sync {
         Ok(())
     }
     /// Thresholds fitted by running the (BN-folded) ANN itself, for methods that do not work
-    /// from activation statistics (LTB). `None` (default): use [`ConversionMethod::thresholds`].
+    /// from activation statistics (e.g. threshold balancing). `None` (default): use [`ConversionMethod::thresholds`].
     fn fit_thresholds(&self, _model: &Network, _calibration: &[Tensor<4>]) -> Option<Vec<Vec<f32>>> {
         None
     }

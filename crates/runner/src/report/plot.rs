@@ -626,7 +626,7 @@ mod tests {
         let mut rows = Vec::new();
         for (t, mean, min, max) in [(1, 0.62, 0.5, 0.9), (2, 0.93, 0.8, 0.99), (4, 0.999, 0.99, 1.0)] {
             for (stat, v) in [("mean", mean), ("min", min), ("max", max)] {
-                let mut r = row("pointnet", "lan2023", t, 0, v);
+                let mut r = row("pointnet", "dynamic", t, 0, v);
                 r.metric = format!("omega_{stat}");
                 rows.push(r.clone());
                 // Per-layer rows and other metrics are not drawn.
@@ -634,10 +634,10 @@ mod tests {
                 rows.push(r);
             }
         }
-        rows.push(row("pointnet", "lan2023", 4, 0, 91.0));
+        rows.push(row("pointnet", "dynamic", 4, 0, 91.0));
         let svg = omega_vs_t_svg("ω(t)", &rows).unwrap();
         for stat in ["mean", "min", "max"] {
-            assert!(svg.contains(&format!(r#"data-label="pointnet / lan2023 ({stat})""#)), "{stat}");
+            assert!(svg.contains(&format!(r#"data-label="pointnet / dynamic ({stat})""#)), "{stat}");
         }
         assert_eq!(svg.matches(r#"<g class="series""#).count(), 3);
         assert!(svg.contains("adjustment factor ω(t)") && svg.contains("T=1: 0.5000"));

@@ -2,8 +2,8 @@
 //! the prediction at step t ignores the outputs of the first t_d steps, i.e. sums steps
 //! t_d+1..=t; while t < t_d + 4 it sums the last 4 steps (max(t−4, 0)+1..=t).
 //!
-//! Spec: `[method.readout] kind = "delayed"`, `delay = t_d`. The `ltb` method sets it itself
-//! with its estimated t_d when `delayed_evaluation = true`.
+//! Spec: `[method.readout] kind = "delayed"`, `delay = t_d`. A method may set it itself (Bu et
+//! al.'s threshold balancing does, with its estimated t_d, when `delayed_evaluation = true`).
 
 use serde::{Deserialize, Serialize};
 
