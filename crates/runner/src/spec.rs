@@ -603,10 +603,7 @@ timesteps = [4, 8]
         );
         let s = parse(&text).unwrap();
         let json = serde_json::to_string(&s.methods[1]).unwrap();
-        assert_eq!(
-            json,
-            r#"{"label":"cn","neuron":{"v_init":"half"},"kind":"channel-norm","percentile":99.9}"#
-        );
+        assert_eq!(json, r#"{"label":"cn","neuron":{"v_init":"half"},"kind":"channel-norm","percentile":99.9}"#);
     }
 
     #[test]
