@@ -8,6 +8,7 @@
 
 pub mod neuron;
 pub mod readout;
+pub mod registry;
 mod simulate;
 mod stats;
 

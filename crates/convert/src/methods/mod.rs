@@ -8,11 +8,12 @@
 //! at run time with [`register_method`].
 
 use std::fmt;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::Arc;
 
 use burn::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use snn::registry::{Named, Registry, kind_of, params_of};
 use snn::{SpikingNetwork, kind_table};
 use zoo::{LayerMacs, Network};
 
@@ -144,18 +145,22 @@ impl MethodKind {
     }
 }
 
-static METHODS: LazyLock<RwLock<Vec<MethodKind>>> = LazyLock::new(|| RwLock::new(builtin_methods()));
+impl Named for MethodKind {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+static METHODS: Registry<MethodKind> = Registry::new(builtin_methods);
 
 /// Registers a method kind at run time (replacing one of the same name).
 pub fn register_method(kind: MethodKind) {
-    let mut all = METHODS.write().expect("method registry poisoned");
-    all.retain(|k| k.name != kind.name);
-    all.push(kind);
+    METHODS.register(kind);
 }
 
 /// Every registered method kind, built-ins first.
 pub fn method_kinds() -> Vec<MethodKind> {
-    METHODS.read().expect("method registry poisoned").clone()
+    METHODS.all()
 }
 
 /// A parsed method: its kind, its parameters with every default filled in (what cache keys
@@ -193,19 +198,10 @@ impl MethodConfig {
 
     /// Parses a `[[method]]` table (`kind` plus the kind's parameters).
     pub fn parse(table: &toml::Table) -> Result<Self, ConvertError> {
-        let kinds = method_kinds();
-        let valid = || kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
-        let kind = match table.get("kind") {
-            Some(toml::Value::String(k)) => k.as_str(),
-            Some(other) => return Err(ConvertError::UnknownMethod { kind: other.to_string(), valid: valid() }),
-            None => return Err(ConvertError::UnknownMethod { kind: String::new(), valid: valid() }),
-        };
-        let Some(entry) = kinds.iter().find(|k| k.name == kind) else {
-            return Err(ConvertError::UnknownMethod { kind: kind.into(), valid: valid() });
-        };
-        let mut params = table.clone();
-        params.remove("kind");
-        (entry.parse)(&params).map_err(|reason| ConvertError::InvalidParameter { method: kind.into(), reason })
+        let kind = kind_of(table);
+        let entry = METHODS.find(kind).map_err(|valid| ConvertError::UnknownMethod { kind: kind.into(), valid })?;
+        (entry.parse)(&params_of(table))
+            .map_err(|reason| ConvertError::InvalidParameter { method: kind.into(), reason })
     }
 
     /// The `kind` string.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     FireRule, InitPotential, LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, RegisteredNeuron,
-    Reset, RunInfo, config_table, initial_membrane,
+    Reset, RunInfo, channel_offsets, config_table, initial_membrane,
 };
 
 /// The integrate-and-fire neuron's parameters.
@@ -81,13 +81,7 @@ pub(crate) struct IfState {
 
 impl IfState {
     pub(crate) fn new(layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo, p: IntegrateAndFire, gamma: u32) -> Self {
-        let shift_scale = if p.input_shift { 1.0 / (2.0 * run.timesteps as f32) } else { 0.0 };
-        let channel = (0..shape.channels)
-            .map(|c| {
-                let theta = layer.threshold(c);
-                (theta, theta * shift_scale + layer.bias.as_ref().map_or(0.0, |b| b[c]))
-            })
-            .collect();
+        let channel = channel_offsets(layer, shape, run, p.input_shift);
         Self {
             membrane: initial_membrane(layer, shape, p.v_init.fraction()),
             shape,

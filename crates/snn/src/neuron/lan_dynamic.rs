@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Diagnostic, FireRule, InitPotential, LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel,
-    RegisteredNeuron, Reset, RunInfo, config_table, initial_membrane,
+    RegisteredNeuron, Reset, RunInfo, channel_offsets, config_table, initial_membrane,
 };
 use crate::stats::SampleStats;
 
@@ -113,13 +113,7 @@ impl NeuronModel for LanDynamic {
         config_table(Self::KIND, self)
     }
     fn new_state(&self, layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo) -> Box<dyn NeuronState> {
-        let shift_scale = if self.input_shift { 1.0 / (2.0 * run.timesteps as f32) } else { 0.0 };
-        let channel = (0..shape.channels)
-            .map(|c| {
-                let theta = layer.threshold(c);
-                (theta, theta * shift_scale + layer.bias.as_ref().map_or(0.0, |b| b[c]))
-            })
-            .collect();
+        let channel = channel_offsets(layer, shape, run, self.input_shift);
         Box::new(LanDynamicState {
             p: *self,
             membrane: initial_membrane(layer, shape, self.v_init.fraction()),

@@ -17,11 +17,12 @@
 //! (spike count × amplitude).
 
 use std::fmt;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{Named, Registry, kind_of, params_of};
 use crate::stats::SampleStats;
 
 /// Declares the built-in neuron files and registers each with one line.
@@ -257,18 +258,22 @@ impl NeuronKind {
     }
 }
 
-static NEURONS: LazyLock<RwLock<Vec<NeuronKind>>> = LazyLock::new(|| RwLock::new(builtin_neurons()));
+impl Named for NeuronKind {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+static NEURONS: Registry<NeuronKind> = Registry::new(builtin_neurons);
 
 /// Registers a neuron kind at run time (replacing one of the same name).
 pub fn register_neuron(kind: NeuronKind) {
-    let mut all = NEURONS.write().expect("neuron registry poisoned");
-    all.retain(|k| k.name != kind.name);
-    all.push(kind);
+    NEURONS.register(kind);
 }
 
 /// Every registered neuron kind, built-ins first.
 pub fn neuron_kinds() -> Vec<NeuronKind> {
-    NEURONS.read().expect("neuron registry poisoned").clone()
+    NEURONS.all()
 }
 
 /// Errors building a neuron model from a spec table.
@@ -294,15 +299,9 @@ pub enum NeuronError {
 
 /// Builds the neuron model a spec table describes (`kind` plus the kind's parameters).
 pub fn build_neuron(config: &toml::Table) -> Result<Arc<dyn NeuronModel>, NeuronError> {
-    let kind = config.get("kind").and_then(toml::Value::as_str).unwrap_or("");
-    let kinds = neuron_kinds();
-    let Some(entry) = kinds.iter().find(|k| k.name == kind) else {
-        let valid = kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
-        return Err(NeuronError::UnknownKind { kind: kind.into(), valid });
-    };
-    let mut params = config.clone();
-    params.remove("kind");
-    (entry.parse)(&params).map_err(|reason| NeuronError::InvalidParameter { kind: kind.into(), reason })
+    let kind = kind_of(config);
+    let entry = NEURONS.find(kind).map_err(|valid| NeuronError::UnknownKind { kind: kind.into(), valid })?;
+    (entry.parse)(&params_of(config)).map_err(|reason| NeuronError::InvalidParameter { kind: kind.into(), reason })
 }
 
 /// `overrides` (a spec's `[method.neuron]`) applied on top of a method's `default` neuron
@@ -396,6 +395,17 @@ impl FireRule {
 #[inline]
 pub fn threshold_of(thresholds: &[f32], channel: usize) -> f32 {
     if thresholds.len() == 1 { thresholds[0] } else { thresholds[channel] }
+}
+
+/// Per channel of a layer: (θ_c, the per-step input offset b_c + [input_shift] θ_c/(2T)).
+pub fn channel_offsets(layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo, input_shift: bool) -> Vec<(f32, f32)> {
+    let shift_scale = if input_shift { 1.0 / (2.0 * run.timesteps as f32) } else { 0.0 };
+    (0..shape.channels)
+        .map(|c| {
+            let theta = layer.threshold(c);
+            (theta, theta * shift_scale + layer.bias.as_ref().map_or(0.0, |b| b[c]))
+        })
+        .collect()
 }
 
 /// Initial membrane potentials `[batch × channels × inner]` of a layer: `fraction`·θ_c plus

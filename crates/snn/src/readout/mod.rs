@@ -11,9 +11,11 @@
 //! line in the `builtin_readouts!` list; [`register_readout`] at run time.
 
 use std::fmt;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+
+use crate::registry::{Named, Registry, kind_of, params_of};
 
 macro_rules! builtin_readouts {
     ($($module:ident :: $readout:ident),* $(,)?) => {
@@ -96,18 +98,22 @@ impl ReadoutKind {
     }
 }
 
-static READOUTS: LazyLock<RwLock<Vec<ReadoutKind>>> = LazyLock::new(|| RwLock::new(builtin_readouts()));
+impl Named for ReadoutKind {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+static READOUTS: Registry<ReadoutKind> = Registry::new(builtin_readouts);
 
 /// Registers a readout kind at run time (replacing one of the same name).
 pub fn register_readout(kind: ReadoutKind) {
-    let mut all = READOUTS.write().expect("readout registry poisoned");
-    all.retain(|k| k.name != kind.name);
-    all.push(kind);
+    READOUTS.register(kind);
 }
 
 /// Every registered readout kind, built-ins first.
 pub fn readout_kinds() -> Vec<ReadoutKind> {
-    READOUTS.read().expect("readout registry poisoned").clone()
+    READOUTS.all()
 }
 
 /// Errors building a readout from a spec table.
@@ -133,15 +139,9 @@ pub enum ReadoutError {
 
 /// Builds the readout a spec table describes.
 pub fn build_readout(config: &toml::Table) -> Result<Arc<dyn Readout>, ReadoutError> {
-    let kind = config.get("kind").and_then(toml::Value::as_str).unwrap_or("");
-    let kinds = readout_kinds();
-    let Some(entry) = kinds.iter().find(|k| k.name == kind) else {
-        let valid = kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
-        return Err(ReadoutError::UnknownKind { kind: kind.into(), valid });
-    };
-    let mut params = config.clone();
-    params.remove("kind");
-    (entry.parse)(&params).map_err(|reason| ReadoutError::InvalidParameter { kind: kind.into(), reason })
+    let kind = kind_of(config);
+    let entry = READOUTS.find(kind).map_err(|valid| ReadoutError::UnknownKind { kind: kind.into(), valid })?;
+    (entry.parse)(&params_of(config)).map_err(|reason| ReadoutError::InvalidParameter { kind: kind.into(), reason })
 }
 
 /// Index of the largest value of `row` (the first on ties).
