@@ -125,6 +125,16 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
 pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
     let (raw, spec) = load_spec(file, &opts.overrides)?;
     let variants = expand(file, &raw, &spec)?;
+    // Weight files a run would read must exist (looked up as a run looks them up).
+    let root = DataRoot::from_env(opts.data_dir.clone());
+    for v in &variants {
+        if let Some(w) = &v.spec.model.weights {
+            resolve_weights(w, &root, "model.weights").with_context(|| format!("in {}", file.display()))?;
+        }
+        if let Some(w) = &v.spec.train.init_weights {
+            resolve_weights(w, &root, "train.init_weights").with_context(|| format!("in {}", file.display()))?;
+        }
+    }
     println!("{}: {} variant(s), seeds {:?}", file.display(), variants.len(), spec.experiment.seeds);
     for v in &variants {
         let s = &v.spec;

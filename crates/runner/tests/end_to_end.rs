@@ -228,3 +228,17 @@ fn calibrate_at_eval_t_converts_once_per_t_for_methods_with_a_calibration_t() {
     assert!(!value("max-norm", 0, "threshold").is_empty() && value("max-norm", 2, "threshold").is_empty());
     assert!(out.join("omega_vs_t.svg").exists(), "lan2023 has a dynamic threshold");
 }
+
+#[test]
+fn plan_reports_a_missing_weights_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("missing_init.toml");
+    let text = SPEC.replace("[train]\n", "[train]\ninit_weights = \"nowhere/init.bpk\"\n");
+    std::fs::write(&spec, text).unwrap();
+    let err = runner::run::plan_spec(&spec, &options(dir.path())).expect_err("plan must fail");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("train.init_weights") && msg.contains("nowhere/init.bpk"), "{msg}");
+    // The same spec without the file plans fine.
+    std::fs::write(&spec, SPEC).unwrap();
+    runner::run::plan_spec(&spec, &options(dir.path())).unwrap();
+}
