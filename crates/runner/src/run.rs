@@ -18,8 +18,8 @@ use crate::evaluate::{
 use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
 use crate::report::{
-    ResultRow, TableSpec, accuracy_vs_t_svg, derived_paper_values, omega_vs_t_svg, render_markdown, render_summary,
-    write_csv,
+    ResultRow, TableSpec, accuracy_vs_t_svg, derived_paper_values, diagnostic_stems, diagnostic_vs_t_svg,
+    render_markdown, render_summary, write_csv,
 };
 use crate::spec::{Spec, load_spec};
 use crate::train::{TrainedAnn, ship_checkpoint, train_key, train_or_load};
@@ -110,9 +110,11 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     write_csv(&out_dir.join("results.csv"), &rows)?;
     write_file(&out_dir.join("table.md"), table.as_bytes())?;
     write_file(&out_dir.join("accuracy_vs_t.svg"), svg.as_bytes())?;
-    // Methods with a dynamic threshold (Lan et al. 2023) also get the ω(t) figure.
-    if let Ok(omega) = omega_vs_t_svg(&format!("{} — ω(t)", table_spec.title), &rows) {
-        write_file(&out_dir.join("omega_vs_t.svg"), omega.as_bytes())?;
+    // Neuron models with per-step diagnostics (e.g. the dynamic threshold's ω) get a figure each.
+    for stem in diagnostic_stems(&rows) {
+        if let Ok(svg) = diagnostic_vs_t_svg(&format!("{} — {stem}(t)", table_spec.title), &stem, &rows) {
+            write_file(&out_dir.join(format!("{stem}_vs_t.svg")), svg.as_bytes())?;
+        }
     }
     write_file(&out_dir.join("spec.resolved.toml"), resolved_toml(&spec)?.as_bytes())?;
     println!("{table}");

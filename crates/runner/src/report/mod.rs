@@ -5,7 +5,8 @@
 //! * [`markdown::render_markdown`] pivots the rows into a paper-style table
 //!   (optionally side by side with numbers reported in the paper).
 //! * [`plot::accuracy_vs_t_svg`] draws accuracy against the number of timesteps as SVG;
-//!   [`plot::omega_vs_t_svg`] the dynamic-threshold factor ω(t) (Lan et al. 2023, Fig. 4).
+//!   [`plot::diagnostic_vs_t_svg`] a neuron model's per-step diagnostic, e.g. the
+//!   dynamic-threshold factor ω(t) (Lan et al. 2023, Fig. 4).
 //!
 //! All renderers are pure and deterministic: the same rows give byte-identical output.
 //! Nothing in this module panics on bad input; I/O and parse problems are reported
@@ -22,7 +23,7 @@ pub use self::csv::{read_csv, write_atomic, write_csv};
 pub use self::markdown::{
     PaperValue, TableSpec, derived_paper_values, render_layer_table, render_markdown, render_summary,
 };
-pub use self::plot::{accuracy_vs_t_svg, omega_vs_t_svg};
+pub use self::plot::{accuracy_vs_t_svg, diagnostic_stems, diagnostic_vs_t_svg};
 
 /// Method name used for the ANN's own rows (stored with `T = 0`).
 pub const ANN_METHOD: &str = "ann";

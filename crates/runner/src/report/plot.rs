@@ -112,20 +112,37 @@ struct YAxis<'a> {
     percent: bool,
 }
 
-/// Draws the dynamic-threshold factor ω(t) (Lan et al. 2023, Fig. 4) against t as SVG: for
-/// every method with `omega_mean`/`omega_min`/`omega_max` rows (whole-network rows: the first
-/// dynamic-threshold layer), three series `method (mean|min|max)`. [`ReportError::NoData`]
-/// when there are no ω rows.
-pub fn omega_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
+/// Stems `d` of the neuron diagnostics in `rows`: metrics with `d_mean`, `d_min` and `d_max`
+/// rows (e.g. `omega`, the dynamic-threshold factor of Lan et al. 2023), in first-seen order.
+pub fn diagnostic_stems(rows: &[ResultRow]) -> Vec<String> {
+    let mut stems: Vec<String> = Vec::new();
+    for r in rows {
+        if let Some(stem) = r.metric.strip_suffix("_mean")
+            && !stems.iter().any(|s| s == stem)
+            && ["min", "max"].iter().all(|x| rows.iter().any(|o| o.metric == format!("{stem}_{x}")))
+        {
+            stems.push(stem.to_string());
+        }
+    }
+    stems
+}
+
+/// Draws a neuron diagnostic `stem` (e.g. `omega`: ω(t), Lan et al. 2023's Fig. 4) against t
+/// as SVG: for every method with `<stem>_mean`/`_min`/`_max` rows (whole-network rows: the
+/// first layer recording it), three series `method (mean|min|max)`. [`ReportError::NoData`]
+/// when there are no such rows.
+pub fn diagnostic_vs_t_svg(title: &str, stem: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
+    let prefix = format!("{stem}_");
     let series: Vec<ResultRow> = rows
         .iter()
         .filter(|r| r.layer.is_empty() && r.method != ANN_METHOD)
         .filter_map(|r| {
-            let stat = r.metric.strip_prefix("omega_")?;
-            Some(ResultRow { method: format!("{} ({stat})", r.method), metric: "omega".into(), ..r.clone() })
+            let stat = r.metric.strip_prefix(&prefix).filter(|s| ["mean", "min", "max"].contains(s))?;
+            Some(ResultRow { method: format!("{} ({stat})", r.method), metric: stem.into(), ..r.clone() })
         })
         .collect();
-    metric_vs_t_svg(title, &series, &YAxis { metric: "omega", label: "adjustment factor ω(t)", percent: false })
+    let label = format!("{stem}(t) over samples");
+    metric_vs_t_svg(title, &series, &YAxis { metric: stem, label: &label, percent: false })
 }
 
 fn metric_vs_t_svg(title: &str, rows: &[ResultRow], axis: &YAxis) -> Result<String, ReportError> {
@@ -635,16 +652,17 @@ mod tests {
             }
         }
         rows.push(row("pointnet", "dynamic", 4, 0, 91.0));
-        let svg = omega_vs_t_svg("ω(t)", &rows).unwrap();
+        let svg = diagnostic_vs_t_svg("ω(t)", "omega", &rows).unwrap();
+        assert_eq!(diagnostic_stems(&rows), vec!["omega".to_string()]);
         for stat in ["mean", "min", "max"] {
             assert!(svg.contains(&format!(r#"data-label="pointnet / dynamic ({stat})""#)), "{stat}");
         }
         assert_eq!(svg.matches(r#"<g class="series""#).count(), 3);
-        assert!(svg.contains("adjustment factor ω(t)") && svg.contains("T=1: 0.5000"));
+        assert!(svg.contains("omega(t) over samples") && svg.contains("T=1: 0.5000"));
         // The axis fits ω's range (ticks below 1 with decimals), not the 0–100 % scale.
         assert!(svg.contains(">0.5<") || svg.contains(">0.50<") || svg.contains(">0.45<"), "{svg}");
         assert!(!svg.contains(">100<"));
-        assert!(matches!(omega_vs_t_svg("x", &[row("m", "q", 8, 0, 50.0)]), Err(ReportError::NoData(_))));
+        assert!(matches!(diagnostic_vs_t_svg("x", "omega", &[row("m", "q", 8, 0, 50.0)]), Err(ReportError::NoData(_))));
     }
 
     /// Writes the fixture's SVG for a visual check:
