@@ -94,7 +94,15 @@ pub fn evaluate_method(
     // one per T, calibrated at that T.
     let per_t = convert_section.calibrate_at_eval_t && method.config.calibrates_at_timesteps();
     let conversions: Vec<(MethodConfig, Vec<u32>)> = if per_t {
-        ts.iter().map(|&t| (method.config.with_calibration_timesteps(t).expect("checked above"), vec![t])).collect()
+        ts.iter()
+            .map(|&t| {
+                let config = method
+                    .config
+                    .with_calibration_timesteps(t)
+                    .with_context(|| format!("method `{}` cannot be calibrated at T = {t}", method.label))?;
+                Ok((config, vec![t]))
+            })
+            .collect::<Result<_>>()?
     } else {
         vec![(method.config.clone(), ts.clone())]
     };
@@ -110,7 +118,7 @@ pub fn evaluate_method(
             .with_context(|| format!("converting with `{}`", method.label))?;
         total_seconds += conversion.seconds;
         // The conversion time at every evaluated T (and at T = 0 below), so that a table of
-        // conversion time vs T (paper 002, appendix G) can put per-T calibrations side by side.
+        // conversion time vs T (Bu et al. 2025, appendix G) can put per-T calibrations side by side.
         out.extend(conversion_ts.iter().map(|&t| measure(label, t, "conversion_seconds", "", conversion.seconds, n)));
         // Each layer's threshold after conversion (mean over channels): what a method chose;
         // at T = 0, or at the T it was calibrated for.
