@@ -116,13 +116,8 @@ impl SteClipFloor {
         let rate = spec.neuron.rate_model();
         let (mut theta, mut step, mut offset) = (Vec::new(), Vec::new(), Vec::new());
         for e in 0..c * inner {
-            let ch = e / inner;
-            let th = spec.threshold(ch);
-            let o = rate.offset(th, timesteps, spec.bias.as_ref().map_or(0.0, |b| b[ch]), 0.0);
-            let o = match &spec.v_init {
-                Some(v) => o + v[e] / t,
-                None => o,
-            };
+            let th = spec.threshold(e / inner);
+            let o = spec.rate_offset(e, inner, timesteps);
             theta.push(th);
             step.push(th / t);
             offset.push(o);

@@ -71,7 +71,7 @@ fn spec_defaults_switches_and_validation() {
     assert!(MethodConfig::parse(&parse("alpha = 1.0\nfiring_bits = 8\ncalibration_batches = 1")).is_ok());
     assert!(toml::from_str::<MethodConfig>("kind = \"lan2023\"\nbeta = 1").is_err(), "unknown fields");
     // The method calibrates per T through its `timesteps` parameter.
-    assert_eq!(m.with_calibration_timesteps(4).unwrap().params()["timesteps"].as_integer(), Some(4));
+    assert_eq!(m.with_calibration_timesteps(4).unwrap().unwrap().params()["timesteps"].as_integer(), Some(4));
     // A neuron override can put the dynamic-threshold neuron under any method, range-checked.
     let (model, x) = random_setup();
     let over = |neuron: &str| SpecOverrides { neuron: toml::from_str(neuron).unwrap(), ..SpecOverrides::default() };

@@ -99,7 +99,8 @@ pub fn evaluate_method(
                 let config = method
                     .config
                     .with_calibration_timesteps(t)
-                    .with_context(|| format!("method `{}` cannot be calibrated at T = {t}", method.label))?;
+                    .with_context(|| format!("calibrating method `{}` at T = {t}", method.label))?
+                    .expect("per_t: the method calibrates at a T");
                 Ok((config, vec![t]))
             })
             .collect::<Result<_>>()?

@@ -225,14 +225,16 @@ impl MethodConfig {
         self.method.calibration_timesteps_param().is_some()
     }
 
-    /// The same method calibrated at `timesteps` instead of its own calibration T; None for
-    /// methods that do not calibrate at a T.
-    pub fn with_calibration_timesteps(&self, timesteps: u32) -> Option<MethodConfig> {
-        let param = self.method.calibration_timesteps_param()?;
+    /// The same method calibrated at `timesteps` instead of its own calibration T; Ok(None)
+    /// for methods that do not calibrate at a T, an error when the method rejects that T.
+    pub fn with_calibration_timesteps(&self, timesteps: u32) -> Result<Option<MethodConfig>, ConvertError> {
+        let Some(param) = self.method.calibration_timesteps_param() else {
+            return Ok(None);
+        };
         let mut table = self.params.clone();
         table.insert(param.into(), toml::Value::Integer(timesteps as i64));
         table.insert("kind".into(), toml::Value::String(self.kind.into()));
-        MethodConfig::parse(&table).ok()
+        MethodConfig::parse(&table).map(Some)
     }
 }
 

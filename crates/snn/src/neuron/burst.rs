@@ -94,11 +94,7 @@ impl NeuronModel for Burst {
         self.input_shift
     }
     fn rate_model(&self) -> RateModel {
-        RateModel {
-            max_spikes_per_step: self.max_spikes.max(1),
-            input_shift: self.input_shift,
-            initial_potential: self.v_init.fraction(),
-        }
+        self.base().rate_model_with(self.max_spikes)
     }
 }
 

@@ -62,7 +62,19 @@ impl NeuronModel for IntegrateAndFire {
         self.input_shift
     }
     fn rate_model(&self) -> RateModel {
-        RateModel { max_spikes_per_step: 1, input_shift: self.input_shift, initial_potential: self.v_init.fraction() }
+        self.rate_model_with(1)
+    }
+}
+
+impl IntegrateAndFire {
+    /// The rate model of these settings with up to `max_spikes` spikes per step (the IF-family
+    /// neurons `burst` and `lan-dynamic` share it).
+    pub fn rate_model_with(&self, max_spikes: u32) -> RateModel {
+        RateModel {
+            max_spikes_per_step: max_spikes.max(1),
+            input_shift: self.input_shift,
+            initial_potential: self.v_init.fraction(),
+        }
     }
 }
 

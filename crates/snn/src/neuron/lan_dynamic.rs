@@ -29,6 +29,7 @@ use super::{
     Diagnostic, FireRule, InitPotential, LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel,
     RegisteredNeuron, Reset, RunInfo, channel_offsets, config_table, initial_membrane,
 };
+use super::integrate_and_fire::IntegrateAndFire;
 use crate::stats::SampleStats;
 
 fn half() -> f32 {
@@ -126,11 +127,8 @@ impl NeuronModel for LanDynamic {
         self.input_shift
     }
     fn rate_model(&self) -> RateModel {
-        RateModel {
-            max_spikes_per_step: self.max_spikes.max(1),
-            input_shift: self.input_shift,
-            initial_potential: self.v_init.fraction(),
-        }
+        IntegrateAndFire { reset: self.reset, v_init: self.v_init, fire: self.fire, input_shift: self.input_shift }
+            .rate_model_with(self.max_spikes)
     }
 }
 
