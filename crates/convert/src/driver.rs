@@ -68,6 +68,8 @@ pub struct Conversion {
     pub slots: Vec<SlotInfo>,
     /// Wall-clock seconds the conversion took (BN folding to finalize).
     pub seconds: f64,
+    /// One-off rows the method's calibration reported (see `ConversionMethod::calibrate`).
+    pub records: Vec<crate::MethodMeasure>,
 }
 
 /// What a spec sets on top of a method: `[method.neuron]` (merged over the method's own
@@ -143,10 +145,10 @@ pub fn convert(
     let layers = thresholds.into_iter().map(|t| NeuronLayerSpec::new(neuron.clone(), t)).collect();
     // calibrate
     let mut network = SpikingNetwork::new(folded, layers);
-    m.calibrate(&mut network, calibration)?;
+    let records = m.calibrate(&mut network, calibration)?;
     // finalize
     if let Some(readout) = readout {
         network.readout = readout;
     }
-    Ok(Conversion { network, slots, seconds: start.elapsed().as_secs_f64() })
+    Ok(Conversion { network, slots, seconds: start.elapsed().as_secs_f64(), records })
 }

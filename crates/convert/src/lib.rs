@@ -8,8 +8,10 @@
 
 pub mod calibrate;
 mod driver;
+pub mod iat;
 pub mod methods;
 mod observe;
+pub mod pareto;
 pub mod weight_calibration;
 
 pub use driver::{Conversion, ConvertError, SpecOverrides, convert, method_neuron, spec_readout};

@@ -51,6 +51,19 @@ impl SlotStats {
         }
     }
 
+    /// The statistics of a layer whose channel c produced the values `channels[c]` (one
+    /// sample, one position per value): for tests and tools that have values, not a network.
+    pub fn from_channel_values(channels: Vec<Vec<f32>>) -> Self {
+        let mut stats = Self::default();
+        let n = channels.iter().map(Vec::len).max().unwrap_or(0);
+        // One "sample" per value index: channel c at position 0; missing values are 0.
+        for i in 0..n {
+            let values: Vec<f32> = channels.iter().map(|c| c.get(i).copied().unwrap_or(0.0)).collect();
+            stats.record(&values, channels.len(), 1);
+        }
+        stats
+    }
+
     /// Largest activation of the layer.
     pub fn max(&self) -> f32 {
         self.channel_max.iter().copied().fold(0.0, f32::max)

@@ -128,6 +128,10 @@ pub fn evaluate_method(
             let mean = layer.thresholds.iter().map(|&t| t as f64).sum::<f64>() / layer.thresholds.len().max(1) as f64;
             out.push(measure(label, threshold_t, "threshold", &slot.name, mean, n));
         }
+        // One-off rows of the method's calibration (e.g. AdaFire's φ per layer).
+        for r in &conversion.records {
+            out.push(measure(label, threshold_t, &r.metric, &r.layer, r.value, n));
+        }
         // One-off values of the readout (e.g. DE's `readout_delay`).
         for (metric, value) in conversion.network.readout.metrics() {
             out.push(measure(label, threshold_t, metric, "", value, n));
@@ -160,7 +164,7 @@ pub fn evaluate_method(
                 }
                 if sim.exit_steps.iter().any(Option::is_some) {
                     let mean = sim.exit_steps.iter().map(|e| e.unwrap_or(tt).min(tt) as f64).sum::<f64>() / n as f64;
-                    out.push(measure(label, t, "exit_step_mean", "", mean, n));
+                    out.push(measure(label, t, "mean_exit_step", "", mean, n));
                 }
                 let mut spikes_total = 0.0;
                 let mut sops_total = 0.0;
@@ -325,6 +329,11 @@ pub const SNN_JOULES_PER_SOP: f64 = 77e-15;
 /// Energy per multiply-accumulate (FLOP in paper 002's accounting) of an ANN.
 pub const ANN_JOULES_PER_MAC: f64 = 12.5e-12;
 
+/// Energy per accumulate (a synaptic operation) of an SNN, Wang et al. 2024 (after Horowitz 2014, 45 nm).
+pub const SNN_JOULES_PER_AC: f64 = 0.9e-12;
+/// Energy per multiply-accumulate of an analog (real-valued) layer, Wang et al. 2024.
+pub const JOULES_PER_MAC_45NM: f64 = 4.6e-12;
+
 /// The whole-network value of `metric` at `t`, if measured.
 fn find<'a>(ms: impl IntoIterator<Item = &'a Measure>, metric: &str, t: u32) -> Option<f64> {
     ms.into_iter().find(|m| m.metric == metric && m.t == t && m.layer.is_empty()).map(|m| m.value)
@@ -334,6 +343,11 @@ fn find<'a>(ms: impl IntoIterator<Item = &'a Measure>, metric: &str, t: u32) -> 
 /// `energy_j` = 12.5 pJ × MACs (ANN) or 77 fJ × SOPs (SNN, at each T) and `fps_per_watt` =
 /// 1 / energy; `sop90`/`sop95` = SOPs per image at the first reported T whose accuracy reaches
 /// 90 %/95 % of the ANN's (row T = that T), with the matching `fps_per_watt90`/`95`.
+///
+/// `energy_mj` (Wang et al. 2024's accounting, in mJ per image): 0.9 pJ per accumulate
+/// (SOPs: spikes × fan-out, a burst of s spikes counting s times) plus 4.6 pJ per MAC of the
+/// first layer, which takes the analog image at every step it runs (`mean_exit_step` steps
+/// under an early-exit readout, else T); the ANN: 4.6 pJ × MACs.
 pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
     let mut out = Vec::new();
     let (Some(ann_acc), Some(macs)) = (find(ann, "accuracy", 0), find(ann, "macs", 0)) else {
@@ -343,6 +357,8 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
     let e_ann = macs * ANN_JOULES_PER_MAC;
     out.push(measure("ann", 0, "energy_j", "", e_ann, n));
     out.push(measure("ann", 0, "fps_per_watt", "", 1.0 / e_ann, n));
+    out.push(measure("ann", 0, "energy_mj", "", macs * JOULES_PER_MAC_45NM * 1e3, n));
+    let first_layer_macs = ann.iter().find(|m| m.metric == "macs" && !m.layer.is_empty()).map_or(0.0, |m| m.value);
     let mut labels: Vec<&str> = method.iter().map(|m| m.method.as_str()).collect();
     labels.dedup();
     for label in labels {
@@ -356,6 +372,9 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
                 let e = sops * SNN_JOULES_PER_SOP;
                 out.push(measure(label, t, "energy_j", "", e, n));
                 out.push(measure(label, t, "fps_per_watt", "", if e > 0.0 { 1.0 / e } else { f64::INFINITY }, n));
+                let steps = get("mean_exit_step", t).unwrap_or(t as f64);
+                let joules = sops * SNN_JOULES_PER_AC + first_layer_macs * steps * JOULES_PER_MAC_45NM;
+                out.push(measure(label, t, "energy_mj", "", joules * 1e3, n));
             }
         }
         for (fraction, name) in [(0.90, "90"), (0.95, "95")] {
@@ -399,6 +418,29 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].metric.as_str(), out[0].t, out[0].value), ("loss", 4, 20.0));
         assert_eq!((out[1].metric.as_str(), out[1].value), ("rate", 75.0));
+    }
+
+    #[test]
+    fn energy_mj_counts_accumulates_and_the_analog_first_layer_per_step_run() {
+        let ann = vec![
+            measure("ann", 0, "accuracy", "", 80.0, 10),
+            measure("ann", 0, "macs", "", 1e6, 10),
+            measure("ann", 0, "macs", "conv1", 1e5, 10),
+            measure("ann", 0, "macs", "fc", 9e5, 10),
+        ];
+        let snn = vec![
+            measure("x", 8, "sops", "", 2e6, 10),
+            measure("x", 8, "accuracy", "", 70.0, 10),
+            measure("y", 8, "sops", "", 2e6, 10),
+            measure("y", 8, "mean_exit_step", "", 2.0, 10),
+        ];
+        let e = energy_measures(&ann, &snn);
+        let mj = |method: &str| e.iter().find(|m| m.method == method && m.metric == "energy_mj").unwrap().value;
+        // 0.9 pJ × 2e6 + 4.6 pJ × 1e5 × 8 steps = 1.8 µJ + 3.68 µJ.
+        assert!((mj("x") - 5.48e-3).abs() < 1e-9, "{}", mj("x"));
+        // Early exit after 2 steps on average: the first layer runs 2 steps.
+        assert!((mj("y") - (1.8e-3 + 0.92e-3)).abs() < 1e-9, "{}", mj("y"));
+        assert!((mj("ann") - 4.6e-3).abs() < 1e-12);
     }
 
     #[test]

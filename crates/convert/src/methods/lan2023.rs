@@ -252,7 +252,7 @@ impl ConversionMethod for Lan2023 {
         Some(observe(model, self.batches(calibration)).iter().map(|s| self.thresholds(s)).collect())
     }
 
-    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
+    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<Vec<MethodMeasure>, ConvertError> {
         let batches = self.batches(calibration);
         let t = self.timesteps as usize;
         for slot in 0..net.layers.len() {
@@ -324,7 +324,7 @@ impl ConversionMethod for Lan2023 {
                 }
             }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

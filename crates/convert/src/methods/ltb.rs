@@ -36,7 +36,7 @@ use snn::SpikingNetwork;
 use snn::readout::delayed::Delayed;
 use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
 
-use super::{ConversionMethod, RegisteredMethod};
+use super::{ConversionMethod, MethodMeasure, RegisteredMethod};
 use crate::{ConvertError, SlotStats};
 
 fn d_iterations() -> usize {
@@ -250,7 +250,7 @@ impl ConversionMethod for Ltb {
         }
     }
 
-    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
+    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<Vec<MethodMeasure>, ConvertError> {
         if self.correction != Correction::None {
             let images = super::snn_calibration::correction_batch(calibration, self.correction_images);
             let advanced = self.correction == Correction::Advanced;
@@ -264,7 +264,7 @@ impl ConversionMethod for Ltb {
         if let Some(delay) = delay {
             net.readout = Arc::new(Delayed { delay });
         }
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

@@ -39,6 +39,7 @@ builtin_methods! {
     opt_shift::OptShift,
     snn_calibration::SnnCalibration,
     lan2023::Lan2023,
+    adafire::AdaFire,
 }
 
 /// A conversion method. Only [`ConversionMethod::thresholds`] is required; the driver runs
@@ -62,9 +63,15 @@ pub trait ConversionMethod: fmt::Debug + Send + Sync {
         None
     }
     /// Adjusts the built network using the calibration images (bias correction, potential
-    /// initialisation, a readout of its own, ...). No-op by default.
-    fn calibrate(&self, _net: &mut SpikingNetwork, _calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
-        Ok(())
+    /// initialisation, a readout of its own, ...). Returns one-off rows about what it chose
+    /// (e.g. AdaFire's φ per layer), reported at the T the method calibrated for (0 when it
+    /// does not calibrate at a T). No-op, no rows by default.
+    fn calibrate(
+        &self,
+        _net: &mut SpikingNetwork,
+        _calibration: &[Tensor<4>],
+    ) -> Result<Vec<MethodMeasure>, ConvertError> {
+        Ok(Vec::new())
     }
     /// The parameter holding the T the method calibrates at, for methods whose conversion
     /// simulates at a T (`[convert] calibrate_at_eval_t` sets it to each evaluated T). None

@@ -37,7 +37,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use snn::SpikingNetwork;
 
-use super::{ConversionMethod, RegisteredMethod, positive_or};
+use super::{ConversionMethod, MethodMeasure, RegisteredMethod, positive_or};
 use crate::calibrate::{LayerCalibration, calibrate_layers, clip_floor_mse, search_threshold};
 use crate::weight_calibration::WeightCalibration;
 use crate::{ConvertError, SlotStats};
@@ -201,10 +201,10 @@ impl ConversionMethod for SnnCalibration {
         Some("timesteps")
     }
 
-    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<(), ConvertError> {
+    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<Vec<MethodMeasure>, ConvertError> {
         let correct = self.mode != CalibrationMode::ThresholdOnly;
         if !correct && !self.weight_calibration {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let images = correct.then(|| correction_batch(calibration, self.correction_images));
         let settings = self.weight_settings();
@@ -215,7 +215,7 @@ impl ConversionMethod for SnnCalibration {
             potential_init: self.mode == CalibrationMode::Advanced,
         };
         calibrate_layers(net, self.timesteps as usize, &steps);
-        Ok(())
+        Ok(Vec::new())
     }
 }
 
