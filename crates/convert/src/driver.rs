@@ -145,7 +145,12 @@ pub fn convert(
     let layers = thresholds.into_iter().map(|t| NeuronLayerSpec::new(neuron.clone(), t)).collect();
     // calibrate
     let mut network = SpikingNetwork::new(folded, layers);
-    let records = m.calibrate(&mut network, calibration)?;
+    let mut records = m.calibrate(&mut network, calibration)?;
+    for r in &mut records {
+        if let Some(slot) = r.slot.and_then(|s| slots.get(s)) {
+            r.layer = slot.name.clone();
+        }
+    }
     // finalize
     if let Some(readout) = readout {
         network.readout = readout;

@@ -28,9 +28,17 @@ fn adafire(model: &zoo::Network, x: &Tensor<4>, extra: &str) -> Conversion {
     convert(model, &method, &SpecOverrides::default(), std::slice::from_ref(x)).unwrap()
 }
 
-/// Per-layer rows (`slot<i>` → value) of `metric`.
+/// Per-layer rows (`slot<i>` → value) of `metric`; each names its slot.
 fn rows(c: &Conversion, metric: &str) -> HashMap<String, f64> {
-    c.records.iter().filter(|r| r.metric == metric).map(|r| (r.layer.clone(), r.value)).collect()
+    c.records
+        .iter()
+        .filter(|r| r.metric == metric)
+        .map(|r| {
+            let slot = r.slot.expect("a per-slot row");
+            assert_eq!(r.layer, c.slots[slot].name);
+            (format!("slot{slot}"), r.value)
+        })
+        .collect()
 }
 
 /// Sensitivity of the whole network on `x` (symmetric KL to the ANN) and its spikes per image.

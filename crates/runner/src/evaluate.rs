@@ -165,6 +165,15 @@ pub fn evaluate_method(
                 if sim.exit_steps.iter().any(Option::is_some) {
                     let mean = sim.exit_steps.iter().map(|e| e.unwrap_or(tt).min(tt) as f64).sum::<f64>() / n as f64;
                     out.push(measure(label, t, "mean_exit_step", "", mean, n));
+                    // The exit-step distribution: the share of images stopping at each step
+                    // (those that never meet the rule stop at T).
+                    let mut counts = vec![0usize; tt];
+                    for e in &sim.exit_steps {
+                        counts[e.unwrap_or(tt).clamp(1, tt) - 1] += 1;
+                    }
+                    for (k, c) in counts.iter().enumerate() {
+                        out.push(measure(label, t, "exit_share", &format!("t={}", k + 1), *c as f64 / n as f64, n));
+                    }
                 }
                 let mut spikes_total = 0.0;
                 let mut sops_total = 0.0;

@@ -140,5 +140,9 @@ fn list() {
     for k in snn::readout_kinds() {
         println!("  {:<14} {}", k.name, k.description);
     }
+    println!("figures ([table] figures = [...]):");
+    for (name, what) in runner::report::FIGURES {
+        println!("  {name:<24} {what}");
+    }
     println!("devices: {}", runner::device::available_devices().join(", "));
 }

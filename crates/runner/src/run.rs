@@ -18,8 +18,8 @@ use crate::evaluate::{
 use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
 use crate::report::{
-    ResultRow, TableSpec, accuracy_vs_t_svg, derived_paper_values, diagnostic_stems, diagnostic_vs_t_svg,
-    render_markdown, render_summary, write_csv,
+    ReportError, ResultRow, TableSpec, accuracy_vs_t_svg, derived_paper_values, diagnostic_stems, diagnostic_vs_t_svg,
+    render_figure, render_markdown, render_summary, write_csv,
 };
 use crate::spec::{Spec, load_spec};
 use crate::train::{TrainedAnn, ship_checkpoint, train_key, train_or_load};
@@ -96,6 +96,7 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
             notes: Vec::new(),
             summary: Vec::new(),
             also: Vec::new(),
+            figures: Vec::new(),
             ..table_spec.clone()
         };
         table.push('\n');
@@ -114,6 +115,14 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     for stem in diagnostic_stems(&rows) {
         if let Ok(svg) = diagnostic_vs_t_svg(&format!("{} — {stem}(t)", table_spec.title), &stem, &rows) {
             write_file(&out_dir.join(format!("{stem}_vs_t.svg")), svg.as_bytes())?;
+        }
+    }
+    // Figures the spec asks for (`[table] figures`); one without data is skipped with a note.
+    for figure in &table_spec.figures {
+        match render_figure(figure, &table_spec.title, &rows) {
+            Ok(svg) => write_file(&out_dir.join(format!("{figure}.svg")), svg.as_bytes())?,
+            Err(ReportError::NoData(why)) => eprintln!("figure `{figure}` not drawn: {why}"),
+            Err(e) => return Err(e.into()),
         }
     }
     write_file(&out_dir.join("spec.resolved.toml"), resolved_toml(&spec)?.as_bytes())?;

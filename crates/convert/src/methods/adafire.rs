@@ -18,7 +18,8 @@
 //!    (a burst of s spikes counts s). [`pareto_search`] then minimises Σ S subject to
 //!    Σ E ≤ `energy_ratio` × Σ_i E_i(`max_spikes`) (the authors' code: 0.95 × the energy at the
 //!    desired φ = 4). Thresholds are searched again with each layer's φ.
-//! 3. Bias correction (SNN Calibration's light pipeline) on the first `correction_images`.
+//! 3. Bias correction (SNN Calibration's light pipeline) on the first `correction_images`
+//!    (`potential_init = true`: also its potential initialisation, the advanced pipeline).
 //! 4. SSC (`ssc`): per layer i and ratio ρ ∈ `ssc_ratios` (1.0, 1.5, …, 10.0), θ_i ← ρ·θ_i (the
 //!    other layers unchanged), measure S_i(ρ) and E_i(ρ) as in 2; the same search with the
 //!    roles swapped minimises Σ E subject to Σ S ≤ `ssc_budget` × Σ_i S_i(1.0) (the paper's
@@ -33,8 +34,8 @@
 //! Rows it reports (at the calibration T): per layer `phi` (chosen φ), `sensitivity_phi<k>`
 //! and `energy_phi<k>` (the search's measurements), `rho`, `sensitivity_rho<ρ>`,
 //! `energy_rho<ρ>` (SSC), and per frontier point `pareto_energy`/`pareto_sensitivity`
-//! (layer = the point's index; `pareto_chosen` marks the pick); IAT's `iat_alpha` per step
-//! (layer = `t<step>`).
+//! (layer = `point <i>`; `pareto_chosen` marks the pick); IAT's `iat_alpha` per step
+//! (layer = `t=<step>`).
 //!
 //! Deviations: the fitting images are unlabelled calibration images, so IAT's "correctly
 //! classified" means "agrees with the ANN" (see [`crate::iat`]); thresholds are searched on the
@@ -141,6 +142,10 @@ pub struct AdaFire {
     /// Images of bias correction (one batch of 128).
     #[serde(default = "d_images")]
     pub correction_images: usize,
+    /// Also SNN Calibration's potential initialisation after each bias correction
+    /// (v_init = T·mean_n(y_ANN − ŷ_SNN) per element; the authors' CIFAR scripts: off).
+    #[serde(default)]
+    pub potential_init: bool,
     /// Sensitivity Spike Compression.
     #[serde(default)]
     pub ssc: bool,
@@ -294,7 +299,7 @@ impl ConversionMethod for AdaFire {
             }
         }
         let correction = correction_batch(calibration, self.correction_images);
-        correct_layers(net, &correction, t, false);
+        correct_layers(net, &correction, t, self.potential_init);
 
         if self.ssc {
             let reference = softmax_rows(&tensor_values(net.model.forward(search_batch.clone())), classes_of(net, &search_batch));
@@ -324,7 +329,7 @@ impl ConversionMethod for AdaFire {
                 net.layers[slot].thresholds.iter_mut().for_each(|th| *th *= rho as f32);
                 records.push(layer_row("rho", slot, rho));
             }
-            correct_layers(net, &correction, t, false);
+            correct_layers(net, &correction, t, self.potential_init);
         }
 
         if self.iat != Iat::Off {
@@ -333,7 +338,7 @@ impl ConversionMethod for AdaFire {
             let rule = ExitRule { alpha_base: self.iat_alpha_base, beta: self.iat_beta, delta: self.iat_delta };
             let alphas = rule.thresholds(&entropy);
             for (step, a) in alphas.iter().enumerate() {
-                records.push(MethodMeasure { metric: "iat_alpha".into(), layer: format!("t{}", step + 1), value: *a as f64 });
+                records.push(MethodMeasure::labelled("iat_alpha", &format!("t={}", step + 1), *a as f64));
             }
             let confidence = match self.iat {
                 Iat::Uniform => Confidence::Constant(alphas.iter().sum::<f32>() / alphas.len().max(1) as f32),
@@ -362,13 +367,13 @@ fn with_max_spikes(neuron: &Arc<dyn NeuronModel>, phi: u32) -> Result<Arc<dyn Ne
 }
 
 fn layer_row(metric: &str, slot: usize, value: f64) -> MethodMeasure {
-    MethodMeasure { metric: metric.into(), layer: format!("slot{slot}"), value }
+    MethodMeasure::of_slot(metric, slot, value)
 }
 
 fn frontier_rows(search: &ParetoSearch) -> Vec<MethodMeasure> {
     let mut rows = Vec::new();
     for (i, p) in search.frontier.iter().enumerate() {
-        let point = |metric: &str, value| MethodMeasure { metric: metric.into(), layer: format!("point{i}"), value };
+        let point = |metric: &str, value| MethodMeasure::labelled(metric, &format!("point {i}"), value);
         rows.push(point("pareto_energy", p.cost));
         rows.push(point("pareto_sensitivity", p.profit));
         if p == &search.best {

@@ -106,12 +106,25 @@ pub struct MethodMeasure {
     pub layer: String,
     /// The value.
     pub value: f64,
+    /// For a row of one activation slot: its index (the conversion names `layer` after the
+    /// slot).
+    pub slot: Option<usize>,
 }
 
 impl MethodMeasure {
     /// A whole-network value.
     pub fn new(metric: &str, value: f64) -> Self {
-        Self { metric: metric.into(), layer: String::new(), value }
+        Self { metric: metric.into(), layer: String::new(), value, slot: None }
+    }
+
+    /// A value of activation slot `slot` (its `layer` becomes the slot's name).
+    pub fn of_slot(metric: &str, slot: usize, value: f64) -> Self {
+        Self { metric: metric.into(), layer: format!("slot {slot}"), value, slot: Some(slot) }
+    }
+
+    /// A value with a free-form `layer` label (e.g. a step or a point of a curve).
+    pub fn labelled(metric: &str, layer: &str, value: f64) -> Self {
+        Self { metric: metric.into(), layer: layer.into(), value, slot: None }
     }
 }
 

@@ -85,6 +85,9 @@ pub struct TableSpec {
     /// [`derived_paper_values`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<String>,
+    /// Figures drawn beside the table, each `<name>.svg` (see [`crate::report::FIGURES`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<String>,
 }
 
 /// Paper values of a derived metric from the paper's accuracies: `loss` = ANN − SNN and
@@ -127,6 +130,7 @@ impl Default for TableSpec {
             notes: Vec::new(),
             summary: Vec::new(),
             also: Vec::new(),
+            figures: Vec::new(),
         }
     }
 }
@@ -154,6 +158,10 @@ impl TableSpec {
         }
         if self.metric.trim().is_empty() {
             return Err(ReportError::InvalidSpec("empty metric".into()));
+        }
+        if let Some(f) = self.figures.iter().find(|f| !crate::report::is_figure(f)) {
+            let names: Vec<&str> = crate::report::FIGURES.iter().map(|(n, _)| *n).collect();
+            return Err(ReportError::InvalidSpec(format!("unknown figure `{f}` (figures: {})", names.join(", "))));
         }
         for p in &self.paper {
             if !p.value.is_finite() {

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique, seed_stats};
 
-const PALETTE: [&str; 10] =
+pub(crate) const PALETTE: [&str; 10] =
     ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const ANN_COLOR: &str = "#444444";
 /// Dash patterns of the ANN reference lines (cycled).
@@ -31,7 +31,7 @@ const CHAR_W: f64 = 7.0;
 const LABEL_CHAR_W: f64 = 6.4;
 
 /// Escapes text for SVG content and attribute values.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -49,12 +49,12 @@ fn esc(s: &str) -> String {
 }
 
 /// Coordinate formatting: two decimals, fixed.
-fn n(v: f64) -> String {
+pub(crate) fn n(v: f64) -> String {
     format!("{v:.2}")
 }
 
 /// A "nice" step (1, 2 or 5 × 10^k) giving about `target` intervals over `span`.
-fn nice_step(span: f64, target: f64) -> f64 {
+pub(crate) fn nice_step(span: f64, target: f64) -> f64 {
     let raw = span / target;
     if !(raw.is_finite() && raw > 0.0) {
         return 1.0;
@@ -493,7 +493,7 @@ fn polyline_hits_box(points: &[(f64, f64)], b: &[f64; 4]) -> bool {
 }
 
 /// Writes one marker (circle, square or triangle) centred on (x, y), with a tooltip.
-fn marker(s: &mut String, shape: usize, x: f64, y: f64, tooltip: &str) {
+pub(crate) fn marker(s: &mut String, shape: usize, x: f64, y: f64, tooltip: &str) {
     let tip = if tooltip.is_empty() { String::new() } else { format!("<title>{}</title>", esc(tooltip)) };
     let end = |tag: &str| {
         if tip.is_empty() { "/>".to_string() } else { format!(">{tip}</{tag}>") }

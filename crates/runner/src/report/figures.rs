@@ -1,0 +1,492 @@
+//! Figures a spec asks for by name (`[table] figures = [...]`), each an x–y chart drawn from
+//! the result rows: accuracy vs energy, accuracy vs mean exit step, the exit-step
+//! distribution, and the per-layer search curves of Adaptive Calibration (Wang et al. 2024,
+//! Figs. 3, 4, 8, 9).
+//!
+//! SVG structure as in [`crate::report::plot`]: `<g class="series" data-label="...">` per
+//! series (a `<path class="line">` when its points are joined, one marker per point) and a
+//! `<g class="legend">`. Deterministic: the same rows give the same bytes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::report::plot::{PALETTE, esc, marker, n, nice_step};
+use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique};
+
+/// Every figure name a spec may list, with what it draws.
+pub const FIGURES: [(&str, &str); 6] = [
+    ("accuracy_vs_energy", "accuracy vs energy per image (energy_mj), one point per T, a line per method"),
+    (
+        "accuracy_vs_exit_step",
+        "accuracy vs mean exit step (early-exit readouts), a line per method through its variants and T",
+    ),
+    ("exit_step_distribution", "share of test images exiting at each step (exit_share), per method at its largest T"),
+    ("sensitivity_vs_phi", "per-layer sensitivity vs φ of the AdaFire φ search (Wang et al. 2024, Fig. 3a)"),
+    ("sensitivity_vs_rho", "per-layer sensitivity vs threshold ratio ρ of SSC (Wang et al. 2024, Fig. 3b)"),
+    ("pareto_frontier", "the φ search's Pareto frontier, spikes vs sensitivity, with the chosen point (Fig. 4)"),
+];
+
+/// Whether `name` is a figure of [`FIGURES`].
+pub fn is_figure(name: &str) -> bool {
+    FIGURES.iter().any(|(f, _)| *f == name)
+}
+
+/// Draws figure `name` from `rows`. [`ReportError::NoData`] when the rows hold nothing to
+/// draw; [`ReportError::InvalidSpec`] for an unknown name.
+pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
+    let chart = match name {
+        "accuracy_vs_energy" => per_t_chart(title, rows, "energy_mj", "energy per image (mJ)", true),
+        "accuracy_vs_exit_step" => per_t_chart(title, rows, "mean_exit_step", "mean exit step", false),
+        "exit_step_distribution" => exit_distribution(title, rows),
+        "sensitivity_vs_phi" => search_curves(title, rows, "sensitivity_phi", "φ (spikes per step at most)"),
+        "sensitivity_vs_rho" => search_curves(title, rows, "sensitivity_rho", "threshold ratio ρ"),
+        "pareto_frontier" => pareto(title, rows),
+        other => {
+            let names: Vec<&str> = FIGURES.iter().map(|(f, _)| *f).collect();
+            return Err(ReportError::InvalidSpec(format!("unknown figure `{other}` (figures: {})", names.join(", "))));
+        }
+    };
+    let chart = chart.filter(|c| c.series.iter().any(|s| !s.points.is_empty()));
+    chart.map(|c| c.svg()).ok_or_else(|| ReportError::NoData(format!("no rows to draw figure `{name}`")))
+}
+
+struct Point {
+    x: f64,
+    y: f64,
+    tip: String,
+}
+
+struct Line {
+    label: String,
+    points: Vec<Point>,
+    /// Join the points (sorted by x) with a line.
+    joined: bool,
+}
+
+struct Chart {
+    title: String,
+    x_label: String,
+    y_label: String,
+    series: Vec<Line>,
+    log_x: bool,
+}
+
+fn series_label(r: &ResultRow) -> String {
+    if r.variant.is_empty() {
+        format!("{} / {}", r.model, r.method)
+    } else {
+        format!("{} / {} ({})", r.model, r.method, r.variant)
+    }
+}
+
+/// Mean over seeds of whole-network `metric` per (model, method, variant, T).
+fn whole_network(rows: &[ResultRow], metric: &str) -> BTreeMap<(String, String, String, u32), f64> {
+    let mut sums: BTreeMap<(String, String, String, u32), (f64, usize)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.metric == metric && r.layer.is_empty() && r.value.is_finite()) {
+        let e = sums.entry((r.model.clone(), r.method.clone(), r.variant.clone(), r.t)).or_default();
+        e.0 += r.value;
+        e.1 += 1;
+    }
+    sums.into_iter().map(|(k, (s, c))| (k, s / c as f64)).collect()
+}
+
+/// Accuracy against a per-T metric `x_metric`, one point per (variant, T): a line per
+/// method and variant (`per_variant`), or per method through all its variants.
+fn per_t_chart(title: &str, rows: &[ResultRow], x_metric: &str, x_label: &str, per_variant: bool) -> Option<Chart> {
+    let xs = whole_network(rows, x_metric);
+    let acc = whole_network(rows, "accuracy");
+    let mut order: Vec<String> = Vec::new();
+    let mut lines: BTreeMap<String, Vec<Point>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.metric == x_metric && r.layer.is_empty() && r.t > 0) {
+        let label = if per_variant { series_label(r) } else { format!("{} / {}", r.model, r.method) };
+        push_unique(&mut order, label);
+    }
+    for ((model, method, variant, t), x) in &xs {
+        if *t == 0 && method != ANN_METHOD {
+            continue;
+        }
+        let Some(y) = acc.get(&(model.clone(), method.clone(), variant.clone(), *t)) else { continue };
+        let probe = ResultRow { model: model.clone(), method: method.clone(), variant: variant.clone(), ..blank() };
+        let label = if per_variant { series_label(&probe) } else { format!("{model} / {method}") };
+        let tip = if variant.is_empty() { format!("T={t}") } else { format!("{variant}, T={t}") };
+        lines.entry(label.clone()).or_default().push(Point { x: *x, y: *y, tip });
+        push_unique(&mut order, label);
+    }
+    let series = order
+        .into_iter()
+        .filter_map(|label| lines.remove(&label).map(|points| Line { label, points, joined: true }))
+        .collect();
+    Some(Chart {
+        title: title.into(),
+        x_label: x_label.into(),
+        y_label: "accuracy (%)".into(),
+        series,
+        log_x: x_metric == "energy_mj",
+    })
+}
+
+/// `exit_share` rows (layer `t=<k>`) of each method at its largest T.
+fn exit_distribution(title: &str, rows: &[ResultRow]) -> Option<Chart> {
+    let shares: Vec<&ResultRow> = rows.iter().filter(|r| r.metric == "exit_share").collect();
+    let mut keys: Vec<(String, u32)> = Vec::new();
+    for r in &shares {
+        let label = series_label(r);
+        match keys.iter_mut().find(|(l, _)| *l == label) {
+            Some(k) => k.1 = k.1.max(r.t),
+            None => keys.push((label, r.t)),
+        }
+    }
+    let series = keys
+        .into_iter()
+        .map(|(label, t)| {
+            let points = shares
+                .iter()
+                .filter(|r| series_label(r) == label && r.t == t)
+                .filter_map(|r| {
+                    let step: f64 = r.layer.strip_prefix("t=")?.parse().ok()?;
+                    Some(Point { x: step, y: 100.0 * r.value, tip: format!("step {step}: {:.1}%", 100.0 * r.value) })
+                })
+                .collect();
+            Line { label: format!("{label}, T={t}"), points, joined: true }
+        })
+        .collect();
+    Some(Chart {
+        title: title.into(),
+        x_label: "exit step".into(),
+        y_label: "test images exiting (%)".into(),
+        series,
+        log_x: false,
+    })
+}
+
+/// The first method (and variant) with `<prefix><candidate>` per-layer rows: a line per layer.
+fn search_curves(title: &str, rows: &[ResultRow], prefix: &str, x_label: &str) -> Option<Chart> {
+    let first = rows.iter().find(|r| r.metric.starts_with(prefix) && !r.layer.is_empty())?;
+    let (method, variant, seed) = (first.method.clone(), first.variant.clone(), first.seed);
+    let mut layers: Vec<String> = Vec::new();
+    let mut points: BTreeMap<String, Vec<Point>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.method == method && r.variant == variant && r.seed == seed && r.t == first.t) {
+        let Some(x) = r.metric.strip_prefix(prefix).and_then(|k| k.parse::<f64>().ok()) else { continue };
+        push_unique(&mut layers, r.layer.clone());
+        points.entry(r.layer.clone()).or_default().push(Point {
+            x,
+            y: r.value,
+            tip: format!("{}: {x} → {:.4}", r.layer, r.value),
+        });
+    }
+    let series = layers
+        .into_iter()
+        .filter_map(|l| points.remove(&l).map(|p| Line { label: l, points: p, joined: true }))
+        .collect();
+    let which = if variant.is_empty() { method } else { format!("{method} ({variant})") };
+    Some(Chart {
+        title: format!("{title} — {which}"),
+        x_label: x_label.into(),
+        y_label: "sensitivity (symmetric KL to the ANN)".into(),
+        series,
+        log_x: false,
+    })
+}
+
+/// `pareto_energy` / `pareto_sensitivity` rows (layer `point <i>`) of the first method that has
+/// them, the chosen point (`pareto_chosen`) as a series of its own.
+fn pareto(title: &str, rows: &[ResultRow]) -> Option<Chart> {
+    let first = rows.iter().find(|r| r.metric == "pareto_energy")?;
+    let mine: Vec<&ResultRow> = rows
+        .iter()
+        .filter(|r| r.method == first.method && r.variant == first.variant && r.seed == first.seed && r.t == first.t)
+        .collect();
+    let value =
+        |metric: &str, point: &str| mine.iter().find(|r| r.metric == metric && r.layer == point).map(|r| r.value);
+    let mut frontier = Vec::new();
+    let mut chosen = Vec::new();
+    for r in mine.iter().filter(|r| r.metric == "pareto_energy") {
+        let Some(s) = value("pareto_sensitivity", &r.layer) else { continue };
+        let p = || Point { x: r.value, y: s, tip: format!("{}: {:.0} spikes, S = {s:.4}", r.layer, r.value) };
+        frontier.push(p());
+        if value("pareto_chosen", &r.layer).is_some() {
+            chosen.push(p());
+        }
+    }
+    let which =
+        if first.variant.is_empty() { first.method.clone() } else { format!("{} ({})", first.method, first.variant) };
+    Some(Chart {
+        title: format!("{title} — {which}"),
+        x_label: "spikes per image of the chosen φ (Σ over layers)".into(),
+        y_label: "Σ sensitivity".into(),
+        series: vec![
+            Line { label: "Pareto frontier".into(), points: frontier, joined: true },
+            Line { label: "chosen".into(), points: chosen, joined: false },
+        ],
+        log_x: false,
+    })
+}
+
+fn blank() -> ResultRow {
+    ResultRow {
+        experiment: String::new(),
+        dataset: String::new(),
+        model: String::new(),
+        method: String::new(),
+        variant: String::new(),
+        t: 0,
+        seed: 0,
+        metric: String::new(),
+        layer: String::new(),
+        value: 0.0,
+        n_images: 0,
+        git_hash: String::new(),
+        burn_version: String::new(),
+        backend: String::new(),
+        date: String::new(),
+    }
+}
+
+const LEFT: f64 = 80.0;
+const TOP: f64 = 56.0;
+const W: f64 = 560.0;
+const H: f64 = 360.0;
+const CHAR_W: f64 = 7.0;
+
+impl Chart {
+    fn svg(mut self) -> String {
+        for line in &mut self.series {
+            line.points.retain(|p| p.x.is_finite() && p.y.is_finite() && (!self.log_x || p.x > 0.0));
+            line.points.sort_by(|a, b| a.x.total_cmp(&b.x));
+        }
+        let fx = |x: f64| if self.log_x { x.log10() } else { x };
+        let all: Vec<&Point> = self.series.iter().flat_map(|s| &s.points).collect();
+        let range = |v: Vec<f64>| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let pad = ((hi - lo) * 0.06).max(hi.abs() * 0.01).max(1e-9);
+            (lo - pad, hi + pad)
+        };
+        let (x_lo, x_hi) = range(all.iter().map(|p| fx(p.x)).collect());
+        let (y_lo, y_hi) = range(all.iter().map(|p| p.y).collect());
+        let x_of = |x: f64| LEFT + (fx(x) - x_lo) / (x_hi - x_lo) * W;
+        let y_of = |y: f64| TOP + (y_hi - y) / (y_hi - y_lo) * H;
+        let longest = self.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
+        let legend_x = LEFT + W + 24.0;
+        let width = (legend_x + 44.0 + longest * CHAR_W + 16.0).ceil();
+        let legend_h = self.series.len() as f64 * 20.0 + 16.0;
+        let height = (TOP + H + 64.0).max(TOP + legend_h + 16.0).ceil();
+
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(s, "<title>{}</title>", esc(&self.title));
+        let _ = writeln!(s, r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"##);
+        let _ = writeln!(
+            s,
+            r#"<text class="title" x="{}" y="30" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
+            n(LEFT + W / 2.0),
+            esc(&self.title)
+        );
+        // Ticks: "nice" steps on the linear axes, decades (and 2, 5 ×) on a log x axis.
+        let _ = writeln!(s, r##"<g class="grid" stroke="#dddddd" stroke-width="1">"##);
+        let y_step = nice_step(y_hi - y_lo, 8.0);
+        let y_ticks: Vec<f64> = ticks(y_lo, y_hi, y_step);
+        let x_ticks: Vec<f64> = if self.log_x {
+            let (a, b) = (x_lo.floor() as i32, x_hi.ceil() as i32);
+            (a..=b)
+                .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+                .filter(|v| (x_lo..=x_hi).contains(&v.log10()))
+                .collect()
+        } else {
+            ticks(x_lo, x_hi, nice_step(x_hi - x_lo, 8.0))
+        };
+        for &v in &y_ticks {
+            let _ = writeln!(s, r#"<line x1="{}" y1="{y}" x2="{}" y2="{y}"/>"#, n(LEFT), n(LEFT + W), y = n(y_of(v)));
+        }
+        for &v in &x_ticks {
+            let _ = writeln!(s, r#"<line x1="{x}" y1="{}" x2="{x}" y2="{}"/>"#, n(TOP), n(TOP + H), x = n(x_of(v)));
+        }
+        let _ = writeln!(s, "</g>");
+        let _ = writeln!(
+            s,
+            r##"<rect class="frame" x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#333333"/>"##,
+            n(LEFT),
+            n(TOP),
+            n(W),
+            n(H)
+        );
+        let _ = writeln!(s, r##"<g class="y-ticks" text-anchor="end" fill="#333333">"##);
+        for &v in &y_ticks {
+            let _ =
+                writeln!(s, r#"<text x="{}" y="{}" dy="0.35em">{}</text>"#, n(LEFT - 8.0), n(y_of(v)), tick_label(v));
+        }
+        let _ = writeln!(s, "</g>");
+        let _ = writeln!(s, r##"<g class="x-ticks" text-anchor="middle" fill="#333333">"##);
+        for &v in &x_ticks {
+            let _ = writeln!(s, r#"<text x="{}" y="{}">{}</text>"#, n(x_of(v)), n(TOP + H + 18.0), tick_label(v));
+        }
+        let _ = writeln!(s, "</g>");
+        let scale = if self.log_x { " (log scale)" } else { "" };
+        let _ = writeln!(
+            s,
+            r#"<text class="x-label" x="{}" y="{}" text-anchor="middle">{}{scale}</text>"#,
+            n(LEFT + W / 2.0),
+            n(TOP + H + 44.0),
+            esc(&self.x_label)
+        );
+        let _ = writeln!(
+            s,
+            r#"<text class="y-label" x="{x}" y="{y}" text-anchor="middle" transform="rotate(-90 {x} {y})">{}</text>"#,
+            esc(&self.y_label),
+            x = n(22.0),
+            y = n(TOP + H / 2.0)
+        );
+        for (i, line) in self.series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let shape = (i / PALETTE.len()) % 3;
+            let _ =
+                writeln!(s, r#"<g class="series" data-label="{}" stroke="{color}" fill="{color}">"#, esc(&line.label));
+            if line.joined && line.points.len() > 1 {
+                let d: Vec<String> = line
+                    .points
+                    .iter()
+                    .enumerate()
+                    .map(|(j, p)| format!("{}{} {}", if j == 0 { "M" } else { "L" }, n(x_of(p.x)), n(y_of(p.y))))
+                    .collect();
+                let _ = writeln!(s, r#"<path class="line" d="{}" fill="none" stroke-width="2"/>"#, d.join(" "));
+            }
+            for p in &line.points {
+                let size_shape = if line.joined { shape } else { 2 };
+                marker(&mut s, size_shape, x_of(p.x), y_of(p.y), &p.tip);
+            }
+            let _ = writeln!(s, "</g>");
+        }
+        let _ = writeln!(s, r#"<g class="legend">"#);
+        let _ = writeln!(
+            s,
+            r##"<rect x="{}" y="{}" width="{}" height="{}" fill="#ffffff" stroke="#bbbbbb"/>"##,
+            n(legend_x),
+            n(TOP),
+            n(width - legend_x - 8.0),
+            n(legend_h)
+        );
+        for (i, line) in self.series.iter().enumerate() {
+            let ly = TOP + 18.0 + 20.0 * i as f64;
+            let color = PALETTE[i % PALETTE.len()];
+            let _ = writeln!(s, r#"<g class="legend-entry" stroke="{color}" fill="{color}">"#);
+            if line.joined {
+                let _ = writeln!(
+                    s,
+                    r#"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke-width="2"/>"#,
+                    n(legend_x + 8.0),
+                    n(ly),
+                    n(legend_x + 36.0),
+                    n(ly)
+                );
+            }
+            marker(&mut s, if line.joined { (i / PALETTE.len()) % 3 } else { 2 }, legend_x + 22.0, ly, "");
+            let _ = writeln!(
+                s,
+                r##"<text x="{}" y="{}" dy="0.35em" stroke="none" fill="#222222">{}</text>"##,
+                n(legend_x + 44.0),
+                n(ly),
+                esc(&line.label)
+            );
+            let _ = writeln!(s, "</g>");
+        }
+        let _ = writeln!(s, "</g>");
+        s.push_str("</svg>");
+        s
+    }
+}
+
+fn ticks(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).take(200).map(|k| k as f64 * step).collect()
+}
+
+fn tick_label(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if (1e-3..1e5).contains(&a) {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(method: &str, t: u32, metric: &str, layer: &str, value: f64) -> ResultRow {
+        ResultRow {
+            method: method.into(),
+            model: "m".into(),
+            t,
+            metric: metric.into(),
+            layer: layer.into(),
+            value,
+            ..blank()
+        }
+    }
+
+    fn series_count(svg: &str) -> usize {
+        svg.matches(r#"<g class="series""#).count()
+    }
+
+    #[test]
+    fn accuracy_vs_energy_has_a_point_per_t_and_a_line_per_method() {
+        let rows = vec![
+            row("a", 4, "accuracy", "", 50.0),
+            row("a", 4, "energy_mj", "", 0.1),
+            row("a", 8, "accuracy", "", 70.0),
+            row("a", 8, "energy_mj", "", 0.2),
+            row("b", 8, "accuracy", "", 60.0),
+            row("b", 8, "energy_mj", "", 0.05),
+            row("b", 8, "sops", "", 1e6),
+        ];
+        let svg = render_figure("accuracy_vs_energy", "t", &rows).unwrap();
+        assert_eq!(series_count(&svg), 2);
+        assert_eq!(svg.matches(r#"class="marker""#).count(), 3 + 2, "3 points + 2 legend markers");
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg, render_figure("accuracy_vs_energy", "t", &rows).unwrap());
+    }
+
+    #[test]
+    fn search_curves_draw_one_line_per_layer_and_pareto_marks_the_choice() {
+        let mut rows = Vec::new();
+        for (l, layer) in ["conv1", "conv2"].iter().enumerate() {
+            for k in 1..=3 {
+                rows.push(row("adafire", 0, &format!("sensitivity_phi{k}"), layer, (l + 1) as f64 / k as f64));
+            }
+        }
+        rows.push(row("adafire", 0, "pareto_energy", "point 0", 10.0));
+        rows.push(row("adafire", 0, "pareto_sensitivity", "point 0", 2.0));
+        rows.push(row("adafire", 0, "pareto_energy", "point 1", 20.0));
+        rows.push(row("adafire", 0, "pareto_sensitivity", "point 1", 1.0));
+        rows.push(row("adafire", 0, "pareto_chosen", "point 1", 1.0));
+        let svg = render_figure("sensitivity_vs_phi", "t", &rows).unwrap();
+        assert_eq!(series_count(&svg), 2);
+        assert!(svg.contains(r#"data-label="conv2""#));
+        let p = render_figure("pareto_frontier", "t", &rows).unwrap();
+        assert!(p.contains(r#"data-label="chosen""#));
+        assert!(matches!(render_figure("sensitivity_vs_rho", "t", &rows), Err(ReportError::NoData(_))));
+        assert!(matches!(render_figure("nope", "t", &rows), Err(ReportError::InvalidSpec(_))));
+    }
+
+    #[test]
+    fn exit_distribution_reads_the_steps_from_the_layer_column() {
+        let rows = vec![
+            row("iat", 8, "exit_share", "t=1", 0.5),
+            row("iat", 8, "exit_share", "t=2", 0.3),
+            row("iat", 8, "exit_share", "t=8", 0.2),
+            row("iat", 4, "exit_share", "t=1", 0.9),
+        ];
+        let svg = render_figure("exit_step_distribution", "t", &rows).unwrap();
+        assert_eq!(series_count(&svg), 1, "only the largest T");
+        assert!(svg.contains("step 2: 30.0%"));
+    }
+}
