@@ -62,14 +62,14 @@ pub fn train_key(spec: &Spec, seed: u64, fingerprint: &str) -> String {
 }
 
 /// Checkpoints up to this size are copied next to the results they produced.
-pub const SHIPPED_CHECKPOINT_MAX_BYTES: u64 = 5 * 1024 * 1024;
+pub const SHIPPED_CHECKPOINT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Returns the cached ANN for `spec` and `seed`, training (or resuming) it when needed, or
 /// imports `model.weights` when the spec names a weights file.
 ///
 /// `shipped`: the directory of committed checkpoints (`results/checkpoints`). A
 /// checkpoint named by the training key is used instead of training when the cache lacks
-/// it, and a freshly trained checkpoint under 5 MB is copied there.
+/// it, and a freshly trained checkpoint under 16 MB is copied there.
 pub fn train_or_load(
     spec: &Spec,
     seed: u64,
@@ -113,7 +113,7 @@ pub fn train_or_load(
     Ok(TrainedAnn { model, key, progress })
 }
 
-/// Copies a cached training checkpoint under 5 MB to `shipped` (next to the results it
+/// Copies a cached training checkpoint under 16 MB to `shipped` (next to the results it
 /// produced) unless it is already there, so tables regenerate without retraining.
 pub fn ship_checkpoint(cache: &Cache, key: &str, shipped: &std::path::Path) -> Result<()> {
     let dir = cache.dir("train", key);
