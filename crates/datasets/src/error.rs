@@ -107,21 +107,34 @@ fn list_paths(paths: &[PathBuf]) -> String {
 ///
 /// `expected` describes the files that a directory must contain to count.
 pub(crate) fn missing_hint(dataset: &str, expected: &str) -> String {
-    let mut hint = format!("a directory counts only if it contains {expected}.\nTo get it: ");
-    let _ =
-        write!(hint, "run `scripts/fetch-datasets.sh {dataset}` (downloads into $SNN_DATA_DIR, default ./datasets)");
+    let mut how = String::new();
+    if dataset == "shapenet-part" {
+        how.push_str(
+            "download PointNet++'s `shapenetcore_partanno_segmentation_benchmark_v0_normal.zip` \
+             (https://shapenet.cs.stanford.edu/media/shapenetcore_partanno_segmentation_benchmark_v0_normal.zip, \
+             or a mirror of the same archive) and unzip it into the data root, which gives \
+             `shapenetcore_partanno_segmentation_benchmark_v0_normal/` (scripts/fetch-datasets.sh does not fetch it)",
+        );
+    } else {
+        let _ =
+            write!(how, "run `scripts/fetch-datasets.sh {dataset}` (downloads into $SNN_DATA_DIR, default ./datasets)");
+    }
     if dataset == "imagenet" {
-        hint.push_str(
+        how.push_str(
             "; ImageNet needs a manual download from image-net.org, which the script cannot do: \
              it prints the preparation steps",
         );
     }
     if dataset == "fashion-mnist" {
-        hint.push_str(", or `apt-get install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist)");
+        how.push_str(", or `apt-get install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist)");
     }
-    hint.push_str(
-        ".\nIf you already have a copy, pass --data-dir DIR or set SNN_DATA_DIR=DIR \
-         (see datasets/README.md for the expected layout).",
-    );
-    hint
+    missing_hint_with(expected, &how)
+}
+
+/// [`missing_hint`] with the "To get it" instructions `how` given by the caller.
+pub(crate) fn missing_hint_with(expected: &str, how: &str) -> String {
+    format!(
+        "a directory counts only if it contains {expected}.\nTo get it: {how}.\nIf you already have a copy, pass \
+         --data-dir DIR or set SNN_DATA_DIR=DIR (see datasets/README.md for the expected layout)."
+    )
 }

@@ -7,10 +7,18 @@
 //!
 //! Point clouds ([`load_points`]): ModelNet10 and ModelNet40 from PCD class folders, official
 //! OFF meshes (area-weighted surface sampling), the `modelnet40_normal_resampled` text layout
-//! or the `ply_hdf5_2048` HDF5 files; ScanObjectNN from its HDF5 files; and the procedural
-//! `synthetic-shapes3d` set. Every sample has exactly `num_points` points, centred and scaled
-//! to the unit sphere (see [`pointsets`] for the layouts and the resampling rules). HDF5 is
-//! read by the pure-Rust `hdf5-pure` crate (cargo feature `hdf5`, on by default).
+//! or the `ply_hdf5_2048` HDF5 files; ScanObjectNN from its HDF5 files; ShapeNetPart
+//! (`shapenet-part`, the `shapenetcore_partanno_segmentation_benchmark_v0_normal` release,
+//! 16 categories; [`load_shapenet_part`] also keeps the per-point part labels, see
+//! [`shapenet_part`]); and the procedural `synthetic-shapes3d` set. Every sample has exactly
+//! `num_points` points, centred and scaled to the unit sphere (see [`pointsets`] for the
+//! layouts and the resampling rules). HDF5 is read by the pure-Rust `hdf5-pure` crate (cargo
+//! feature `hdf5`, on by default).
+//!
+//! Event frames ([`load_event_frames`]): CIFAR10-DVS (`cifar10-dvs`) as integrated into
+//! `[T, 2, H, W]` frames by SpikingJelly (`frames_number_<T>_split_by_number/<class>/*.npz`),
+//! with the common 9:1 per-class train/test split (see [`event_frames`]). `.npz`/`.npy` files
+//! are read by [`npy`].
 //!
 //! Also provides a small deterministic RNG, normalisation, augmentation and batch assembly
 //! ([`make_batch`], [`make_point_batch`]). Nothing here touches the network.
@@ -18,26 +26,33 @@
 pub mod augment;
 pub mod cifar;
 pub mod error;
+pub mod event_frames;
 pub mod h5;
 pub mod idx;
 pub mod image;
 pub mod imagenet;
+pub mod npy;
 pub mod off;
 pub mod pcd;
 pub mod pointcloud;
 pub mod pointsets;
 pub mod rng;
 pub mod root;
+pub mod shapenet_part;
 pub mod synthetic_shapes2d;
 pub mod synthetic_shapes3d;
 
 pub use augment::{Augment, Normalization, make_batch};
 pub use error::DatasetError;
+pub use event_frames::{
+    EventFrameOptions, EventFrameSet, load_event_frames, load_event_frames_with, locate_event_frames,
+};
 pub use image::ImageSet;
 pub use imagenet::ImageNetOptions;
 pub use pointcloud::{PointAugment, PointCloudSet, make_point_batch, normalize_unit_sphere};
 pub use rng::{Rng, derive_seed, sample_indices, shuffled_indices};
 pub use root::DataRoot;
+pub use shapenet_part::ShapeNetPartSet;
 
 /// Names accepted by [`load_images`].
 pub const DATASET_NAMES: &[&str] = &["synthetic-shapes2d", "mnist", "fashion-mnist", "cifar10", "cifar100", "imagenet"];
@@ -181,7 +196,14 @@ pub fn default_augment(name: &str) -> Option<Augment> {
 }
 
 /// Names accepted by [`load_points`].
-pub const POINT_DATASET_NAMES: &[&str] = &["synthetic-shapes3d", "modelnet10", "modelnet40", "scanobjectnn"];
+pub const POINT_DATASET_NAMES: &[&str] =
+    &["synthetic-shapes3d", "modelnet10", "modelnet40", "scanobjectnn", shapenet_part::NAME];
+
+/// Names of the event-frame datasets ([`load_event_frames`]): `cifar10-dvs`.
+pub const EVENT_DATASET_NAMES: &[&str] = &[event_frames::NAME];
+
+/// Name of the CIFAR10-DVS event-frame dataset, `"cifar10-dvs"`.
+pub const CIFAR10_DVS: &str = event_frames::NAME;
 
 /// True for the names in [`POINT_DATASET_NAMES`].
 pub fn is_point_dataset(name: &str) -> bool {
@@ -213,8 +235,9 @@ pub struct PointOptions {
     /// the whole split for files).
     #[serde(default)]
     pub test_size: usize,
-    /// Base seed of the synthetic set, of OFF surface sampling, of PCD point subsampling and
-    /// of the `train_size`/`test_size` subsets. Train and test use different derived seeds.
+    /// Base seed of the synthetic set, of OFF surface sampling, of PCD and ShapeNetPart point
+    /// subsampling and of the `train_size`/`test_size` subsets. Train and test use different
+    /// derived seeds.
     #[serde(default)]
     pub seed: u64,
     /// ScanObjectNN variant (ignored by other sets): `obj_bg` (`main_split/*_objectdataset.h5`),
@@ -278,6 +301,19 @@ pub fn locate_points(
     pointsets::locate(name, split, root, options)
 }
 
+/// Loads a ShapeNetPart split like [`load_points`]`("shapenet-part", ...)` (same search, same
+/// clouds and category labels) and also returns the part label of every point, for
+/// segmentation (see [`shapenet_part`] for the layout and the splits).
+pub fn load_shapenet_part(
+    split: Split,
+    root: &DataRoot,
+    options: &PointOptions,
+) -> Result<ShapeNetPartSet, DatasetError> {
+    check_point_request(shapenet_part::NAME, options)?;
+    let dir = pointsets::locate(shapenet_part::NAME, split, root, options)?;
+    shapenet_part::load_dir(&dir, split, options)
+}
+
 fn check_point_request(name: &str, options: &PointOptions) -> Result<(), DatasetError> {
     if !is_point_dataset(name) {
         return Err(DatasetError::UnknownDataset { name: name.to_string(), valid: POINT_DATASET_NAMES.join(", ") });
@@ -303,4 +339,8 @@ pub fn default_point_augment(name: &str) -> Option<PointAugment> {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_events;
+#[cfg(test)]
 mod tests_points;
+#[cfg(test)]
+mod tests_shapenet;

@@ -229,27 +229,24 @@ pub(crate) enum Reduce {
 pub(crate) fn fit_points(points: &[f32], n: usize, reduce: Reduce) -> Vec<f32> {
     let m = points.len() / 3;
     debug_assert!(m > 0);
-    if m == n {
-        return points[..3 * n].to_vec();
+    let mut out = Vec::with_capacity(3 * n);
+    for s in fit_indices(m, n, reduce) {
+        out.extend_from_slice(&points[3 * s..3 * s + 3]);
     }
-    if m < n {
-        let mut out = Vec::with_capacity(3 * n);
-        for j in 0..n {
-            let s = j % m;
-            out.extend_from_slice(&points[3 * s..3 * s + 3]);
-        }
-        return out;
+    out
+}
+
+/// Which of a cloud's `m > 0` points [`fit_points`] keeps, in output order: all of them when
+/// `m == n`; `j mod m` for `j < n` when `m < n`; the first `n` or a seeded random subset (in
+/// file order) when `m > n`. Lets per-point attributes (e.g. part labels) follow the points.
+pub(crate) fn fit_indices(m: usize, n: usize, reduce: Reduce) -> Vec<usize> {
+    debug_assert!(m > 0);
+    if m <= n {
+        return (0..n).map(|j| j % m).collect();
     }
     match reduce {
-        Reduce::First => points[..3 * n].to_vec(),
-        Reduce::Random(seed) => {
-            let keep = crate::rng::sample_indices(m, n, seed);
-            let mut out = Vec::with_capacity(3 * n);
-            for s in keep {
-                out.extend_from_slice(&points[3 * s..3 * s + 3]);
-            }
-            out
-        }
+        Reduce::First => (0..n).collect(),
+        Reduce::Random(seed) => crate::rng::sample_indices(m, n, seed),
     }
 }
 

@@ -1,12 +1,13 @@
-//! File-backed point-cloud datasets (ModelNet10, ModelNet40, ScanObjectNN): where they are
-//! looked for, which layouts are accepted, and how samples are prepared.
+//! File-backed point-cloud datasets (ModelNet10, ModelNet40, ScanObjectNN, ShapeNetPart):
+//! where they are looked for, which layouts are accepted, and how samples are prepared.
 //!
 //! # Search
 //! For each directory `D` of [`DataRoot::candidates`] (in order) the loader looks at `D` and at
 //! those of its sub-directories `pcd/`, `ModelNet10/pcd/` (`ModelNet40/pcd/`), `ModelNet10/`
 //! (`ModelNet40/`), `modelnet40_normal_resampled/` and `modelnet40_ply_hdf5_2048/` (ScanObjectNN:
-//! `h5_files/`) that exist, and uses the first that holds the requested split in one of the
-//! layouts below (tried in this order):
+//! `h5_files/`; ShapeNetPart: `shapenetcore_partanno_segmentation_benchmark_v0_normal/`) that
+//! exist, and uses the first that holds the requested split in one of the layouts below (tried
+//! in this order; ShapeNetPart has only its own, see [`crate::shapenet_part`]):
 //!
 //! 1. **PCD class folders**: `<class>/<split>/*.pcd`, classes = the sub-directories that have a
 //!    `train/` or `test/` folder with `.pcd` files, sorted by name (label = rank).
@@ -23,7 +24,8 @@
 //! order), since PCD files may be in scan order; text and HDF5 files — the first `num_points`
 //! points, since those files are already random samples (this is what the reference
 //! PointNet/PointNet++/DGCNN loaders do); OFF meshes — `num_points` area-weighted seeded
-//! surface samples. Clouds with fewer points are repeated cyclically. All seeds derive from
+//! surface samples; ShapeNetPart files — a seeded random subset, like PCD. Clouds with fewer
+//! points are repeated cyclically. All seeds derive from
 //! ([`PointOptions::seed`], split, index of the file in the full sorted split list), so a
 //! sample's points do not depend on `train_size`/`test_size`.
 
@@ -105,6 +107,7 @@ fn num_classes(name: &str) -> usize {
     match name {
         "modelnet10" => 10,
         "modelnet40" => 40,
+        crate::shapenet_part::NAME => crate::shapenet_part::CATEGORIES.len(),
         _ => 15,
     }
 }
@@ -116,6 +119,7 @@ fn nestings(name: &str) -> &'static [&'static str] {
         "modelnet40" => {
             &["pcd", "ModelNet40/pcd", "ModelNet40", "modelnet40_normal_resampled", "modelnet40_ply_hdf5_2048"]
         }
+        crate::shapenet_part::NAME => &[crate::shapenet_part::RELEASE_DIR],
         _ => &["h5_files"],
     }
 }
@@ -156,6 +160,8 @@ enum Layout {
     ModelNetH5 { dir: PathBuf, files: Vec<PathBuf> },
     /// One ScanObjectNN file.
     ScanH5 { file: PathBuf },
+    /// A ShapeNetPart release directory.
+    ShapeNetPart { dir: PathBuf },
 }
 
 /// Sorted names of the entries of `dir` that satisfy `keep`, or `None` when `dir` is not a
@@ -203,6 +209,10 @@ fn detect(name: &str, dir: &Path, split: Split, opts: &PointOptions) -> Result<O
         let (sub, suffix) = scan_variant(opts)?;
         let file = dir.join(sub).join(format!("{}_objectdataset{suffix}.h5", scan_prefix(split)));
         return Ok(file.is_file().then_some(Layout::ScanH5 { file }));
+    }
+    if name == crate::shapenet_part::NAME {
+        let holds = crate::shapenet_part::holds_split(dir, split);
+        return Ok(holds.then(|| Layout::ShapeNetPart { dir: dir.to_path_buf() }));
     }
     for ext in ["pcd", "off"] {
         if let Some(l) = class_folders(dir, ext, split) {
@@ -255,6 +265,7 @@ fn expected(name: &str, split: Split, opts: &PointOptions) -> String {
             ),
             Err(_) => "a ScanObjectNN HDF5 file".into(),
         },
+        crate::shapenet_part::NAME => crate::shapenet_part::expected(split),
         _ => {
             let (nn, official) = if name == "modelnet10" { ("10", "ModelNet10") } else { ("40", "ModelNet40") };
             let mut s = format!(
@@ -307,20 +318,26 @@ fn find(name: &str, split: Split, root: &DataRoot, opts: &PointOptions) -> Resul
 /// The directory (ScanObjectNN: the HDF5 file) that [`load`] reads `split` of `name` from.
 pub(crate) fn locate(name: &str, split: Split, root: &DataRoot, opts: &PointOptions) -> Result<PathBuf, DatasetError> {
     Ok(match find(name, split, root, opts)? {
-        Layout::ClassFolders { dir, .. } | Layout::Text { dir, .. } | Layout::ModelNetH5 { dir, .. } => dir,
+        Layout::ClassFolders { dir, .. }
+        | Layout::Text { dir, .. }
+        | Layout::ModelNetH5 { dir, .. }
+        | Layout::ShapeNetPart { dir } => dir,
         Layout::ScanH5 { file } => file,
     })
 }
 
-/// Loads a file-backed point dataset (`name` is one of modelnet10, modelnet40, scanobjectnn).
+/// Loads a file-backed point dataset (`name` is one of modelnet10, modelnet40, scanobjectnn,
+/// shapenet-part).
 pub(crate) fn load(
     name: &str,
     split: Split,
     root: &DataRoot,
     opts: &PointOptions,
 ) -> Result<PointCloudSet, DatasetError> {
-    let layout = find(name, split, root, opts)?;
-    load_layout(name, layout, split, opts)
+    match find(name, split, root, opts)? {
+        Layout::ShapeNetPart { dir } => Ok(crate::shapenet_part::load_dir(&dir, split, opts)?.cloud),
+        layout => load_layout(name, layout, split, opts),
+    }
 }
 
 fn load_layout(name: &str, layout: Layout, split: Split, opts: &PointOptions) -> Result<PointCloudSet, DatasetError> {
@@ -380,6 +397,7 @@ fn load_layout(name: &str, layout: Layout, split: Split, opts: &PointOptions) ->
             let (p, l) = read_h5(&[file], k, split, limit, opts)?;
             (p, l, SCANOBJECTNN_CLASSES.iter().map(|s| s.to_string()).collect())
         }
+        Layout::ShapeNetPart { dir } => return Ok(crate::shapenet_part::load_dir(&dir, split, opts)?.cloud),
     };
     Ok(PointCloudSet { name: name.to_string(), points, labels, num_points: n, num_classes: k, class_names })
 }

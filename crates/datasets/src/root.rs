@@ -34,6 +34,14 @@ fn sub_dirs(dataset: &str) -> &'static [&'static str] {
             "modelnet40-pcd1024",
         ],
         "scanobjectnn" => &["scanobjectnn", "ScanObjectNN", "h5_files"],
+        "shapenet-part" => &[
+            "shapenetcore_partanno_segmentation_benchmark_v0_normal",
+            "shapenet-part",
+            "ShapeNetPart",
+            "shapenet_part",
+        ],
+        // Event frames: the SpikingJelly dataset root (holding `frames_number_<T>_split_by_number/`).
+        "cifar10-dvs" => &["cifar10-dvs", "CIFAR10-DVS", "cifar10_dvs", "CIFAR10DVS"],
         "imagenet" => &["imagenet", "ImageNet", "ILSVRC2012", "imagenet-1k"],
         _ => &[],
     }

@@ -351,7 +351,10 @@ fn find<'a>(ms: impl IntoIterator<Item = &'a Measure>, metric: &str, t: u32) -> 
 /// Energy figures derived from measured rows (paper 002, appendix): per image
 /// `energy_j` = 12.5 pJ × MACs (ANN) or 77 fJ × SOPs (SNN, at each T) and `fps_per_watt` =
 /// 1 / energy; `sop90`/`sop95` = SOPs per image at the first reported T whose accuracy reaches
-/// 90 %/95 % of the ANN's (row T = that T), with the matching `fps_per_watt90`/`95`.
+/// 90 %/95 % of the ANN's (row T = that T), with the matching `fps_per_watt90`/`95`;
+/// `t_within_1pp` = the smallest reported T whose accuracy is within 1 pp of the ANN's (row T =
+/// that T, value T), with `sops_within_1pp`, `energy_j_within_1pp` and `energy_mj_within_1pp`
+/// there.
 ///
 /// `energy_mj` (Wang et al. 2024's accounting, in mJ per image): 0.9 pJ per accumulate
 /// (SOPs: spikes × fan-out, a burst of s spikes counting s times) plus 4.6 pJ per MAC of the
@@ -384,6 +387,17 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
                 let steps = get("mean_exit_step", t).unwrap_or(t as f64);
                 let joules = sops * SNN_JOULES_PER_AC + first_layer_macs * steps * JOULES_PER_MAC_45NM;
                 out.push(measure(label, t, "energy_mj", "", joules * 1e3, n));
+            }
+        }
+        // The smallest evaluated T within 1 pp of the ANN, and the cost of running there.
+        if let Some(&t) = ts.iter().find(|&&t| get("accuracy", t).is_some_and(|a| a >= ann_acc - 1.0)) {
+            out.push(measure(label, t, "t_within_1pp", "", t as f64, n));
+            if let Some(sops) = get("sops", t) {
+                out.push(measure(label, t, "sops_within_1pp", "", sops, n));
+                out.push(measure(label, t, "energy_j_within_1pp", "", sops * SNN_JOULES_PER_SOP, n));
+                let steps = get("mean_exit_step", t).unwrap_or(t as f64);
+                let mj = (sops * SNN_JOULES_PER_AC + first_layer_macs * steps * JOULES_PER_MAC_45NM) * 1e3;
+                out.push(measure(label, t, "energy_mj_within_1pp", "", mj, n));
             }
         }
         for (fraction, name) in [(0.90, "90"), (0.95, "95")] {
@@ -449,6 +463,21 @@ mod tests {
         assert!((mj("x") - 5.48e-3).abs() < 1e-9, "{}", mj("x"));
         // Early exit after 2 steps on average: the first layer runs 2 steps.
         assert!((mj("y") - (1.8e-3 + 0.92e-3)).abs() < 1e-9, "{}", mj("y"));
+        // x (70 %) is 10 pp below the ANN: no T within 1 pp.
+        assert!(!e.iter().any(|m| m.method == "x" && m.metric == "t_within_1pp"));
+        let snn = vec![
+            measure("z", 4, "accuracy", "", 78.0, 10),
+            measure("z", 4, "sops", "", 1e6, 10),
+            measure("z", 8, "accuracy", "", 79.5, 10),
+            measure("z", 8, "sops", "", 2e6, 10),
+            measure("z", 16, "accuracy", "", 80.2, 10),
+            measure("z", 16, "sops", "", 4e6, 10),
+        ];
+        let e = energy_measures(&ann, &snn);
+        let within = e.iter().find(|m| m.metric == "t_within_1pp").unwrap();
+        assert_eq!((within.t, within.value), (8, 8.0));
+        let sops = e.iter().find(|m| m.metric == "sops_within_1pp").unwrap();
+        assert_eq!((sops.t, sops.value), (8, 2e6));
         assert!((mj("ann") - 4.6e-3).abs() < 1e-12);
     }
 
@@ -467,6 +496,8 @@ mod tests {
         let get = |method: &str, metric: &str| e.iter().find(|m| m.method == method && m.metric == metric).unwrap();
         // ResNet-34 sanity: 3.6 GMAC × 12.5 pJ = 45 mJ → 22 FPS/W, as paper 002 reports.
         assert!((get("ann", "fps_per_watt").value - 22.2).abs() < 0.1);
+        // Within 1 pp of 80: 79; never reached here.
+        assert!(e.iter().all(|m| m.metric != "t_within_1pp"));
         // 90 % of 80 = 72 is first reached at T = 16; 95 % (76) at T = 32.
         assert_eq!((get("x", "sop90").t, get("x", "sop90").value), (16, 2e9));
         assert_eq!((get("x", "sop95").t, get("x", "sop95").value), (32, 4e9));
