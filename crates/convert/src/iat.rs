@@ -9,9 +9,11 @@
 //! ```
 //! (the paper's Eq. 18; CIFAR defaults α_base = 0.6, β = 0.4, δ = 1). A step at which no sample
 //! is correct gets α_t = 1 (never exit there), as in the authors' code. The readout exits a sample
-//! at the first t with 1 − H_t > α_t. Early steps, with high entropy, get thresholds near α_base
-//! only if the entropy is close to its minimum: the thresholds rise towards α_base + β as the
-//! average entropy falls to its minimum.
+//! at the first t with 1 − H_t > α_t. The thresholds rise with t as the mean entropy falls:
+//! early steps, whose mean entropy is far above its minimum, get thresholds near α_base (a
+//! confident sample may leave early), the step of least entropy gets α_base + β (with the
+//! defaults 1: nobody exits there), as the paper describes ("the threshold progressively
+//! increases with each timestep") and the authors' code computes.
 //!
 //! "Correct" needs labels, which calibration images do not carry: a sample counts as correct at
 //! step t when the SNN's prediction agrees with the ANN's (the ANN is the target a conversion

@@ -162,7 +162,7 @@ pub fn evaluate_method(
                 if sim.latency > 0 {
                     out.push(measure(label, t, "latency_steps", "", sim.latency as f64, n));
                 }
-                if sim.exit_steps.iter().any(Option::is_some) {
+                if conversion.network.readout.exits_early() {
                     let mean = sim.exit_steps.iter().map(|e| e.unwrap_or(tt).min(tt) as f64).sum::<f64>() / n as f64;
                     out.push(measure(label, t, "mean_exit_step", "", mean, n));
                     // The exit-step distribution: the share of images stopping at each step

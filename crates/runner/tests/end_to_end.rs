@@ -242,3 +242,90 @@ fn plan_reports_a_missing_weights_file() {
     std::fs::write(&spec, SPEC).unwrap();
     runner::run::plan_spec(&spec, &options(dir.path())).unwrap();
 }
+
+/// Adaptive Calibration through the runner: the conversion's own rows (φ per layer named by
+/// slot, the search curves, IAT's thresholds) reach results.csv, early exit gives the exit
+/// rows and energy, and the requested figures are drawn.
+#[test]
+fn adafire_with_ssc_and_iat_reports_its_search_and_draws_its_figures() {
+    let spec_text = r#"
+[dataset]
+name = "synthetic-shapes2d"
+[dataset.synthetic]
+train_size = 300
+test_size = 60
+image_size = 12
+seed = 3
+[model]
+name = "small-cnn"
+width = 0.5
+[train]
+optimizer = "adam"
+lr = 0.003
+weight_decay = 0.0
+batch_size = 50
+epochs = 1
+[convert]
+calibration_images = 64
+batch_size = 32
+[[method]]
+kind = "adafire"
+label = "adafire+ssc+iat"
+timesteps = 4
+search_images = 16
+correction_images = 32
+iat_images = 64
+ssc = true
+ssc_ratios = [1.0, 2.0, 4.0]
+iat = "adaptive"
+[eval]
+timesteps = [4]
+batch_size = 60
+chunk = 4
+[table]
+rows = ["method"]
+figures = ["accuracy_vs_energy", "accuracy_vs_exit_step", "exit_step_distribution", "sensitivity_vs_phi", "sensitivity_vs_rho", "pareto_frontier"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("adafire_spec.toml");
+    std::fs::write(&spec, spec_text).unwrap();
+    let out = run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap();
+    let rows = read_csv(&out.join("results.csv")).unwrap();
+    let of = |metric: &str| rows.iter().filter(|r| r.method == "adafire+ssc+iat" && r.metric == metric).count();
+    let slots = rows.iter().filter(|r| r.metric == "phi").count();
+    assert!(slots >= 3, "one φ per slot: {slots}");
+    assert!(rows.iter().filter(|r| r.metric == "phi").all(|r| !r.layer.starts_with("slot ") && !r.layer.is_empty()));
+    assert_eq!(of("sensitivity_phi8"), slots);
+    assert_eq!(of("rho"), slots);
+    assert_eq!(of("iat_alpha"), 4);
+    assert_eq!(of("exit_share"), 4);
+    assert_eq!(of("mean_exit_step"), 1);
+    assert_eq!(of("energy_mj"), 1);
+    let share: f64 = rows.iter().filter(|r| r.metric == "exit_share").map(|r| r.value).sum();
+    assert!((share - 1.0).abs() < 1e-9, "exit shares sum to 1: {share}");
+    for f in [
+        "accuracy_vs_energy",
+        "accuracy_vs_exit_step",
+        "exit_step_distribution",
+        "sensitivity_vs_phi",
+        "sensitivity_vs_rho",
+        "pareto_frontier",
+    ] {
+        let svg = std::fs::read_to_string(out.join(format!("{f}.svg"))).unwrap_or_else(|e| panic!("{f}.svg: {e}"));
+        assert!(svg.starts_with("<svg") && svg.contains(r#"class="series""#), "{f}.svg has no series");
+    }
+}
+
+#[test]
+fn an_unknown_figure_is_a_spec_error_naming_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("bad_figure.toml");
+    std::fs::write(
+        &spec,
+        SPEC.replace("rows = [\"method\"]", "rows = [\"method\"]\nfigures = [\"accuracy_vs_nothing\"]"),
+    )
+    .unwrap();
+    let err = format!("{:#}", run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap_err());
+    assert!(err.contains("accuracy_vs_nothing") && err.contains("pareto_frontier"), "{err}");
+    assert!(!dir.path().join("results/bad_figure").exists(), "nothing written");
+}

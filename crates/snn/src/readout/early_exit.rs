@@ -87,6 +87,9 @@ impl Readout for EarlyExit {
     fn config(&self) -> toml::Table {
         config_table(Self::KIND, self)
     }
+    fn exits_early(&self) -> bool {
+        true
+    }
     fn new_state(&self, batch: usize, classes: usize) -> Box<dyn ReadoutState> {
         Box::new(EarlyExitState {
             rule: self.clone(),

@@ -44,6 +44,11 @@ pub trait Readout: fmt::Debug + Send + Sync {
     fn metrics(&self) -> Vec<(&'static str, f64)> {
         Vec::new()
     }
+    /// Whether the readout may stop samples before T (results then report the mean exit step
+    /// and the exit-step distribution, even when no sample stopped early). False by default.
+    fn exits_early(&self) -> bool {
+        false
+    }
 }
 
 /// Run-time state of a readout for one batch.
