@@ -83,7 +83,9 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     let mut rows = Vec::new();
     let mut data_cache: HashMap<String, Data> = HashMap::new();
     for variant in &variants {
-        rows.extend(run_variant(variant, &name, &provenance, &cache, &root, &device, mode, &shipped, &mut data_cache)?);
+        let variant_rows =
+            run_variant(variant, &name, &provenance, &cache, &root, &device, mode, &shipped, &mut data_cache)?;
+        rows.extend(crate::report::thin_frontiers(variant_rows));
     }
 
     let table_spec = table_spec(&spec, &name);

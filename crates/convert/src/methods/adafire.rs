@@ -208,7 +208,7 @@ impl RegisteredMethod for AdaFire {
         if !(self.ssc_budget > 0.0 && self.ssc_budget.is_finite()) {
             return Err(format!("ssc_budget must be positive, got {}", self.ssc_budget));
         }
-        if !(self.iat_delta > 0.0) || !(0.0..=1.0).contains(&self.iat_alpha_base) || self.iat_beta < 0.0 {
+        if self.iat_delta.is_nan() || self.iat_delta <= 0.0 || !(0.0..=1.0).contains(&self.iat_alpha_base) || self.iat_beta < 0.0 {
             return Err("need iat_delta > 0, 0 ≤ iat_alpha_base ≤ 1 and iat_beta ≥ 0".into());
         }
         Ok(())
@@ -262,7 +262,7 @@ impl ConversionMethod for AdaFire {
 
         // φ per layer.
         let phis: Vec<u32> = if self.phi_search {
-            let reference = softmax_rows(&tensor_values(net.model.forward(search_batch.clone())), classes_of(net, &search_batch));
+            let reference = ann_probabilities(net, &search_batch);
             let candidates: Vec<u32> = (self.min_spikes..=self.initial_spikes).collect();
             let mut sensitivity = vec![Vec::with_capacity(candidates.len()); slots];
             let mut energy = vec![Vec::with_capacity(candidates.len()); slots];
@@ -302,7 +302,7 @@ impl ConversionMethod for AdaFire {
         correct_layers(net, &correction, t, self.potential_init);
 
         if self.ssc {
-            let reference = softmax_rows(&tensor_values(net.model.forward(search_batch.clone())), classes_of(net, &search_batch));
+            let reference = ann_probabilities(net, &search_batch);
             let mut sensitivity = vec![Vec::with_capacity(self.ssc_ratios.len()); slots];
             let mut energy = vec![Vec::with_capacity(self.ssc_ratios.len()); slots];
             for slot in 0..slots {
@@ -383,10 +383,11 @@ fn frontier_rows(search: &ParetoSearch) -> Vec<MethodMeasure> {
     rows
 }
 
-fn classes_of(net: &SpikingNetwork, images: &Tensor<4>) -> usize {
-    let [batch, ..] = images.dims();
-    let [_, classes] = net.model.forward(images.clone().slice([0..batch.min(1)])).dims();
-    classes
+/// Softmax of the ANN's logits on `images`, `[n × classes]`.
+fn ann_probabilities(net: &SpikingNetwork, images: &Tensor<4>) -> Vec<f64> {
+    let logits = net.model.forward(images.clone());
+    let [_, classes] = logits.dims();
+    softmax_rows(&tensor_values(logits), classes)
 }
 
 /// Softmax of every row of `logits` (`[n × classes]`).

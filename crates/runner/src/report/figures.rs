@@ -26,6 +26,43 @@ pub const FIGURES: [(&str, &str); 6] = [
     ("pareto_frontier", "the φ search's Pareto frontier, spikes vs sensitivity, with the chosen point (Fig. 4)"),
 ];
 
+/// Points of a recorded Pareto frontier kept in results.csv (see [`thin_frontiers`]).
+pub const MAX_FRONTIER_POINTS: usize = 200;
+
+/// Thins every recorded Pareto frontier (`pareto_energy` / `pareto_sensitivity` /
+/// `pareto_chosen` rows, layer `point <i>`) of more than [`MAX_FRONTIER_POINTS`] points to that
+/// many, evenly spaced by index, keeping both ends and the chosen point: a search over 19 layers
+/// leaves thousands of frontier points, which would make results.csv megabytes long.
+pub fn thin_frontiers(rows: Vec<ResultRow>) -> Vec<ResultRow> {
+    type Key = (String, String, u64, u32);
+    let key = |r: &ResultRow| (r.method.clone(), r.variant.clone(), r.seed, r.t);
+    let index = |r: &ResultRow| r.layer.strip_prefix("point ").and_then(|i| i.parse::<usize>().ok());
+    let mut sizes: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut chosen: BTreeMap<Key, usize> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.metric.starts_with("pareto_")) {
+        if let Some(i) = index(r) {
+            let n = sizes.entry(key(r)).or_default();
+            *n = (*n).max(i + 1);
+            if r.metric == "pareto_chosen" {
+                chosen.insert(key(r), i);
+            }
+        }
+    }
+    rows.into_iter()
+        .filter(|r| {
+            if !r.metric.starts_with("pareto_") {
+                return true;
+            }
+            let (Some(i), Some(&n)) = (index(r), sizes.get(&key(r))) else { return true };
+            if n <= MAX_FRONTIER_POINTS {
+                return true;
+            }
+            let stride = n.div_ceil(MAX_FRONTIER_POINTS - 2).max(1);
+            i % stride == 0 || i + 1 == n || chosen.get(&key(r)) == Some(&i)
+        })
+        .collect()
+}
+
 /// Whether `name` is a figure of [`FIGURES`].
 pub fn is_figure(name: &str) -> bool {
     FIGURES.iter().any(|(f, _)| *f == name)
@@ -247,6 +284,8 @@ const TOP: f64 = 56.0;
 const W: f64 = 560.0;
 const H: f64 = 360.0;
 const CHAR_W: f64 = 7.0;
+/// Joined series with more points than this are drawn without markers.
+const MAX_MARKED_POINTS: usize = 60;
 
 impl Chart {
     fn svg(mut self) -> String {
@@ -281,8 +320,7 @@ impl Chart {
         let _ = writeln!(s, r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"##);
         let _ = writeln!(
             s,
-            r#"<text class="title" x="{}" y="30" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
-            n(LEFT + W / 2.0),
+            r#"<text class="title" x="16" y="30" font-size="15" font-weight="bold">{}</text>"#,
             esc(&self.title)
         );
         // Ticks: "nice" steps on the linear axes, decades (and 2, 5 ×) on a log x axis.
@@ -353,9 +391,11 @@ impl Chart {
                     .collect();
                 let _ = writeln!(s, r#"<path class="line" d="{}" fill="none" stroke-width="2"/>"#, d.join(" "));
             }
-            for p in &line.points {
-                let size_shape = if line.joined { shape } else { 2 };
-                marker(&mut s, size_shape, x_of(p.x), y_of(p.y), &p.tip);
+            // A dense curve (a long frontier) is drawn as its line alone: markers would hide it.
+            if !line.joined || line.points.len() <= MAX_MARKED_POINTS {
+                for p in &line.points {
+                    marker(&mut s, if line.joined { shape } else { 2 }, x_of(p.x), y_of(p.y), &p.tip);
+                }
             }
             let _ = writeln!(s, "</g>");
         }
@@ -413,7 +453,10 @@ fn tick_label(v: f64) -> String {
         let s = format!("{v:.4}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        format!("{v:.0e}")
+        // Three significant digits at most: 1.25e6, 8e5.
+        let s = format!("{v:.2e}");
+        let (mantissa, exponent) = s.split_once('e').unwrap_or((s.as_str(), "0"));
+        format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
     }
 }
 
@@ -475,6 +518,36 @@ mod tests {
         assert!(p.contains(r#"data-label="chosen""#));
         assert!(matches!(render_figure("sensitivity_vs_rho", "t", &rows), Err(ReportError::NoData(_))));
         assert!(matches!(render_figure("nope", "t", &rows), Err(ReportError::InvalidSpec(_))));
+    }
+
+    #[test]
+    fn long_frontiers_are_thinned_keeping_the_ends_and_the_choice() {
+        let mut rows = Vec::new();
+        for i in 0..1000 {
+            rows.push(row("a", 0, "pareto_energy", &format!("point {i}"), i as f64));
+            rows.push(row("a", 0, "pareto_sensitivity", &format!("point {i}"), 1000.0 - i as f64));
+        }
+        rows.push(row("a", 0, "pareto_chosen", "point 777", 1.0));
+        rows.push(row("b", 0, "pareto_energy", "point 0", 1.0));
+        rows.push(row("a", 8, "accuracy", "", 90.0));
+        let thin = thin_frontiers(rows);
+        let energy: Vec<&ResultRow> = thin.iter().filter(|r| r.method == "a" && r.metric == "pareto_energy").collect();
+        assert!(energy.len() <= MAX_FRONTIER_POINTS && energy.len() > MAX_FRONTIER_POINTS / 2, "{}", energy.len());
+        for p in ["point 0", "point 999", "point 777"] {
+            assert!(energy.iter().any(|r| r.layer == p), "{p} dropped");
+            assert!(thin.iter().any(|r| r.metric == "pareto_sensitivity" && r.layer == p));
+        }
+        assert!(thin.iter().any(|r| r.metric == "pareto_chosen"));
+        assert!(thin.iter().any(|r| r.method == "b") && thin.iter().any(|r| r.metric == "accuracy"));
+    }
+
+    #[test]
+    fn tick_labels_keep_three_significant_digits() {
+        assert_eq!(tick_label(1.25e6), "1.25e6");
+        assert_eq!(tick_label(8e5), "8e5");
+        assert_eq!(tick_label(0.05), "0.05");
+        assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(120.0), "120");
     }
 
     #[test]

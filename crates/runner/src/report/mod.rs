@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use self::csv::{read_csv, write_atomic, write_csv};
-pub use self::figures::{FIGURES, is_figure, render_figure};
+pub use self::figures::{FIGURES, MAX_FRONTIER_POINTS, is_figure, render_figure, thin_frontiers};
 pub use self::markdown::{
     PaperValue, TableSpec, derived_paper_values, render_layer_table, render_markdown, render_summary,
 };
