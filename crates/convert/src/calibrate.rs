@@ -3,7 +3,7 @@
 //! channel-normalised KL divergence, bias correction and potential initialisation.
 
 use burn::prelude::*;
-use snn::{SpikingNetwork, simulate_recording};
+use snn::{SpikingNetwork, simulate_recording, simulate_slot_input};
 use zoo::{Convertible, ForwardCtx, tensor_values};
 
 use crate::weight_calibration::{SlotWeightReport, WeightCalibration, calibrate_slot_weights};
@@ -223,6 +223,25 @@ pub fn correct_slot(
         let d = element_mean_difference(y_ann, &snn[slot], per_sample);
         net.layers[slot].v_init = Some(d.into_iter().map(|v| v * timesteps as f32).collect());
     }
+}
+
+/// Threshold balancing on the SNN (Sengupta et al. 2019, "Spike-Norm"): slot by slot in forward
+/// order, with the earlier slots already balanced and spiking, simulate `timesteps` steps on
+/// `images` and set the slot's (layer-wise) threshold to the largest input any of its neurons
+/// receives at any step, θ_l = max_{t,n,i} x_l(t) with x_l = W_l·s_{l−1}(t) + b_l (the slot's
+/// pre-activation; with direct input coding the first slot's x is the ANN's pre-activation).
+/// A slot that never receives a positive input keeps its threshold. Returns the thresholds.
+pub fn balance_thresholds(net: &mut SpikingNetwork, images: &Tensor<4>, timesteps: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(net.layers.len());
+    for slot in 0..net.layers.len() {
+        let (input, _) = simulate_slot_input(net, images.clone(), timesteps, timesteps.min(32), slot);
+        let max = input.iter().copied().fold(0f32, f32::max);
+        if max > 0.0 && max.is_finite() {
+            net.layers[slot].thresholds = vec![max];
+        }
+        out.push(net.layers[slot].thresholds[0]);
+    }
+    out
 }
 
 /// Corrections applied slot by slot in forward order by [`calibrate_layers`].

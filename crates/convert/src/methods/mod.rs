@@ -40,6 +40,8 @@ builtin_methods! {
     snn_calibration::SnnCalibration,
     lan2023::Lan2023,
     adafire::AdaFire,
+    spike_norm::SpikeNorm,
+    rmp::Rmp,
 }
 
 /// A conversion method. Only [`ConversionMethod::thresholds`] is required; the driver runs
