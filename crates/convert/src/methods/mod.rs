@@ -42,6 +42,7 @@ builtin_methods! {
     adafire::AdaFire,
     spike_norm::SpikeNorm,
     rmp::Rmp,
+    burst::BurstSpikes,
 }
 
 /// A conversion method. Only [`ConversionMethod::thresholds`] is required; the driver runs
