@@ -43,6 +43,7 @@ builtin_methods! {
     spike_norm::SpikeNorm,
     rmp::Rmp,
     burst::BurstSpikes,
+    msat::Msat,
 }
 
 /// A conversion method. Only [`ConversionMethod::thresholds`] is required; the driver runs

@@ -39,6 +39,7 @@ builtin_neurons! {
     integrate_and_fire::IntegrateAndFire,
     burst::Burst,
     lan_dynamic::LanDynamic,
+    msat::Msat,
 }
 
 /// Shape of one layer of neurons in one simulated batch.
