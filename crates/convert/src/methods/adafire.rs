@@ -21,7 +21,8 @@
 //! 3. Bias correction (SNN Calibration's light pipeline) on the first `correction_images`
 //!    (`potential_init = true`: also its potential initialisation, the advanced pipeline).
 //! 4. SSC (`ssc`): per layer i and ratio ρ ∈ `ssc_ratios` (1.0, 1.5, …, 10.0), θ_i ← ρ·θ_i (the
-//!    other layers unchanged), measure S_i(ρ) and E_i(ρ) as in 2; the same search with the
+//!    other layers unchanged), measure S_i(ρ) and E_i(ρ) as in 2 (on `ssc_images` images,
+//!    default `search_images`); the same search with the
 //!    roles swapped minimises Σ E subject to Σ S ≤ `ssc_budget` × Σ_i S_i(1.0) (the paper's
 //!    default budget: the sensitivity before SSC, ratio 1.0; the authors' code uses 0.95). The
 //!    chosen ρ multiply the thresholds, then bias correction runs again. (The released code
@@ -149,6 +150,10 @@ pub struct AdaFire {
     /// Sensitivity Spike Compression.
     #[serde(default)]
     pub ssc: bool,
+    /// Images of SSC's sensitivity measurements (None: `search_images`); more images make
+    /// the measured sensitivities less noisy at a proportional cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssc_images: Option<usize>,
     /// SSC's threshold ratios ρ (must include 1.0).
     #[serde(default = "d_ssc_ratios")]
     pub ssc_ratios: Vec<f64>,
@@ -183,8 +188,13 @@ impl RegisteredMethod for AdaFire {
     const KIND: &'static str = "adafire";
     const DESCRIPTION: &'static str = "AdaFire burst neurons with Pareto-searched per-layer φ + bias correction [+ SSC threshold compression] [+ IAT early exit] (Wang et al. 2024)";
     fn check(&self) -> Result<(), String> {
-        if self.timesteps == 0 || self.search_images == 0 || self.correction_images == 0 || self.iat_images == 0 {
-            return Err("timesteps, search_images, correction_images and iat_images must be at least 1".into());
+        if self.timesteps == 0
+            || self.search_images == 0
+            || self.correction_images == 0
+            || self.iat_images == 0
+            || self.ssc_images == Some(0)
+        {
+            return Err("timesteps, search_images, ssc_images, correction_images and iat_images must be at least 1".into());
         }
         if self.min_spikes == 0 || self.min_spikes > self.initial_spikes {
             return Err(format!(
@@ -302,6 +312,7 @@ impl ConversionMethod for AdaFire {
         correct_layers(net, &correction, t, self.potential_init);
 
         if self.ssc {
+            let search_batch = correction_batch(calibration, self.ssc_images.unwrap_or(self.search_images));
             let reference = ann_probabilities(net, &search_batch);
             let mut sensitivity = vec![Vec::with_capacity(self.ssc_ratios.len()); slots];
             let mut energy = vec![Vec::with_capacity(self.ssc_ratios.len()); slots];
