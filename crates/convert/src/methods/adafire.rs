@@ -24,7 +24,8 @@
 //!    other layers unchanged), measure S_i(ρ) and E_i(ρ) as in 2 (on `ssc_images` images,
 //!    default `search_images`); the same search with the
 //!    roles swapped minimises Σ E subject to Σ S ≤ `ssc_budget` × Σ_i S_i(1.0) (the paper's
-//!    default budget: the sensitivity before SSC, ratio 1.0; the authors' code uses 0.95). The
+//!    default budget: the sensitivity before SSC, ratio 1.0; the authors' code uses 0.95; a
+//!    budget below 1 that no choice meets leaves every ρ at 1). The
 //!    chosen ρ multiply the thresholds, then bias correction runs again. (The released code
 //!    applies the ρ list to the layers in reverse order; here ρ_i goes to layer i.)
 //! 5. IAT (`iat = "adaptive"`): the per-step exit thresholds α_t of [`crate::iat`] (Eq. 18,
@@ -330,7 +331,8 @@ impl ConversionMethod for AdaFire {
             }
             let unit = self.ssc_ratios.iter().position(|&r| r == 1.0).expect("checked: 1.0 is a ratio");
             let budget = self.ssc_budget * sensitivity.iter().map(|s| s[unit]).sum::<f64>();
-            // The budget always admits ρ = 1 everywhere (Σ S_i(1) ≤ budget when ssc_budget ≥ 1).
+            // ssc_budget ≥ 1 always admits ρ = 1 everywhere; a smaller budget that no choice
+            // meets leaves every ρ at 1 (no compression).
             let chosen = match pareto_search(&sensitivity, &energy, budget) {
                 Some(search) => search.best.choice,
                 None => vec![unit; slots],
