@@ -146,7 +146,7 @@ pub(crate) fn select(total: usize, limit: usize, seed: u64, split: Split) -> Vec
     sample_indices(total, limit, derive_seed(seed, split_stream(split) ^ 0x5355_4253_4554))
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
+pub(crate) fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
     DatasetError::Io { path: path.to_path_buf(), source }
 }
 
@@ -419,7 +419,7 @@ fn read_h5(
 }
 
 /// Non-empty trimmed lines of a text file, with their 1-based line numbers.
-fn text_lines(path: &Path) -> Result<Vec<(usize, String)>, DatasetError> {
+pub(crate) fn text_lines(path: &Path) -> Result<Vec<(usize, String)>, DatasetError> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
     Ok(String::from_utf8_lossy(&bytes)
         .lines()

@@ -39,7 +39,7 @@ use rayon::prelude::*;
 
 use crate::error::DatasetError;
 use crate::pointcloud::{PointCloudSet, Reduce, fit_indices, normalize_unit_sphere};
-use crate::pointsets::{sample_seed, select};
+use crate::pointsets::{io_err, sample_seed, select, text_lines};
 use crate::{PointOptions, Split};
 
 /// Dataset name as in [`crate::POINT_DATASET_NAMES`].
@@ -120,21 +120,6 @@ impl ShapeNetPartSet {
         let n = self.cloud.num_points;
         &self.part_labels[i * n..(i + 1) * n]
     }
-}
-
-fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
-    DatasetError::Io { path: path.to_path_buf(), source }
-}
-
-/// Non-empty trimmed lines of a text file, with their 1-based line numbers.
-fn text_lines(path: &Path) -> Result<Vec<(usize, String)>, DatasetError> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    Ok(String::from_utf8_lossy(&bytes)
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim().to_string()))
-        .filter(|(_, l)| !l.is_empty())
-        .collect())
 }
 
 /// `(category, synset id)` per line of a `synsetoffset2category.txt` (category, then the

@@ -109,11 +109,11 @@ struct Chart {
 }
 
 fn series_label(r: &ResultRow) -> String {
-    if r.variant.is_empty() {
-        format!("{} / {}", r.model, r.method)
-    } else {
-        format!("{} / {} ({})", r.model, r.method, r.variant)
-    }
+    label_of(&r.model, &r.method, &r.variant)
+}
+
+fn label_of(model: &str, method: &str, variant: &str) -> String {
+    if variant.is_empty() { format!("{model} / {method}") } else { format!("{model} / {method} ({variant})") }
 }
 
 /// Mean over seeds of whole-network `metric` per (model, method, variant, T).
@@ -135,7 +135,7 @@ fn per_t_chart(title: &str, rows: &[ResultRow], x_metric: &str, x_label: &str, p
     let mut order: Vec<String> = Vec::new();
     let mut lines: BTreeMap<String, Vec<Point>> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.metric == x_metric && r.layer.is_empty() && r.t > 0) {
-        let label = if per_variant { series_label(r) } else { format!("{} / {}", r.model, r.method) };
+        let label = if per_variant { series_label(r) } else { label_of(&r.model, &r.method, "") };
         push_unique(&mut order, label);
     }
     for ((model, method, variant, t), x) in &xs {
@@ -143,8 +143,7 @@ fn per_t_chart(title: &str, rows: &[ResultRow], x_metric: &str, x_label: &str, p
             continue;
         }
         let Some(y) = acc.get(&(model.clone(), method.clone(), variant.clone(), *t)) else { continue };
-        let probe = ResultRow { model: model.clone(), method: method.clone(), variant: variant.clone(), ..blank() };
-        let label = if per_variant { series_label(&probe) } else { format!("{model} / {method}") };
+        let label = if per_variant { label_of(model, method, variant) } else { label_of(model, method, "") };
         let tip = if variant.is_empty() { format!("T={t}") } else { format!("{variant}, T={t}") };
         lines.entry(label.clone()).or_default().push(Point { x: *x, y: *y, tip });
         push_unique(&mut order, label);
@@ -259,6 +258,7 @@ fn pareto(title: &str, rows: &[ResultRow]) -> Option<Chart> {
     })
 }
 
+#[cfg(test)]
 fn blank() -> ResultRow {
     ResultRow {
         experiment: String::new(),
