@@ -64,6 +64,17 @@ impl SlotStats {
         stats
     }
 
+    /// The kept positive activations of every channel, each with the number of observed
+    /// activations it stands for (its channel's sampling stride): weighted, they estimate
+    /// the layer's distribution of positive activations without favouring quiet channels.
+    pub fn weighted_samples(&self) -> Vec<(f32, f64)> {
+        self.channel_samples
+            .iter()
+            .zip(&self.stride)
+            .flat_map(|(values, &stride)| values.iter().map(move |&v| (v, stride as f64)))
+            .collect()
+    }
+
     /// Largest activation of the layer.
     pub fn max(&self) -> f32 {
         self.channel_max.iter().copied().fold(0.0, f32::max)

@@ -87,12 +87,13 @@ pub fn evaluate_method(
     let label = method.label.as_str();
     let idx = data.test_indices(eval);
     let n = idx.len();
-    let mut ts: Vec<u32> = eval.timesteps.clone();
+    let mut ts: Vec<u32> = if method.timesteps.is_empty() { eval.timesteps.clone() } else { method.timesteps.clone() };
     ts.sort_unstable();
     ts.dedup();
     // One conversion for every T, or (`calibrate_at_eval_t`, methods with a calibration T)
     // one per T, calibrated at that T.
-    let per_t = convert_section.calibrate_at_eval_t && method.config.calibrates_at_timesteps();
+    let per_t = (convert_section.calibrate_at_eval_t && method.config.calibrates_at_timesteps())
+        || method.config.calibrates_at_each_eval_t();
     let conversions: Vec<(MethodConfig, Vec<u32>)> = if per_t {
         ts.iter()
             .map(|&t| {
@@ -157,10 +158,13 @@ pub fn evaluate_method(
             for t in report_ts {
                 let tt = t as usize;
                 out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
-                // Spikes of steps 1..T + L (L: the end-to-end latency, 0 for rate coding).
-                let last_step = tt + sim.latency;
+                // A pipelined network of windowed layers answers at step T + L (L: the summed
+                // lag of its layers, (L + 1)·T for L layers of lag T) and, each layer busy T + its
+                // lag per sample, takes a new sample every T + max lag steps.
                 if sim.latency > 0 {
-                    out.push(measure(label, t, "latency_steps", "", sim.latency as f64, n));
+                    out.push(measure(label, t, "latency_steps", "", (tt + sim.latency) as f64, n));
+                    let lag = conversion.network.layers.iter().map(|l| l.neuron.latency(tt)).max().unwrap_or(0);
+                    out.push(measure(label, t, "pipelined_steps_per_sample", "", (tt + lag) as f64, n));
                 }
                 if conversion.network.readout.exits_early() {
                     let mean = sim.exit_steps.iter().map(|e| e.unwrap_or(tt).min(tt) as f64).sum::<f64>() / n as f64;
@@ -179,7 +183,7 @@ pub fn evaluate_method(
                 let mut sops_total = 0.0;
                 let mut neuron_steps = 0.0;
                 for (s, slot) in conversion.slots.iter().enumerate() {
-                    let spikes: f64 = sim.spikes[s][..last_step].iter().sum::<u64>() as f64 / n as f64;
+                    let spikes: f64 = sim.spikes[s][..tt].iter().sum::<u64>() as f64 / n as f64;
                     let neurons = sim.neurons[s] as f64;
                     spikes_total += spikes;
                     sops_total += spikes * fanout[s];
@@ -188,6 +192,7 @@ pub fn evaluate_method(
                 }
                 out.push(measure(label, t, "spikes", "", spikes_total, n));
                 out.push(measure(label, t, "sops", "", sops_total, n));
+                out.extend(operation_measures(label, t, sops_total, &traced, n));
                 // Rows the method adds (its own file says what they are).
                 let at = MeasureContext { timesteps: t, sops: sops_total, spikes: spikes_total, layers: &traced };
                 for m in config.method().measures(&at) {
@@ -224,6 +229,22 @@ fn ann_additions(m: &LayerMacs) -> f64 {
     m.macs as f64 - m.outputs as f64
 }
 
+/// Operation counts of a converted network per sample at T (Lan et al. 2023, Table 8; Liu et
+/// al. 2022, Table 4): a spiking network does no multiplications but the analog first
+/// layer's (it sees the real-valued input every step: its MACs × T, `multiplications`); its
+/// additions are N·(D − 1)·T if every input were active at every step (the papers' bound,
+/// `additions_bound`) and, measured, one per synaptic event (SOPs) plus the first layer's
+/// N·(D − 1)·T (`additions`).
+fn operation_measures(label: &str, t: u32, sops: f64, layers: &[LayerMacs], n: usize) -> Vec<Measure> {
+    let steps = t as f64;
+    let first = layers.first();
+    vec![
+        measure(label, t, "additions_bound", "", layers.iter().map(ann_additions).sum::<f64>() * steps, n),
+        measure(label, t, "additions", "", sops + first.map_or(0.0, ann_additions) * steps, n),
+        measure(label, t, "multiplications", "", first.map_or(0.0, |m| m.macs as f64) * steps, n),
+    ]
+}
+
 /// Rows of the neuron models' per-step diagnostics (e.g. the dynamic threshold's ω(t)) of one
 /// simulation run: for every step t and every slot recording a diagnostic `d`,
 /// `<d>_mean`/`<d>_min`/`<d>_max` over the evaluated samples (layer = the slot). Rows with an
@@ -251,7 +272,7 @@ fn diagnostic_measures(label: &str, diagnostics: &[Vec<Diagnostic>], slots: &[Sl
 /// Summed simulation results over all evaluation batches.
 struct SimTotals {
     correct_at_t: Vec<u64>,
-    /// Per slot: spikes per step 1..T + L.
+    /// Per slot: spikes per step 1..T (of each layer's window).
     spikes: Vec<Vec<u64>>,
     neurons: Vec<u64>,
     /// End-to-end latency L in steps.
@@ -276,7 +297,7 @@ fn simulate_all(
     let latency = net.latency(timesteps);
     let mut totals = SimTotals {
         correct_at_t: vec![0; timesteps],
-        spikes: vec![vec![0; timesteps + latency]; net.layers.len()],
+        spikes: vec![vec![0; timesteps]; net.layers.len()],
         neurons: vec![],
         latency,
         exit_steps: Vec::with_capacity(idx.len()),

@@ -64,7 +64,14 @@ pub fn expand(file: &Path, raw: &toml::Table, spec: &Spec) -> Result<Vec<Variant
                         path: format!("sweep[{i}].field `{f}`"),
                         message,
                     })?;
-                    parts.push(format!("{}={}", short_name(f), display_value(&v)));
+                    // A reference ANN is named by its spec's file stem.
+                    let shown = match (f.as_str(), &v) {
+                        ("ann", toml::Value::String(p)) => {
+                            Path::new(p).file_stem().map_or(p.clone(), |s| s.to_string_lossy().into_owned())
+                        }
+                        _ => display_value(&v),
+                    };
+                    parts.push(format!("{}={}", short_name(f), shown));
                 }
                 let l = if label.is_empty() { parts.join(",") } else { format!("{label},{}", parts.join(",")) };
                 next.push((l, t));

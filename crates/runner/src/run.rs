@@ -166,7 +166,8 @@ pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
                 ),
             }
             for m in s.methods.iter().filter(|m| m.applies_to(&v.label)) {
-                println!("    method {} ({})", m.label, m.config.kind());
+                let own_t = if m.timesteps.is_empty() { String::new() } else { format!(", T = {:?}", m.timesteps) };
+                println!("    method {} ({}){own_t}", m.label, m.config.kind());
             }
         }
     }

@@ -44,6 +44,13 @@ pub enum SpecError {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
+    /// Another spec (path relative to this spec's directory) whose `[dataset]`, `[model]` and
+    /// `[train]` this spec uses instead of its own: the way to convert a reference ANN
+    /// (same sections, same cache key, same checkpoint). A `[[sweep]]` over `ann` puts
+    /// several reference ANNs in one table. (Not serialized: the resolved spec holds the
+    /// sections themselves.)
+    #[serde(default, skip_serializing)]
+    pub ann: Option<String>,
     /// Name, description, seeds.
     #[serde(default)]
     pub experiment: ExperimentSection,
@@ -272,6 +279,11 @@ pub struct MethodEntry {
     /// path component, as in the variant label). Empty: every variant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<String>,
+    /// `eval_timesteps`: the T this method is evaluated at instead of `[eval] timesteps`
+    /// (empty: those), e.g.
+    /// a window-coded method at T ≤ 16 beside rate-coded baselines run to T = 1024.
+    #[serde(rename = "eval_timesteps", skip_serializing_if = "Vec::is_empty")]
+    pub timesteps: Vec<u32>,
     /// The method.
     #[serde(flatten)]
     pub config: MethodConfig,
@@ -317,6 +329,19 @@ impl<'de> Deserialize<'de> for MethodEntry {
             Some(other) => return Err(D::Error::custom(format!("`when` must be a list of strings, got {other}"))),
             None => Vec::new(),
         };
+        let timesteps = match table.remove("eval_timesteps") {
+            Some(toml::Value::Array(items)) => items
+                .into_iter()
+                .map(|v| match v.as_integer() {
+                    Some(t) if t >= 1 => Ok(t as u32),
+                    _ => Err(D::Error::custom(format!("`eval_timesteps` entries must be integers ≥ 1, got {v}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => {
+                return Err(D::Error::custom(format!("`eval_timesteps` must be a list of integers, got {other}")));
+            }
+            None => Vec::new(),
+        };
         if !table.contains_key("kind") {
             let kinds: Vec<&str> = convert::method_kinds().iter().map(|k| k.name).collect();
             return Err(D::Error::custom(format!("missing `kind`; valid kinds: {}", kinds.join(", "))));
@@ -327,7 +352,7 @@ impl<'de> Deserialize<'de> for MethodEntry {
         convert::method_neuron(&config, &neuron).map_err(D::Error::custom)?;
         convert::spec_readout(&config, &readout).map_err(D::Error::custom)?;
         let label = label.unwrap_or_else(|| config.kind().to_string());
-        Ok(Self { label, neuron, readout, when, config })
+        Ok(Self { label, neuron, readout, when, timesteps, config })
     }
 }
 
@@ -418,12 +443,44 @@ pub fn parse_value(text: &str) -> toml::Value {
 
 /// Deserializes and validates a raw table into a spec.
 pub fn parse_table(file: &Path, raw: &toml::Table) -> Result<Spec, SpecError> {
-    let spec: Spec = serde_path_to_error::deserialize(toml::Value::Table(raw.clone())).map_err(|e| {
+    let raw = with_ann_sections(file, raw)?;
+    let spec: Spec = serde_path_to_error::deserialize(toml::Value::Table(raw)).map_err(|e| {
         let path = e.path().to_string();
         SpecError::Field { file: file.into(), path, message: e.into_inner().to_string() }
     })?;
     validate(file, &spec)?;
     Ok(spec)
+}
+
+/// The sections an ANN is made of (what `ann` takes from the spec it names).
+const ANN_SECTIONS: [&str; 3] = ["dataset", "model", "train"];
+
+/// `raw` with the `[dataset]`, `[model]` and `[train]` of the spec its `ann` names (resolved
+/// against `file`'s directory); `raw` itself when it has no `ann`.
+fn with_ann_sections(file: &Path, raw: &toml::Table) -> Result<toml::Table, SpecError> {
+    let field = |message: String| SpecError::Field { file: file.into(), path: "ann".into(), message };
+    let Some(ann) = raw.get("ann") else { return Ok(raw.clone()) };
+    let ann = ann.as_str().ok_or_else(|| field("expected the path of a spec file (a string)".into()))?;
+    if let Some(own) = ANN_SECTIONS.iter().find(|s| raw.contains_key(**s)) {
+        return Err(field(format!(
+            "the spec takes [dataset], [model] and [train] from `{ann}`; remove its own [{own}] (or drop `ann`)"
+        )));
+    }
+    let path = file.parent().unwrap_or(Path::new(".")).join(ann);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| field(format!("cannot read `{}` (resolved against the spec's directory): {e}", path.display())))?;
+    let other: toml::Table =
+        toml::from_str(&text).map_err(|e| field(format!("`{}` is not valid TOML: {e}", path.display())))?;
+    if other.contains_key("ann") {
+        return Err(field(format!("`{}` has an `ann` of its own; name the spec that defines the ANN", path.display())));
+    }
+    let mut merged = raw.clone();
+    for section in ANN_SECTIONS {
+        if let Some(t) = other.get(section) {
+            merged.insert(section.into(), t.clone());
+        }
+    }
+    Ok(merged)
 }
 
 fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
@@ -513,8 +570,12 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
 /// `[[method]]` whose label (or kind, when it has no label) matches.
 pub fn set_path(raw: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), String> {
     let parts: Vec<&str> = path.split('.').collect();
+    if parts == ["ann"] {
+        raw.insert("ann".into(), value);
+        return Ok(());
+    }
     if parts.len() < 2 {
-        return Err("expected a dotted path like `train.epochs`".into());
+        return Err("expected a dotted path like `train.epochs` (or `ann`)".into());
     }
     if parts[0] == "method" {
         if parts.len() < 3 {
@@ -637,6 +698,37 @@ timesteps = [4, 8]
         assert!(e.contains("method") && e.contains("max-norm"), "{e}");
         let e = parse(&MINIMAL.replace("percentile = 99.0", "percentile = 99.0\nalpha = 1")).unwrap_err().to_string();
         assert!(e.contains("alpha"), "{e}");
+    }
+
+    #[test]
+    fn ann_takes_the_ann_sections_of_another_spec_and_sweeps_over_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let reference = "[dataset]\nname = \"synthetic-shapes2d\"\n[model]\nname = \"small-cnn\"\nwidth = 0.5\n[train]\nepochs = 3\n[eval]\ntimesteps = [4]\n";
+        std::fs::write(dir.path().join("ref_a.toml"), reference).unwrap();
+        std::fs::write(dir.path().join("ref_b.toml"), reference.replace("epochs = 3", "epochs = 5")).unwrap();
+        let user = "ann = \"ref_a.toml\"\n[[method]]\nkind = \"max-norm\"\n[eval]\ntimesteps = [8]\n";
+        let file = dir.path().join("user.toml");
+        std::fs::write(&file, user).unwrap();
+        let (raw, spec) = load_spec(&file, &[]).unwrap();
+        assert_eq!((spec.model.width, spec.train.epochs, spec.eval.timesteps.clone()), (0.5, 3, vec![8]));
+        // The resolved spec stands alone: it holds the sections, not `ann`.
+        let resolved = toml::to_string(&spec).unwrap();
+        assert!(!resolved.contains("ann =") && resolved.contains("[model]"), "{resolved}");
+        // A sweep over `ann` gives one variant per reference, named by its file stem.
+        std::fs::write(&file, format!("{user}[[sweep]]\nfield = \"ann\"\nvalues = [\"ref_a.toml\", \"ref_b.toml\"]\n"))
+            .unwrap();
+        let (raw2, spec2) = load_spec(&file, &[]).unwrap();
+        let variants = crate::plan::expand(&file, &raw2, &spec2).unwrap();
+        let got: Vec<(String, usize)> = variants.iter().map(|v| (v.label.clone(), v.spec.train.epochs)).collect();
+        assert_eq!(got, vec![("ann=ref_a".to_string(), 3), ("ann=ref_b".to_string(), 5)]);
+        let _ = raw;
+        // Its own [model] beside `ann` is an error naming the key; so is a missing file.
+        std::fs::write(&file, format!("{user}[model]\nname = \"small-cnn\"\n")).unwrap();
+        let e = load_spec(&file, &[]).unwrap_err().to_string();
+        assert!(e.contains("`ann`") && e.contains("[model]"), "{e}");
+        std::fs::write(&file, user.replace("ref_a", "missing")).unwrap();
+        let e = load_spec(&file, &[]).unwrap_err().to_string();
+        assert!(e.contains("`ann`") && e.contains("missing.toml"), "{e}");
     }
 
     #[test]

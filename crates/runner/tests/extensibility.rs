@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use snn::neuron::config_table;
 use snn::readout::argmax_rows;
 use snn::{
-    LayerShape, NeuronKind, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, Readout, ReadoutKind, ReadoutState,
-    RegisteredNeuron, RegisteredReadout, RunInfo,
+    Coding, LayerShape, NeuronKind, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, Readout, ReadoutKind,
+    ReadoutState, RegisteredNeuron, RegisteredReadout, RunInfo,
 };
 
 /// Toy neuron: integrate-and-fire with a threshold scaled by `gain` (fires at v ≥ gain·θ,
@@ -48,7 +48,7 @@ impl NeuronModel for ScaledIf {
         Box::new(ScaledIfState { v: vec![0.0; shape.len()], theta, shape })
     }
     fn rate_model(&self) -> RateModel {
-        RateModel { max_spikes_per_step: 1, input_shift: false, initial_potential: 0.0 }
+        RateModel { max_spikes_per_step: 1, input_shift: false, initial_potential: 0.0, coding: Coding::Rate }
     }
 }
 

@@ -13,7 +13,7 @@ mod simulate;
 mod stats;
 
 pub use neuron::{
-    Diagnostic, FireRule, InitPotential, LayerShape, NeuronError, NeuronKind, NeuronLayerSpec, NeuronModel,
+    Coding, Diagnostic, FireRule, InitPotential, LayerShape, NeuronError, NeuronKind, NeuronLayerSpec, NeuronModel,
     NeuronState, RateModel, RegisteredNeuron, Reset, RunInfo, SimRng, build_neuron, kind_table, merge_neuron_config,
     neuron_kinds, register_neuron,
 };

@@ -7,12 +7,15 @@
 //! feed-forward. The last layer stays analog; the network's readout turns its outputs into
 //! a prediction at every coding step t ≤ T from one run.
 //!
-//! **Latency.** A neuron model may declare that its output lags its input by L_l steps
-//! (a two-phase integrate-then-fire neuron: L_l = T). Slot l then starts receiving input at
-//! step o_l + 1 with o_l = Σ_{k<l} L_k (slots taken in forward order, i.e. a chain), the run
-//! lasts T + L steps with L = Σ_l L_l (the end-to-end latency), and the readout sees output
-//! steps L+1..L+T as coding steps 1..T. The image is presented at every step; multi-phase
-//! neurons ignore input outside their integration phase.
+//! **Windowed neurons and latency.** A neuron model may declare that its output lags its input
+//! by L_l steps (a two-phase integrate-then-fire neuron: L_l = T). Such a layer needs its
+//! whole input window before its first output, so the run then passes all T steps at once
+//! (chunk = T) and every layer maps its T input steps to T output steps in place: the data
+//! flow of a pipelined implementation, in which layer l works on coding step t at global
+//! step o_l + t, with every path (residual shortcuts included) delayed alike. The readout
+//! sees the T output steps; the end-to-end latency L = Σ_l L_l is reported (the answer to a
+//! window is ready at global step T + L), not simulated step by step, which would cost
+//! (T + L)/T times as many network passes.
 //!
 //! **Spike counts** are kept per sample and step; a sample that a readout stops early (early
 //! exit) has its spikes counted only up to its exit step.
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
 
-use crate::neuron::{Diagnostic, LayerShape, NeuronLayerSpec, NeuronState, RunInfo, layer_seed};
+use crate::neuron::{Coding, Diagnostic, LayerShape, NeuronLayerSpec, NeuronState, RunInfo, layer_seed};
 use crate::readout::accumulate::Accumulate;
 use crate::readout::{Readout, ReadoutState};
 
@@ -49,22 +52,16 @@ impl SpikingNetwork {
         Self { model, layers, readout: Arc::new(Accumulate {}), seed: 0 }
     }
 
-    /// Steps before each slot's first input step in a run of T = `timesteps`.
-    pub fn input_offsets(&self, timesteps: usize) -> Vec<usize> {
-        let mut offset = 0;
-        self.layers
-            .iter()
-            .map(|l| {
-                let o = offset;
-                offset += l.neuron.latency(timesteps);
-                o
-            })
-            .collect()
-    }
-
-    /// End-to-end latency L in steps (output step L + t answers coding step t).
+    /// End-to-end latency L in steps of a pipelined implementation: the answer to coding
+    /// step t is ready at global step L + t.
     pub fn latency(&self, timesteps: usize) -> usize {
         self.layers.iter().map(|l| l.neuron.latency(timesteps)).sum()
+    }
+
+    /// Steps per network pass for a requested `chunk`: the whole window when a layer works in
+    /// windows (a latency), else `chunk` within 1..=T.
+    pub fn pass_steps(&self, timesteps: usize, chunk: usize) -> usize {
+        if self.latency(timesteps) > 0 { timesteps.max(1) } else { chunk.clamp(1, timesteps.max(1)) }
     }
 
     /// Whether the dynamics depend on T (a neuron's θ/(2T) shift or phase length): such a
@@ -101,10 +98,11 @@ pub struct SimOutput {
     pub correct_at_t: Vec<u64>,
     /// Samples in the batch.
     pub samples: u64,
-    /// End-to-end latency L: output step L + t answers coding step t.
+    /// End-to-end latency L of a pipelined implementation (0 for rate coding): the answer to
+    /// coding step t is ready at global step L + t.
     pub latency: usize,
-    /// Per slot: spike counts per step 1..T + L, summed over the samples still running at
-    /// that step (all of them without early exit).
+    /// Per slot: spike counts per step 1..T of the slot's window, summed over the samples
+    /// still running at that step (all of them without early exit).
     pub spikes: Vec<Vec<u64>>,
     /// Per sample: its spikes over all slots up to its exit step (or T).
     pub sample_spikes: Vec<u64>,
@@ -134,21 +132,20 @@ struct SimHook<'a> {
     captured: Vec<f32>,
     /// `[channels, h·w]` of the captured slot.
     captured_shape: [usize; 2],
+    /// Per slot: how its spike trains carry values (the weights of the recorded mean).
+    coding: Vec<Coding>,
+    timesteps: usize,
+    /// Per slot: steps recorded so far.
+    recorded_steps: Vec<usize>,
 }
 
 impl<'a> SimHook<'a> {
     fn new(net: &'a SpikingNetwork, batch: usize, config: &SimConfig) -> Self {
         let slots = net.layers.len();
-        let run = net
-            .input_offsets(config.timesteps)
-            .into_iter()
-            .enumerate()
-            .map(|(slot, input_offset)| RunInfo {
-                timesteps: config.timesteps,
-                input_offset,
-                seed: layer_seed(net.seed, config.batch_seed, slot),
-            })
+        let run = (0..slots)
+            .map(|slot| RunInfo { timesteps: config.timesteps, seed: layer_seed(net.seed, config.batch_seed, slot) })
             .collect();
+        let coding = net.layers.iter().map(|l| l.neuron.rate_model().coding).collect();
         Self {
             layers: &net.layers,
             state: (0..slots).map(|_| None).collect(),
@@ -160,6 +157,9 @@ impl<'a> SimHook<'a> {
             capture: None,
             captured: Vec::new(),
             captured_shape: [0, 0],
+            coding,
+            timesteps: config.timesteps,
+            recorded_steps: vec![0; slots],
         }
     }
 }
@@ -188,8 +188,21 @@ impl SlotHook for SimHook<'_> {
             let n = shape.len();
             rec.resize(n, 0.0);
             for step in data.chunks(n) {
-                for (r, v) in rec.iter_mut().zip(step) {
-                    *r += v;
+                self.recorded_steps[slot] += 1;
+                match self.coding[slot] {
+                    // Summed here, divided by T at the end.
+                    Coding::Rate => {
+                        for (r, v) in rec.iter_mut().zip(step) {
+                            *r += v;
+                        }
+                    }
+                    coding => {
+                        let w = coding.step_weight(self.recorded_steps[slot], self.timesteps) as f32
+                            * self.timesteps as f32;
+                        for (r, v) in rec.iter_mut().zip(step) {
+                            *r += w * v;
+                        }
+                    }
                 }
             }
         }
@@ -234,13 +247,13 @@ pub fn simulate(
     assert_eq!(batch, labels.len(), "labels and images differ in batch size");
     let timesteps = config.timesteps;
     let latency = net.latency(timesteps);
-    let total = timesteps + latency;
+    let total = timesteps;
     let mut hook = SimHook::new(net, batch, config);
     let mut readout: Option<Box<dyn ReadoutState>> = None;
     let mut final_output: Vec<f32> = Vec::new();
     let mut correct_at_t = Vec::with_capacity(timesteps);
     let mut exit_steps: Vec<Option<usize>> = vec![None; batch];
-    let chunk = config.chunk.clamp(1, total.max(1));
+    let chunk = net.pass_steps(timesteps, config.chunk);
     let mut step = 0;
     while step < total {
         let steps = chunk.min(total - step);
@@ -253,10 +266,7 @@ pub fn simulate(
         let out = tensor_values(out);
         for step_out in out.chunks(batch * classes) {
             step += 1;
-            if step <= latency {
-                continue;
-            }
-            let t = step - latency;
+            let t = step;
             let state = readout.get_or_insert_with(|| net.readout.new_state(batch, classes));
             state.push(t, step_out);
             if final_output.is_empty() {
@@ -273,8 +283,8 @@ pub fn simulate(
             }
         }
     }
-    // Spikes of a sample count up to its exit (coding step e = output step e + L).
-    let last_step = |sample: usize| exit_steps[sample].map_or(total, |e| e + latency);
+    // Spikes of a sample count up to its exit step (of each layer's window).
+    let last_step = |sample: usize| exit_steps[sample].map_or(total, |e| e);
     let mut sample_spikes = vec![0u64; batch];
     let spikes: Vec<Vec<u64>> = hook
         .spikes
@@ -332,7 +342,7 @@ pub fn simulate_slot_input(
     assert!(slot < slots, "slot {slot} out of range ({slots} slots)");
     let mut hook = SimHook::new(net, batch, &SimConfig::new(timesteps, chunk));
     hook.capture = Some(slot);
-    let chunk = chunk.clamp(1, timesteps.max(1));
+    let chunk = net.pass_steps(timesteps, chunk);
     let mut t = 0;
     while t < timesteps {
         let steps = chunk.min(timesteps - t);
@@ -344,18 +354,22 @@ pub fn simulate_slot_input(
     (hook.captured, hook.captured_shape)
 }
 
-/// Time-averaged output (Σ_t out(t) / T) of one layer `layer` driven by `input` (`[T, batch,
-/// channels, inner]`, step-major), `[batch × channels × inner]`: a calibration's replay of a
-/// captured slot input ([`simulate_slot_input`]) through candidate neurons.
+/// Time-averaged output (Σ_t out(t) / T; Σ_t w_t·out(t) for a window-coded neuron, see
+/// [`Coding`]) of one layer `layer` driven by `input` (`[T, batch, channels, inner]`,
+/// step-major), `[batch × channels × inner]`: a calibration's replay of a captured slot input
+/// ([`simulate_slot_input`]) through candidate neurons.
 pub fn replay_layer(layer: &NeuronLayerSpec, input: &[f32], shape: LayerShape, timesteps: usize) -> Vec<f32> {
-    let mut state = layer.new_state(shape, RunInfo { timesteps, input_offset: 0, seed: 0 });
+    let mut state = layer.new_state(shape, RunInfo { timesteps, seed: 0 });
     let mut data = input.to_vec();
     state.run(&mut data, &mut Vec::new());
     let n = shape.len();
     let mut mean = vec![0f32; n];
-    for step in data.chunks(n) {
+    let coding = layer.neuron.rate_model().coding;
+    for (j, step) in data.chunks(n).enumerate() {
+        let w =
+            if coding == Coding::Rate { 1.0 } else { coding.step_weight(j + 1, timesteps) as f32 * timesteps as f32 };
         for (m, v) in mean.iter_mut().zip(step) {
-            *m += v;
+            *m += w * v;
         }
     }
     mean.iter_mut().for_each(|m| *m /= timesteps as f32);

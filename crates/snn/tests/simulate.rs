@@ -10,8 +10,8 @@ use snn::neuron::lan_dynamic::LanDynamic;
 use snn::readout::delayed::Delayed;
 use snn::readout::early_exit::{Confidence, EarlyExit};
 use snn::{
-    LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, RunInfo, SimConfig, SimRng, SpikingNetwork,
-    replay_layer, simulate, simulate_batch, simulate_recording, simulate_slot_input,
+    Coding, LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, RunInfo, SimConfig, SimRng,
+    SpikingNetwork, replay_layer, simulate, simulate_batch, simulate_recording, simulate_slot_input,
 };
 use zoo::{Convertible, ModelSpec, build_model};
 
@@ -135,20 +135,16 @@ fn captured_slot_input_replays_to_the_simulated_output() {
     }
 }
 
-/// A toy two-phase neuron: for T steps from its first input step it integrates without
-/// output, then for T steps it fires IF spikes from the stored potential without input.
-/// Its output lags its input by T steps; over the firing phase it emits
-/// min(floor(Σ input / θ), T) spikes of amplitude θ.
+/// A toy two-phase neuron: it integrates its whole window of T input steps without output,
+/// then fires IF spikes from the stored potential for T steps without input. Its output lags
+/// its input by T steps; over the window it emits min(floor(Σ input / θ), T) spikes of
+/// amplitude θ.
 #[derive(Debug)]
 struct TwoPhase;
 
 struct TwoPhaseState {
-    membrane: Vec<f32>,
     theta: Vec<f32>,
-    inner: usize,
-    per_sample: usize,
-    run: RunInfo,
-    step: usize,
+    shape: LayerShape,
 }
 
 impl NeuronModel for TwoPhase {
@@ -158,16 +154,9 @@ impl NeuronModel for TwoPhase {
     fn config(&self) -> toml::Table {
         snn::kind_table("two-phase-toy")
     }
-    fn new_state(&self, layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo) -> Box<dyn NeuronState> {
+    fn new_state(&self, layer: &NeuronLayerSpec, shape: LayerShape, _run: RunInfo) -> Box<dyn NeuronState> {
         let theta = (0..shape.channels).map(|c| layer.threshold(c)).collect();
-        Box::new(TwoPhaseState {
-            membrane: vec![0.0; shape.len()],
-            theta,
-            inner: shape.inner,
-            per_sample: shape.per_sample(),
-            run,
-            step: 0,
-        })
+        Box::new(TwoPhaseState { theta, shape })
     }
     fn latency(&self, timesteps: usize) -> usize {
         timesteps
@@ -176,68 +165,53 @@ impl NeuronModel for TwoPhase {
         true
     }
     fn rate_model(&self) -> RateModel {
-        RateModel { max_spikes_per_step: 1, input_shift: false, initial_potential: 0.0 }
+        RateModel { max_spikes_per_step: 1, input_shift: false, initial_potential: 0.0, coding: Coding::Rate }
     }
 }
 
 impl NeuronState for TwoPhaseState {
     fn run(&mut self, data: &mut [f32], spikes: &mut Vec<u32>) {
-        let n = self.membrane.len();
-        for step in data.chunks_mut(n) {
-            self.step += 1;
-            let local = self.step as isize - self.run.input_offset as isize; // 1-based within the layer
-            let integrating = (1..=self.run.timesteps as isize).contains(&local);
-            let firing = (self.run.timesteps as isize + 1..=2 * self.run.timesteps as isize).contains(&local);
-            for (xs, vs) in step.chunks_mut(self.per_sample).zip(self.membrane.chunks_mut(self.per_sample)) {
-                let mut count = 0;
-                for (i, (x, v)) in xs.iter_mut().zip(vs.iter_mut()).enumerate() {
-                    let theta = self.theta[if self.theta.len() == 1 { 0 } else { i / self.inner }];
-                    if integrating {
-                        *v += *x;
-                    }
-                    *x = 0.0;
-                    if firing && *v >= theta {
-                        *v -= theta;
-                        *x = theta;
-                        count += 1;
-                    }
+        let n = self.shape.len();
+        let steps = data.len() / n;
+        let mut counts = vec![0u32; steps * self.shape.batch];
+        for e in 0..n {
+            let theta =
+                self.theta[if self.theta.len() == 1 { 0 } else { (e % self.shape.per_sample()) / self.shape.inner }];
+            let mut v: f32 = (0..steps).map(|t| data[t * n + e]).sum();
+            for t in 0..steps {
+                let fires = v >= theta;
+                data[t * n + e] = if fires { theta } else { 0.0 };
+                if fires {
+                    v -= theta;
+                    counts[t * self.shape.batch + e / self.shape.per_sample()] += 1;
                 }
-                spikes.push(count);
             }
         }
+        spikes.extend(counts);
     }
 }
 
 #[test]
-fn a_two_phase_neuron_is_pipelined_by_its_latency_and_decoded_over_the_window() {
+fn a_two_phase_neuron_runs_in_windows_and_reports_its_pipelined_latency() {
     let net = network_with(11, || Arc::new(TwoPhase));
     let layers = net.layers.len();
     let t = 8;
     assert_eq!(net.latency(t), layers * t);
-    assert_eq!(net.input_offsets(t), (0..layers).map(|l| l * t).collect::<Vec<_>>());
+    assert_eq!(net.pass_steps(t, 3), t, "a windowed network passes its whole window at once");
     let x = images(3);
     let (out, rec) = simulate(&net, x.clone(), &[0, 1, 2], &SimConfig { record: vec![0], ..SimConfig::new(t, 5) });
     assert_eq!(out.latency, layers * t);
     assert_eq!(out.correct_at_t.len(), t, "accuracy is reported per coding step");
-    assert_eq!(out.spikes[0].len(), t + layers * t, "the run lasts T + L steps");
-    // Layer l is silent outside its firing phase (steps l·T + T + 1 ..= l·T + 2T).
-    for (l, per_step) in out.spikes.iter().enumerate() {
-        for (step, &s) in per_step.iter().enumerate() {
-            let step = step + 1;
-            if !(l * t + t < step && step <= l * t + 2 * t) {
-                assert_eq!(s, 0, "layer {l} spiked at step {step} outside its firing phase");
-            }
-        }
-    }
+    assert!(out.spikes.iter().all(|s| s.len() == t), "each layer's window has T steps");
     // Decoding: the first layer's time-averaged output is θ·min(floor(T·z/θ), T)/T for its
-    // input z (the analog first conv, constant over the integration phase).
+    // input z (the analog first conv, constant over the window).
     let (z, [c, inner]) = simulate_slot_input(&net, x.clone(), 1, 1, 0);
     let theta = net.layers[0].thresholds[0];
     for (i, (&zi, &r)) in z.iter().zip(&rec[0]).enumerate().take(3 * c * inner) {
         let expected = theta * ((t as f32 * zi / theta).floor().clamp(0.0, t as f32)) / t as f32;
         assert!((r - expected).abs() < 1e-4, "element {i}: {r} vs {expected} (z = {zi})");
     }
-    // Chunking does not change a pipelined run.
+    // The requested chunk does not matter.
     let stepwise = simulate(&net, x, &[0, 1, 2], &SimConfig::new(t, 1)).0;
     assert_eq!(stepwise.spikes, out.spikes);
     assert_eq!(stepwise.correct_at_t, out.correct_at_t);

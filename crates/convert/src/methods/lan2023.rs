@@ -69,7 +69,7 @@ use serde::{Deserialize, Serialize};
 use snn::{LayerShape, NeuronLayerSpec, SpikingNetwork, replay_layer, simulate_slot_input};
 use zoo::Network;
 
-use super::{ConversionMethod, MeasureContext, MethodMeasure, RegisteredMethod, positive_or};
+use super::{ConversionMethod, MethodMeasure, RegisteredMethod, positive_or};
 use crate::calibrate::{
     KL_HISTOGRAM_BINS, SlotShape, ann_slot_outputs, argmin_first, channel_kl_divergence, channel_mean_difference,
     histogram_kl_divergence, positive_histogram,
@@ -228,22 +228,6 @@ impl ConversionMethod for Lan2023 {
 
     fn calibration_timesteps_param(&self) -> Option<&'static str> {
         Some("timesteps")
-    }
-
-    /// Table 8's operation counts at each T: the converted network does no multiplications
-    /// but the analog first layer's; its additions are N·(D − 1)·T if every input were
-    /// active at every step (the paper's bound, `additions_bound`) and, measured, one per
-    /// synaptic event (SOPs) plus the first layer's N·(D − 1)·T (it sees the real-valued
-    /// input every step) (`additions`; `multiplications` = the first layer's MACs × T).
-    fn measures(&self, at: &MeasureContext) -> Vec<MethodMeasure> {
-        let t = at.timesteps as f64;
-        let additions = |m: &zoo::LayerMacs| m.macs as f64 - m.outputs as f64;
-        let first = at.layers.first();
-        vec![
-            MethodMeasure::new("additions_bound", at.layers.iter().map(additions).sum::<f64>() * t),
-            MethodMeasure::new("additions", at.sops + first.map_or(0.0, additions) * t),
-            MethodMeasure::new("multiplications", first.map_or(0.0, |m| m.macs as f64) * t),
-        ]
     }
 
     /// The layers' maxima on the calibration batches used (the "max" initialisation, and the

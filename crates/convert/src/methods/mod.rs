@@ -44,6 +44,7 @@ builtin_methods! {
     rmp::Rmp,
     burst::BurstSpikes,
     msat::Msat,
+    spikeconverter::SpikeConverter,
 }
 
 /// A conversion method. Only [`ConversionMethod::thresholds`] is required; the driver runs
@@ -82,6 +83,12 @@ pub trait ConversionMethod: fmt::Debug + Send + Sync {
     /// (default): the conversion does not depend on T.
     fn calibration_timesteps_param(&self) -> Option<&'static str> {
         None
+    }
+    /// Whether a conversion is only valid at the T it calibrated for (e.g. thresholds fitted
+    /// to a window's quantiser): such a method is converted once per evaluated T even without
+    /// `[convert] calibrate_at_eval_t`. False by default.
+    fn calibrates_at_each_eval_t(&self) -> bool {
+        false
     }
     /// Result rows the method adds at each evaluated T (none by default).
     fn measures(&self, _at: &MeasureContext) -> Vec<MethodMeasure> {
@@ -247,6 +254,12 @@ impl MethodConfig {
     /// [`ConversionMethod::calibration_timesteps_param`]).
     pub fn calibrates_at_timesteps(&self) -> bool {
         self.method.calibration_timesteps_param().is_some()
+    }
+
+    /// Whether the method must be converted at every evaluated T (see
+    /// [`ConversionMethod::calibrates_at_each_eval_t`]).
+    pub fn calibrates_at_each_eval_t(&self) -> bool {
+        self.calibrates_at_timesteps() && self.method.calibrates_at_each_eval_t()
     }
 
     /// The same method calibrated at `timesteps` instead of its own calibration T; Ok(None)

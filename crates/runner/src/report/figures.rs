@@ -14,7 +14,7 @@ use crate::report::plot::{PALETTE, esc, marker, n, nice_step};
 use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique};
 
 /// Every figure name a spec may list, with what it draws.
-pub const FIGURES: [(&str, &str); 6] = [
+pub const FIGURES: [(&str, &str); 10] = [
     ("accuracy_vs_energy", "accuracy vs energy per image (energy_mj), one point per T, a line per method"),
     (
         "accuracy_vs_exit_step",
@@ -24,6 +24,13 @@ pub const FIGURES: [(&str, &str); 6] = [
     ("sensitivity_vs_phi", "per-layer sensitivity vs φ of the AdaFire φ search (Wang et al. 2024, Fig. 3a)"),
     ("sensitivity_vs_rho", "per-layer sensitivity vs threshold ratio ρ of SSC (Wang et al. 2024, Fig. 3b)"),
     ("pareto_frontier", "the φ search's Pareto frontier, spikes vs sensitivity, with the chosen point (Fig. 4)"),
+    ("firing_rate_vs_t", "whole-network firing rate (spikes per neuron and step) vs T, a line per method"),
+    ("additions_vs_t", "additions per image (SOPs + the analog first layer) vs T, a line per method"),
+    (
+        "conversion_error_vs_ratio",
+        "SpikeConverter: a layer's conversion error vs the first step's V_th/U_in,max (Liu et al. 2022, Fig. 5b)",
+    ),
+    ("conversion_error_vs_k", "SpikeConverter: a layer's smallest conversion error vs k, a line per T (Fig. 5a)"),
 ];
 
 /// Points of a recorded Pareto frontier kept in results.csv (see [`thin_frontiers`]).
@@ -75,9 +82,23 @@ pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<Stri
         "accuracy_vs_energy" => per_t_chart(title, rows, "energy_mj", "energy per image (mJ)", true),
         "accuracy_vs_exit_step" => per_t_chart(title, rows, "mean_exit_step", "mean exit step", false),
         "exit_step_distribution" => exit_distribution(title, rows),
-        "sensitivity_vs_phi" => search_curves(title, rows, "sensitivity_phi", "φ (spikes per step at most)"),
-        "sensitivity_vs_rho" => search_curves(title, rows, "sensitivity_rho", "threshold ratio ρ"),
+        "sensitivity_vs_phi" => {
+            search_curves(title, rows, "sensitivity_phi", "φ (spikes per step at most)", SENSITIVITY)
+        }
+        "sensitivity_vs_rho" => search_curves(title, rows, "sensitivity_rho", "threshold ratio ρ", SENSITIVITY),
         "pareto_frontier" => pareto(title, rows),
+        "firing_rate_vs_t" => metric_vs_t(title, rows, "firing_rate", "firing rate (spikes per neuron and step)"),
+        "additions_vs_t" => metric_vs_t(title, rows, "additions", "additions per image"),
+        "conversion_error_vs_ratio" => search_curves(
+            title,
+            rows,
+            "conversion_error_ratio",
+            "first step's threshold V_th/U_in,max",
+            "E|U_in − U_out| / U_in,max",
+        ),
+        "conversion_error_vs_k" => {
+            search_curves(title, rows, "conversion_error_k", "k", "smallest E|U_in − U_out| / U_in,max")
+        }
         other => {
             let names: Vec<&str> = FIGURES.iter().map(|(f, _)| *f).collect();
             return Err(ReportError::InvalidSpec(format!("unknown figure `{other}` (figures: {})", names.join(", "))));
@@ -195,8 +216,29 @@ fn exit_distribution(title: &str, rows: &[ResultRow]) -> Option<Chart> {
     })
 }
 
+const SENSITIVITY: &str = "sensitivity (symmetric KL to the ANN)";
+
+/// A whole-network per-T `metric` against T (log scale), a line per method and variant.
+fn metric_vs_t(title: &str, rows: &[ResultRow], metric: &str, y_label: &str) -> Option<Chart> {
+    let mut order: Vec<String> = Vec::new();
+    let mut lines: BTreeMap<String, Vec<Point>> = BTreeMap::new();
+    for ((model, method, variant, t), y) in whole_network(rows, metric) {
+        if t == 0 {
+            continue;
+        }
+        let label = label_of(&model, &method, &variant);
+        lines.entry(label.clone()).or_default().push(Point { x: t as f64, y, tip: format!("T={t}: {y:.4}") });
+        push_unique(&mut order, label);
+    }
+    let series = order
+        .into_iter()
+        .filter_map(|label| lines.remove(&label).map(|points| Line { label, points, joined: true }))
+        .collect();
+    Some(Chart { title: title.into(), x_label: "T".into(), y_label: y_label.into(), series, log_x: true })
+}
+
 /// The first method (and variant) with `<prefix><candidate>` per-layer rows: a line per layer.
-fn search_curves(title: &str, rows: &[ResultRow], prefix: &str, x_label: &str) -> Option<Chart> {
+fn search_curves(title: &str, rows: &[ResultRow], prefix: &str, x_label: &str, y_label: &str) -> Option<Chart> {
     let first = rows.iter().find(|r| r.metric.starts_with(prefix) && !r.layer.is_empty())?;
     let (method, variant, seed) = (first.method.clone(), first.variant.clone(), first.seed);
     let mut layers: Vec<String> = Vec::new();
@@ -218,7 +260,7 @@ fn search_curves(title: &str, rows: &[ResultRow], prefix: &str, x_label: &str) -
     Some(Chart {
         title: format!("{title} — {which}"),
         x_label: x_label.into(),
-        y_label: "sensitivity (symmetric KL to the ANN)".into(),
+        y_label: y_label.into(),
         series,
         log_x: false,
     })
@@ -518,6 +560,24 @@ mod tests {
         assert!(p.contains(r#"data-label="chosen""#));
         assert!(matches!(render_figure("sensitivity_vs_rho", "t", &rows), Err(ReportError::NoData(_))));
         assert!(matches!(render_figure("nope", "t", &rows), Err(ReportError::InvalidSpec(_))));
+    }
+
+    #[test]
+    fn metric_vs_t_and_conversion_error_curves_draw_a_line_each() {
+        let mut rows = Vec::new();
+        for (m, base) in [("spikeconverter", 0.2), ("spike-norm", 0.05)] {
+            for t in [4u32, 16, 64] {
+                rows.push(row(m, t, "firing_rate", "", base * t as f64 / 64.0));
+            }
+        }
+        let svg = render_figure("firing_rate_vs_t", "t", &rows).unwrap();
+        assert_eq!(series_count(&svg), 2);
+        for k in ["1.00", "1.50", "2.00"] {
+            rows.push(row("spikeconverter", 16, &format!("conversion_error_k{k}"), "T=4 (slot 1)", 0.1));
+            rows.push(row("spikeconverter", 16, &format!("conversion_error_k{k}"), "T=8 (slot 1)", 0.05));
+        }
+        assert_eq!(series_count(&render_figure("conversion_error_vs_k", "t", &rows).unwrap()), 2);
+        assert!(matches!(render_figure("conversion_error_vs_ratio", "t", &rows), Err(ReportError::NoData(_))));
     }
 
     #[test]

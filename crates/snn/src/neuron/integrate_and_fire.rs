@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FireRule, InitPotential, LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, RegisteredNeuron,
+    Coding, FireRule, InitPotential, LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, RegisteredNeuron,
     Reset, RunInfo, channel_offsets, config_table, initial_membrane,
 };
 
@@ -74,6 +74,7 @@ impl IntegrateAndFire {
             max_spikes_per_step: max_spikes.max(1),
             input_shift: self.input_shift,
             initial_potential: self.v_init.fraction(),
+            coding: Coding::Rate,
         }
     }
 }
@@ -167,7 +168,7 @@ pub(crate) mod tests {
     pub(crate) fn run_one(model: Arc<dyn NeuronModel>, theta: f32, inputs: &[f32]) -> (Vec<f32>, Vec<u32>) {
         let layer = NeuronLayerSpec::new(model, vec![theta]);
         let shape = LayerShape { batch: 1, channels: 1, inner: 1 };
-        let mut state = layer.new_state(shape, RunInfo { timesteps: inputs.len(), input_offset: 0, seed: 0 });
+        let mut state = layer.new_state(shape, RunInfo { timesteps: inputs.len(), seed: 0 });
         let mut data = inputs.to_vec();
         let mut spikes = Vec::new();
         state.run(&mut data, &mut spikes);
@@ -245,7 +246,7 @@ pub(crate) mod tests {
         let mut layer = NeuronLayerSpec::new(Arc::new(IntegrateAndFire::default()), vec![1.0]);
         layer.bias = Some(vec![0.5, -0.5]);
         let shape = LayerShape { batch: 1, channels: 2, inner: 1 };
-        let mut s = layer.new_state(shape, RunInfo { timesteps: 2, input_offset: 0, seed: 0 });
+        let mut s = layer.new_state(shape, RunInfo { timesteps: 2, seed: 0 });
         let mut data = vec![0.5f32, 1.0, 0.5, 1.0];
         let mut spikes = Vec::new();
         s.run(&mut data, &mut spikes);
@@ -254,7 +255,7 @@ pub(crate) mod tests {
         assert_eq!(spikes, vec![1, 2]);
         let layer = NeuronLayerSpec::new(Arc::new(IntegrateAndFire::default()), vec![1.0, 2.0]);
         let shape = LayerShape { batch: 1, channels: 2, inner: 2 };
-        let mut s = layer.new_state(shape, RunInfo { timesteps: 1, input_offset: 0, seed: 0 });
+        let mut s = layer.new_state(shape, RunInfo { timesteps: 1, seed: 0 });
         let mut data = vec![1.0f32, 1.0, 1.0, 2.0];
         s.run(&mut data, &mut Vec::new());
         assert_eq!(data, vec![1.0, 1.0, 0.0, 2.0]);
@@ -264,7 +265,7 @@ pub(crate) mod tests {
     fn spikes_are_counted_per_sample_and_step() {
         let layer = NeuronLayerSpec::new(Arc::new(IntegrateAndFire::default()), vec![1.0]);
         let shape = LayerShape { batch: 2, channels: 1, inner: 2 };
-        let mut s = layer.new_state(shape, RunInfo { timesteps: 2, input_offset: 0, seed: 0 });
+        let mut s = layer.new_state(shape, RunInfo { timesteps: 2, seed: 0 });
         // step 1: sample 0 = [1, 1], sample 1 = [0, 1]; step 2: sample 0 = [0, 0], sample 1 = [1, 1]
         let mut data = vec![1.0f32, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0];
         let mut spikes = Vec::new();

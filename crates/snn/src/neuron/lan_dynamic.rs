@@ -205,7 +205,6 @@ mod tests {
     fn state(model: LanDynamic, thresholds: Vec<f32>, shape: LayerShape) -> Box<dyn NeuronState> {
         NeuronLayerSpec::new(Arc::new(model), thresholds).new_state(shape, RunInfo {
             timesteps: 2,
-            input_offset: 0,
             seed: 0,
         })
     }
@@ -278,7 +277,7 @@ mod tests {
             let steps = 256;
             let layer = NeuronLayerSpec::new(Arc::new(LanDynamic::new(0.5, 3)), vec![1.0]);
             let shape = LayerShape { batch: 1, channels: 1, inner: 1 };
-            let mut s = layer.new_state(shape, RunInfo { timesteps: steps, input_offset: 0, seed: 0 });
+            let mut s = layer.new_state(shape, RunInfo { timesteps: steps, seed: 0 });
             let mut data = vec![x; steps];
             s.run(&mut data, &mut Vec::new());
             let mean = data.iter().sum::<f32>() / steps as f32;

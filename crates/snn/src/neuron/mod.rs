@@ -40,6 +40,7 @@ builtin_neurons! {
     burst::Burst,
     lan_dynamic::LanDynamic,
     msat::Msat,
+    ilif::InverseLif,
 }
 
 /// Shape of one layer of neurons in one simulated batch.
@@ -73,9 +74,6 @@ impl LayerShape {
 pub struct RunInfo {
     /// The coding window T (input steps of the first layer).
     pub timesteps: usize,
-    /// Steps before this layer's first input step: the summed latency of the layers before
-    /// it (0 for rate-coded networks).
-    pub input_offset: usize,
     /// Seed of this layer's random stream in this batch (see [`SimRng`]).
     pub seed: u64,
 }
@@ -142,8 +140,11 @@ pub trait NeuronModel: fmt::Debug + Send + Sync {
     fn config(&self) -> toml::Table;
     /// Run-time state for one layer (`layer`: thresholds and corrections) of `shape`.
     fn new_state(&self, layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo) -> Box<dyn NeuronState>;
-    /// Steps by which the layer's output lags its input in a run of T = `timesteps` (0: the
-    /// output of step t answers the input of step t).
+    /// Steps by which the layer's output lags its input in a pipelined run of T = `timesteps`
+    /// (0: the output of step t answers the input of step t). A model with a latency works in
+    /// windows: its state receives the whole window of T input steps in one
+    /// [`NeuronState::run`] call and replaces them with its T output steps (the simulator's
+    /// windowed mode); the pipelined latency is reported, not simulated.
     fn latency(&self, _timesteps: usize) -> usize {
         0
     }
@@ -157,13 +158,16 @@ pub trait NeuronModel: fmt::Debug + Send + Sync {
 }
 
 /// The time-averaged output of a neuron with threshold θ driven by a constant input y for
-/// T steps, in closed form (exact for soft-reset integrate-and-fire neurons without a
-/// dynamic threshold):
+/// T steps, in closed form. Rate coding (exact for soft-reset integrate-and-fire neurons
+/// without a dynamic threshold):
 /// ```text
 /// ȳ = (θ/T)·floor(clamp((y + o)/θ, 0, φ)·T),   o = b + [input_shift] θ/(2T) + v(0)/T
 /// ```
 /// φ = the most spikes per step, b = the layer's per-channel bias correction, v(0) = the
 /// model's initial potential (`initial_potential`·θ) plus any per-element potential.
+/// Inverse-leaky window coding ([`Coding::InverseLeaky`], the `ilif` neuron): ȳ is the greedy
+/// expansion of u = y + o (o = b + v(0)) in the weights θ·k^{T−j}/S, j = 1..T,
+/// S = Σ_j k^{T−j}; for k = 2 that is ȳ = (θ/S)·floor(clamp(u/θ, 0, 1)·S), S = 2^T − 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateModel {
     /// φ: spikes per step at most (1: plain IF).
@@ -172,6 +176,38 @@ pub struct RateModel {
     pub input_shift: bool,
     /// v(0) as a fraction of θ (0 or ½).
     pub initial_potential: f32,
+    /// How a spike train carries a value.
+    pub coding: Coding,
+}
+
+/// How a layer's spike train over the window carries a value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Coding {
+    /// Rate coding: the value is θ·(spikes)/T.
+    #[default]
+    Rate,
+    /// Inverse-leaky window coding (Liu et al. 2022): the spike at window step j weighs
+    /// k^{T−j}/S (S = Σ_j k^{T−j}), the value is θ·Σ_j Y_j·k^{T−j}/S.
+    InverseLeaky {
+        /// The damping factor k (1 < k ≤ 2).
+        k: f32,
+    },
+}
+
+impl Coding {
+    /// The weight w_j = k^{T−j}/S of window step `j` (1-based) in a window of `timesteps`
+    /// steps: 1/T for rate coding.
+    pub fn step_weight(self, j: usize, timesteps: usize) -> f64 {
+        let t = timesteps.max(1);
+        match self {
+            Coding::Rate => 1.0 / t as f64,
+            Coding::InverseLeaky { k } => {
+                let k = k as f64;
+                let sum: f64 = (0..t).map(|e| k.powi(e as i32)).sum();
+                k.powi((t - j.clamp(1, t)) as i32) / sum
+            }
+        }
+    }
 }
 
 impl RateModel {
@@ -184,19 +220,38 @@ impl RateModel {
         if self.input_shift {
             o += theta / (2.0 * t);
         }
+        // A rate-coded neuron spreads v(0) over the window; an inverse-leaky one adds it to its
+        // integrated (normalised) input once.
+        let spread = if self.coding == Coding::Rate { t } else { 1.0 };
         if self.initial_potential != 0.0 {
-            o += self.initial_potential * theta / t;
+            o += self.initial_potential * theta / spread;
         }
         if v0 != 0.0 {
-            o += v0 / t;
+            o += v0 / spread;
         }
         o
     }
 
     /// ȳ of the equation above for input `y` (offset `offset` from [`RateModel::offset`]).
     pub fn average_output(&self, y: f32, theta: f32, timesteps: usize, offset: f32) -> f32 {
-        let t = timesteps.max(1) as f32;
-        (theta / t) * (((y + offset) / theta).clamp(0.0, self.max_spikes_per_step.max(1) as f32) * t).floor()
+        match self.coding {
+            Coding::Rate => {
+                let t = timesteps.max(1) as f32;
+                (theta / t) * (((y + offset) / theta).clamp(0.0, self.max_spikes_per_step.max(1) as f32) * t).floor()
+            }
+            Coding::InverseLeaky { .. } => {
+                let mut residual = (y + offset) as f64;
+                let mut out = 0.0;
+                for j in 1..=timesteps.max(1) {
+                    let w = theta as f64 * self.coding.step_weight(j, timesteps);
+                    if residual >= w {
+                        residual -= w;
+                        out += w;
+                    }
+                }
+                out as f32
+            }
+        }
     }
 }
 

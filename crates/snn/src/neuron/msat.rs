@@ -395,7 +395,7 @@ mod tests {
     fn trace(model: Msat, lambda: f32, inputs: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
         let layer = NeuronLayerSpec::new(Arc::new(model), vec![lambda]);
         let shape = LayerShape { batch: 1, channels: 1, inner: 1 };
-        let mut state = layer.new_state(shape, RunInfo { timesteps: inputs.len(), input_offset: 0, seed: 3 });
+        let mut state = layer.new_state(shape, RunInfo { timesteps: inputs.len(), seed: 3 });
         let mut data = inputs.to_vec();
         let mut spikes = Vec::new();
         // One step per call: the state carries t, v and V̄ across chunks.
@@ -513,7 +513,7 @@ mod tests {
         // its own λ.
         let layer = NeuronLayerSpec::new(Arc::new(Msat::default()), vec![1.0, 2.0]);
         let shape = LayerShape { batch: 1, channels: 2, inner: 1 };
-        let mut s = layer.new_state(shape, RunInfo { timesteps: 4, input_offset: 0, seed: 0 });
+        let mut s = layer.new_state(shape, RunInfo { timesteps: 4, seed: 0 });
         let inputs = [1.5f32, 0.1, -0.4, 2.0];
         let mut data: Vec<f32> = inputs.iter().flat_map(|&x| [x, x]).collect();
         s.run(&mut data, &mut Vec::new());
@@ -526,7 +526,7 @@ mod tests {
     fn layer_run(model: Msat, seed: u64, steps: usize, input: f32) -> (Vec<f32>, Vec<u32>) {
         let layer = NeuronLayerSpec::new(Arc::new(model), vec![1.0]);
         let shape = LayerShape { batch: 2, channels: 3, inner: 50 };
-        let mut s = layer.new_state(shape, RunInfo { timesteps: steps, input_offset: 0, seed });
+        let mut s = layer.new_state(shape, RunInfo { timesteps: steps, seed });
         let mut data: Vec<f32> = (0..steps * shape.len()).map(|i| input * (0.5 + (i % 13) as f32 / 12.0)).collect();
         let mut spikes = Vec::new();
         s.run(&mut data, &mut spikes);
@@ -593,7 +593,7 @@ mod tests {
         // Two samples of two neurons; θ/λ at t = 2 differs by input (DET).
         let layer = NeuronLayerSpec::new(Arc::new(msat("dtt = false")), vec![1.0]);
         let shape = LayerShape { batch: 2, channels: 1, inner: 2 };
-        let mut s = layer.new_state(shape, RunInfo { timesteps: 2, input_offset: 0, seed: 0 });
+        let mut s = layer.new_state(shape, RunInfo { timesteps: 2, seed: 0 });
         let mut data = vec![0.0f32, 0.0, 0.0, 0.0, /* t = 2 */ 0.0, 0.0, 5.0, 5.0];
         s.run(&mut data, &mut Vec::new());
         let d = &s.diagnostics()[0].per_step;

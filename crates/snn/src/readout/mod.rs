@@ -30,6 +30,7 @@ builtin_readouts! {
     accumulate::Accumulate,
     delayed::Delayed,
     early_exit::EarlyExit,
+    ilif_decode::IlifDecode,
 }
 
 /// A readout's configuration.
