@@ -128,21 +128,23 @@ fn list() {
     for d in datasets::POINT_DATASET_NAMES {
         println!("  {d} (point clouds)");
     }
-    println!("methods ([[method]] kind):");
-    for k in convert::method_kinds() {
-        println!("  {:<14} {}", k.name, k.description);
-    }
-    println!("neurons ([method.neuron] kind; default: the method's):");
-    for k in snn::neuron_kinds() {
-        println!("  {:<14} {}", k.name, k.description);
-    }
-    println!("readouts ([method.readout] kind; default: the method's, else accumulate):");
-    for k in snn::readout_kinds() {
-        println!("  {:<14} {}", k.name, k.description);
-    }
-    println!("figures ([table] figures = [...]):");
-    for (name, what) in runner::report::FIGURES {
-        println!("  {name:<24} {what}");
+    // Every section's names padded to one column.
+    let methods: Vec<(&str, &str)> = convert::method_kinds().iter().map(|k| (k.name, k.description)).collect();
+    let neurons: Vec<(&str, &str)> = snn::neuron_kinds().iter().map(|k| (k.name, k.description)).collect();
+    let readouts: Vec<(&str, &str)> = snn::readout_kinds().iter().map(|k| (k.name, k.description)).collect();
+    let figures: Vec<(&str, &str)> = runner::report::FIGURES.to_vec();
+    let width = [&methods, &neurons, &readouts, &figures].iter().flat_map(|s| s.iter().map(|(n, _)| n.len())).max();
+    let width = width.unwrap_or(0);
+    for (title, entries) in [
+        ("methods ([[method]] kind):", &methods),
+        ("neurons ([method.neuron] kind; default: the method's):", &neurons),
+        ("readouts ([method.readout] kind; default: the method's, else accumulate):", &readouts),
+        ("figures ([table] figures = [...]):", &figures),
+    ] {
+        println!("{title}");
+        for (name, what) in entries {
+            println!("  {name:<width$} {what}");
+        }
     }
     println!("devices: {}", runner::device::available_devices().join(", "));
 }

@@ -329,3 +329,43 @@ fn an_unknown_figure_is_a_spec_error_naming_the_valid_ones() {
     assert!(err.contains("accuracy_vs_nothing") && err.contains("pareto_frontier"), "{err}");
     assert!(!dir.path().join("results/bad_figure").exists(), "nothing written");
 }
+
+#[test]
+fn spikeconverter_runs_at_its_own_t_per_t_and_reports_its_pipelined_latency() {
+    // SpikeConverter (eval_timesteps = [2, 8], converted once per T without calibrate_at_eval_t)
+    // beside max-norm at the spec's T; at T = 8 its 8-bit layers match the ANN closely.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("sc.toml");
+    let text = SPEC
+        .replace("[[method]]\nkind = \"robust-norm\"", "[[method]]\nkind = \"spikeconverter\"\neval_timesteps = [2, 8]")
+        .replace("timesteps = [4, 16, 64, 256]", "timesteps = [4, 16]")
+        .replace("method = \"robust-norm\"", "method = \"spikeconverter\"");
+    std::fs::write(&spec, text).unwrap();
+    let out = run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap();
+    let rows = read_csv(&out.join("results.csv")).unwrap();
+    let value = |method: &str, t: u32, metric: &str| -> Option<f64> {
+        rows.iter()
+            .find(|r| r.method == method && r.t == t && r.metric == metric && r.layer.is_empty())
+            .map(|r| r.value)
+    };
+    let ts = |method: &str| -> Vec<u32> {
+        let mut t: Vec<u32> =
+            rows.iter().filter(|r| r.method == method && r.metric == "accuracy").map(|r| r.t).collect();
+        t.sort_unstable();
+        t
+    };
+    assert_eq!(ts("spikeconverter"), vec![2, 8]);
+    assert_eq!(ts("max-norm"), vec![4, 16]);
+    // small-cnn has 3 slots: latency (L + 1)·T, a new sample every 2T.
+    let slots =
+        rows.iter().filter(|r| r.method == "spikeconverter" && r.t == 8 && r.metric == "threshold_ratio").count();
+    assert!(slots >= 2);
+    assert_eq!(value("spikeconverter", 8, "latency_steps"), Some(((slots + 1) * 8) as f64));
+    assert_eq!(value("spikeconverter", 8, "pipelined_steps_per_sample"), Some(16.0));
+    assert_eq!(value("max-norm", 16, "latency_steps"), None, "rate-coded networks have no pipeline latency");
+    // Operation counts for every method.
+    assert!(value("max-norm", 16, "additions").is_some() && value("spikeconverter", 8, "multiplications").is_some());
+    let ann = value("ann", 0, "accuracy").unwrap();
+    let sc = value("spikeconverter", 8, "accuracy").unwrap();
+    assert!((ann - sc).abs() <= 2.0, "ANN {ann} vs SpikeConverter at T = 8 {sc}");
+}

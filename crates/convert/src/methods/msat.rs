@@ -60,7 +60,7 @@ impl Default for Msat {
 impl RegisteredMethod for Msat {
     const KIND: &'static str = "msat";
     const DESCRIPTION: &'static str =
-        "max-activation thresholds + multi-stage adaptive threshold neurons + spike confidence in the last layer (MSAT, paper 003)";
+        "max-activation thresholds + multi-stage adaptive threshold neurons + spike confidence in the last layer (He et al. 2023, MSAT)";
     fn check(&self) -> Result<(), String> {
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return Err(format!("percentile must be in (0, 100], got {}", self.percentile));

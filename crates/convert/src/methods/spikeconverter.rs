@@ -34,6 +34,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use snn::readout::ilif_decode::IlifDecode;
+use snn::neuron::greedy_decode;
 use snn::{Coding, RateModel, SpikingNetwork};
 
 use super::{ConversionMethod, MethodMeasure, RegisteredMethod, positive_or};
@@ -139,10 +140,16 @@ fn search_samples(stats: &SlotStats, max: usize) -> Vec<(f32, f64)> {
 }
 
 /// E|u − Q(u)| over weighted samples for a neuron whose output is `rate` at threshold θ.
+/// Window-coded neurons use their greedy expansion with the window's weights computed once.
 fn mean_error(samples: &[(f32, f64)], rate: &RateModel, theta: f32, timesteps: usize) -> f64 {
+    let weights = rate.coding.window_weights(timesteps);
+    let output = |u: f32| match rate.coding {
+        Coding::InverseLeaky { .. } => greedy_decode(u as f64, theta as f64, &weights),
+        Coding::Rate => rate.average_output(u, theta, timesteps, 0.0) as f64,
+    };
     let (mut err, mut total) = (0.0, 0.0);
     for &(u, w) in samples {
-        err += w * (u - rate.average_output(u, theta, timesteps, 0.0)).abs() as f64;
+        err += w * (u as f64 - output(u)).abs();
         total += w;
     }
     if total > 0.0 { err / total } else { 0.0 }

@@ -83,7 +83,7 @@ impl NeuronModel for InverseLif {
     fn new_state(&self, layer: &NeuronLayerSpec, shape: LayerShape, run: RunInfo) -> Box<dyn NeuronState> {
         let timesteps = run.timesteps.max(1);
         let coding = Coding::InverseLeaky { k: self.k };
-        let weights = (1..=timesteps).map(|j| coding.step_weight(j, timesteps)).collect();
+        let weights = coding.window_weights(timesteps);
         let per_sample = shape.per_sample();
         let offset = (0..per_sample)
             .map(|e| {

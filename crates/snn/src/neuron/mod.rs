@@ -199,15 +199,36 @@ impl Coding {
     /// steps: 1/T for rate coding.
     pub fn step_weight(self, j: usize, timesteps: usize) -> f64 {
         let t = timesteps.max(1);
+        self.window_weights(t)[j.clamp(1, t) - 1]
+    }
+
+    /// The weights w_1..w_T of a window of `timesteps` steps (they sum to 1).
+    pub fn window_weights(self, timesteps: usize) -> Vec<f64> {
+        let t = timesteps.max(1);
         match self {
-            Coding::Rate => 1.0 / t as f64,
+            Coding::Rate => vec![1.0 / t as f64; t],
             Coding::InverseLeaky { k } => {
                 let k = k as f64;
                 let sum: f64 = (0..t).map(|e| k.powi(e as i32)).sum();
-                k.powi((t - j.clamp(1, t)) as i32) / sum
+                (1..=t).map(|j| k.powi((t - j) as i32) / sum).collect()
             }
         }
     }
+}
+
+/// The greedy expansion of `u` in the weights θ·w_j (an inverse-leaky neuron's phase II):
+/// Σ of the θ·w_j that fire, each when the remainder reaches it.
+pub fn greedy_decode(u: f64, theta: f64, weights: &[f64]) -> f64 {
+    let mut residual = u;
+    let mut out = 0.0;
+    for w in weights {
+        let w = theta * w;
+        if residual >= w {
+            residual -= w;
+            out += w;
+        }
+    }
+    out
 }
 
 impl RateModel {
@@ -240,16 +261,7 @@ impl RateModel {
                 (theta / t) * (((y + offset) / theta).clamp(0.0, self.max_spikes_per_step.max(1) as f32) * t).floor()
             }
             Coding::InverseLeaky { .. } => {
-                let mut residual = (y + offset) as f64;
-                let mut out = 0.0;
-                for j in 1..=timesteps.max(1) {
-                    let w = theta as f64 * self.coding.step_weight(j, timesteps);
-                    if residual >= w {
-                        residual -= w;
-                        out += w;
-                    }
-                }
-                out as f32
+                greedy_decode((y + offset) as f64, theta as f64, &self.coding.window_weights(timesteps)) as f32
             }
         }
     }

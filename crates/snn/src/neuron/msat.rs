@@ -253,7 +253,7 @@ fn sigmoid(x: f32) -> f32 {
 
 impl RegisteredNeuron for Msat {
     const KIND: &'static str = "msat";
-    const DESCRIPTION: &'static str = "multi-stage adaptive threshold λ·sigmoid(DTT + DET) with spike confidence in the first steps (MSAT, paper 003)";
+    const DESCRIPTION: &'static str = "multi-stage adaptive threshold λ·sigmoid(DTT + DET) with spike confidence in the first steps (He et al. 2023, MSAT)";
     fn check(&self) -> Result<(), String> {
         let k = self.constants();
         let finite = [k.alpha, k.k_a, k.tau_mp, k.tau_rd];
