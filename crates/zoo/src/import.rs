@@ -96,6 +96,11 @@ pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportErro
         return Err(ImportError::Missing { path: path.into() });
     }
     let store_err = |e: &dyn std::fmt::Display| ImportError::Store { path: path.into(), message: e.to_string() };
+    // Model-specific names (torchvision MobileNet-v2's nested Sequentials) after the shared ones.
+    let mut remaps: Vec<(String, String)> = KEY_REMAPS.iter().map(|(f, t)| (f.to_string(), t.to_string())).collect();
+    if matches!(model, Network::MobileNetV2(_)) {
+        remaps.extend(crate::mobilenet::key_remaps());
+    }
     let mut model = model;
     let result = match WeightsFormat::from_path(path)? {
         WeightsFormat::Safetensors => {
@@ -103,15 +108,15 @@ pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportErro
                 .with_from_adapter(PyTorchToBurnAdapter)
                 .skip_enum_variants(true)
                 .allow_partial(true);
-            for (from, to) in KEY_REMAPS {
-                store = store.with_key_remapping(*from, *to);
+            for (from, to) in &remaps {
+                store = store.with_key_remapping(from, to.clone());
             }
             model.load_from(&mut store).map_err(|e| store_err(&e))?
         }
         WeightsFormat::Pytorch => {
             let mut store = PytorchStore::from_file(path).skip_enum_variants(true).allow_partial(true);
-            for (from, to) in KEY_REMAPS {
-                store = store.with_key_remapping(*from, *to);
+            for (from, to) in &remaps {
+                store = store.with_key_remapping(from, to.clone());
             }
             model.load_from(&mut store).map_err(|e| store_err(&e))?
         }

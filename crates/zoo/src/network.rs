@@ -6,8 +6,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, GroupingConfig, PointNet, PointNet2, Pooling,
-    ResNet, ResNetVariant, Shortcut, SlotHook, SlotInfo, SmallCnn, Vgg,
+    ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, GroupingConfig, MobileNetV2, PointNet,
+    PointNet2, Pooling, ResNet, ResNetVariant, Shortcut, SlotHook, SlotInfo, SmallCnn, Vgg,
 };
 
 /// Every model name a spec may use.
@@ -19,6 +19,7 @@ pub const MODEL_NAMES: &[&str] = &[
     "resnet20-sengupta",
     "resnet18",
     "resnet34",
+    "mobilenet-v2",
     "pointnet",
     "pointnet2-ssg",
 ];
@@ -171,6 +172,8 @@ pub enum Network {
     PointNet(PointNet),
     /// [`PointNet2`] (PointNet++ SSG).
     PointNet2(PointNet2),
+    /// [`MobileNetV2`].
+    MobileNetV2(MobileNetV2),
 }
 
 impl Network {
@@ -188,6 +191,7 @@ impl Network {
             Network::ResNet(m) => m.act.as_ref(),
             Network::PointNet(m) => m.act.as_ref(),
             Network::PointNet2(m) => m.act.as_ref(),
+            Network::MobileNetV2(m) => m.act.as_ref(),
         }
     }
 
@@ -219,6 +223,7 @@ impl Network {
             Network::ResNet(m) => m.act = act,
             Network::PointNet(m) => m.act = act,
             Network::PointNet2(m) => m.act = act,
+            Network::MobileNetV2(m) => m.act = act,
         }
         self
     }
@@ -251,6 +256,7 @@ impl Convertible for Network {
             Network::ResNet(m) => m.forward_ctx(x, ctx),
             Network::PointNet(m) => m.forward_ctx(x, ctx),
             Network::PointNet2(m) => m.forward_ctx(x, ctx),
+            Network::MobileNetV2(m) => m.forward_ctx(x, ctx),
         }
     }
 
@@ -261,6 +267,7 @@ impl Convertible for Network {
             Network::ResNet(m) => m.slots(),
             Network::PointNet(m) => m.slots(),
             Network::PointNet2(m) => m.slots(),
+            Network::MobileNetV2(m) => m.slots(),
         }
     }
 
@@ -271,6 +278,7 @@ impl Convertible for Network {
             Network::ResNet(m) => Network::ResNet(m.fold_batchnorm()),
             Network::PointNet(m) => Network::PointNet(m.fold_batchnorm()),
             Network::PointNet2(m) => Network::PointNet2(m.fold_batchnorm()),
+            Network::MobileNetV2(m) => Network::MobileNetV2(m.fold_batchnorm()),
         }
     }
 }
@@ -289,6 +297,10 @@ pub fn build_model(
     let net = build_architecture(spec, input, classes, device)?;
     let slots = net.slots().len();
     let act = match spec.activation {
+        // MobileNet-v2's ReLU6 is the clip activation at 6.
+        AnnActivation::Relu if matches!(net, Network::MobileNetV2(_)) => {
+            Some(ActivationParams::new(AnnActivation::Clip, slots, 6.0, 1, device))
+        }
         AnnActivation::Relu => None,
         AnnActivation::Clip => Some(ActivationParams::new(AnnActivation::Clip, slots, spec.clip, 1, device)),
         AnnActivation::Qcfs => {
@@ -353,6 +365,9 @@ fn build_architecture(
                 grouping,
                 device,
             )))
+        }
+        "mobilenet-v2" => {
+            Ok(Network::MobileNetV2(MobileNetV2::new(input, classes, spec.width, spec.batch_norm, device)))
         }
         "small-cnn" => Ok(Network::SmallCnn(SmallCnn::new(input, classes, spec.width, spec.batch_norm, device))),
         "vgg16" => Ok(Network::Vgg(Vgg::new(
