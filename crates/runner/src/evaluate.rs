@@ -189,7 +189,10 @@ pub fn evaluate_method(
                     sops_total += spikes * fanout[s];
                     neuron_steps += neurons * tt as f64;
                     out.push(measure(label, t, "firing_rate", &slot.name, spikes / (neurons * tt as f64), n));
+                    // The synaptic events this slot's spikes cause (the additions of the layers it feeds).
+                    out.push(measure(label, t, "sops", &slot.name, spikes * fanout[s], n));
                 }
+                out.extend(layer_analysis_measures(label, t, &sim.layers, &conversion.slots, n));
                 out.push(measure(label, t, "spikes", "", spikes_total, n));
                 out.push(measure(label, t, "sops", "", sops_total, n));
                 out.extend(operation_measures(label, t, sops_total, &traced, n));
@@ -281,6 +284,43 @@ struct SimTotals {
     exit_steps: Vec<Option<usize>>,
     /// Per slot: the neuron model's diagnostics, merged over all batches.
     diagnostics: Vec<Vec<Diagnostic>>,
+    /// With `[eval] layer_analysis`: per slot, the layer analysis summed over all batches.
+    layers: Vec<LayerAnalysis>,
+}
+
+/// One slot's comparison with the ANN, summed over the evaluated samples.
+#[derive(Clone, Debug, Default)]
+struct LayerAnalysis {
+    /// Σ |ANN activation − SNN time-averaged output| and the number of terms.
+    abs_error: f64,
+    elements: u64,
+    /// Neurons whose ANN activation is ≤ 0.
+    silent: u64,
+    /// Of those, how many first spiked at step t (index t − 1).
+    silent_first_spike: Vec<u64>,
+}
+
+impl LayerAnalysis {
+    /// Adds one batch: the ANN's activations, the SNN's time-averaged outputs and first spike
+    /// steps of the same neurons.
+    fn add(&mut self, ann: &[f32], snn_mean: &[f32], first_spike: &[u32], timesteps: usize) {
+        self.silent_first_spike.resize(timesteps, 0);
+        for ((a, m), f) in ann.iter().zip(snn_mean).zip(first_spike) {
+            self.abs_error += (a - m).abs() as f64;
+            self.elements += 1;
+            if *a <= 0.0 {
+                self.silent += 1;
+                if *f > 0 {
+                    self.silent_first_spike[*f as usize - 1] += 1;
+                }
+            }
+        }
+    }
+
+    /// Silent neurons that have spiked by step `t`.
+    fn silent_spiked_by(&self, t: usize) -> u64 {
+        self.silent_first_spike.iter().take(t).sum()
+    }
 }
 
 fn simulate_all(
@@ -302,14 +342,25 @@ fn simulate_all(
         latency,
         exit_steps: Vec::with_capacity(idx.len()),
         diagnostics: vec![Vec::new(); net.layers.len()],
+        layers: if eval.layer_analysis { vec![LayerAnalysis::default(); net.layers.len()] } else { Vec::new() },
     };
+    let slots: Vec<usize> = if eval.layer_analysis { (0..net.layers.len()).collect() } else { Vec::new() };
     let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
     for (b, chunk) in batches.iter().enumerate() {
         let (x, _, labels) = batch_tensors(&data.test, chunk, &data.norm, None, device);
         // Each batch's random streams are seeded by its index: the same spec gives the same spikes.
-        let config = SimConfig { batch_seed: b as u64, ..SimConfig::new(timesteps, eval.chunk) };
-        let (out, _) = simulate(net, x, &labels, &config);
+        let config = SimConfig {
+            batch_seed: b as u64,
+            record: slots.clone(),
+            first_spikes: eval.layer_analysis,
+            ..SimConfig::new(timesteps, eval.chunk)
+        };
+        let ann = if eval.layer_analysis { convert::calibrate::ann_slot_outputs(net, &x) } else { Vec::new() };
+        let (out, means) = simulate(net, x, &labels, &config);
+        for (slot, analysis) in totals.layers.iter_mut().enumerate() {
+            analysis.add(&ann[slot].0, &means[slot], &out.first_spike[slot], timesteps);
+        }
         for (a, c) in totals.correct_at_t.iter_mut().zip(&out.correct_at_t) {
             *a += c;
         }
@@ -335,6 +386,38 @@ fn simulate_all(
     }
     bar.finish_and_clear();
     totals
+}
+
+/// Rows of the layer analysis at reported step `t` of a run: per slot `sin_ratio` (by step t)
+/// and, at the run's own T, `activation_error`; `sin_ratio` over all slots with layer "".
+fn layer_analysis_measures(
+    label: &str,
+    t: u32,
+    layers: &[LayerAnalysis],
+    slots: &[SlotInfo],
+    n: usize,
+) -> Vec<Measure> {
+    let mut out = Vec::new();
+    if layers.is_empty() {
+        return out;
+    }
+    let tt = t as usize;
+    let (mut silent, mut spiked) = (0u64, 0u64);
+    for (a, slot) in layers.iter().zip(slots) {
+        let by_t = a.silent_spiked_by(tt);
+        silent += a.silent;
+        spiked += by_t;
+        if a.silent > 0 {
+            out.push(measure(label, t, "sin_ratio", &slot.name, by_t as f64 / a.silent as f64, n));
+        }
+        if tt == a.silent_first_spike.len() && a.elements > 0 {
+            out.push(measure(label, t, "activation_error", &slot.name, a.abs_error / a.elements as f64, n));
+        }
+    }
+    if silent > 0 {
+        out.push(measure(label, t, "sin_ratio", "", spiked as f64 / silent as f64, n));
+    }
+    out
 }
 
 /// Adds one batch's diagnostics of a slot to the totals (matched by metric name and step).
@@ -369,7 +452,7 @@ fn find<'a>(ms: impl IntoIterator<Item = &'a Measure>, metric: &str, t: u32) -> 
     ms.into_iter().find(|m| m.metric == metric && m.t == t && m.layer.is_empty()).map(|m| m.value)
 }
 
-/// Energy figures derived from measured rows (paper 002, appendix): per image
+/// Energy figures derived from measured rows (Bu et al. 2025, appendix): per image
 /// `energy_j` = 12.5 pJ × MACs (ANN) or 77 fJ × SOPs (SNN, at each T) and `fps_per_watt` =
 /// 1 / energy; `sop90`/`sop95` = SOPs per image at the first reported T whose accuracy reaches
 /// 90 %/95 % of the ANN's (row T = that T), with the matching `fps_per_watt90`/`95`;

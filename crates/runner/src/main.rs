@@ -80,7 +80,22 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes, without a backtrace: these are the user's errors (a
+            // missing file, a bad key), and RUST_BACKTRACE is often set on research machines.
+            eprintln!("Error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     // `runner experiments/x.toml` is shorthand for `runner run experiments/x.toml`.
     let mut args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().skip(1).position(|a| a.ends_with(".toml")) {

@@ -371,6 +371,12 @@ pub struct EvalSection {
     /// Evaluate on a fixed subset of the test set (ANN and SNN alike).
     #[serde(default)]
     pub test_subset: Option<TestSubset>,
+    /// Per-layer analysis against the ANN: `activation_error` (mean |ANN activation − the
+    /// SNN's time-averaged output| per slot) and `sin_ratio` (the share of neurons whose ANN
+    /// activation is ≤ 0 that have spiked by step t; He et al. 2023's SIN ratio), per slot and
+    /// for the whole network. Costs one ANN forward per batch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub layer_analysis: bool,
 }
 
 fn d_eval_batch() -> usize {

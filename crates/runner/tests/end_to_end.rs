@@ -369,3 +369,35 @@ fn spikeconverter_runs_at_its_own_t_per_t_and_reports_its_pipelined_latency() {
     let sc = value("spikeconverter", 8, "accuracy").unwrap();
     assert!((ann - sc).abs() <= 2.0, "ANN {ann} vs SpikeConverter at T = 8 {sc}");
 }
+
+#[test]
+fn layer_analysis_reports_sin_ratio_by_step_and_activation_error_per_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("la.toml");
+    let text = SPEC
+        .replace("timesteps = [4, 16, 64, 256]", "timesteps = [4, 16]\nlayer_analysis = true")
+        .replace("[[method]]\nkind = \"robust-norm\"\n", "");
+    std::fs::write(&spec, text.replace("method = \"robust-norm\"", "method = \"max-norm\"")).unwrap();
+    let out = run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap();
+    let rows = read_csv(&out.join("results.csv")).unwrap();
+    let get = |t: u32, metric: &str, layer: &str| {
+        rows.iter()
+            .find(|r| r.method == "max-norm" && r.t == t && r.metric == metric && r.layer == layer)
+            .map(|r| r.value)
+    };
+    let slots: Vec<String> = rows
+        .iter()
+        .filter(|r| r.method == "max-norm" && r.metric == "activation_error")
+        .map(|r| r.layer.clone())
+        .collect();
+    assert!(slots.len() >= 2, "an activation error per slot: {slots:?}");
+    assert!(rows.iter().filter(|r| r.metric == "activation_error").all(|r| r.t == 16), "only at the run's T");
+    let (s4, s16) = (get(4, "sin_ratio", "").unwrap(), get(16, "sin_ratio", "").unwrap());
+    assert!((0.0..=1.0).contains(&s4) && s4 <= s16 && s16 <= 1.0, "SIN ratio grows with t: {s4} → {s16}");
+    for l in &slots {
+        let (a, b) = (get(4, "sin_ratio", l), get(16, "sin_ratio", l));
+        if let (Some(a), Some(b)) = (a, b) {
+            assert!(a <= b, "{l}: {a} → {b}");
+        }
+    }
+}

@@ -82,12 +82,14 @@ pub struct SimConfig {
     pub batch_seed: u64,
     /// Slots whose time-averaged output is recorded (see [`simulate_recording`]).
     pub record: Vec<usize>,
+    /// Record every neuron's first spike step ([`SimOutput::first_spike`]).
+    pub first_spikes: bool,
 }
 
 impl SimConfig {
     /// T = `timesteps`, `chunk` steps per pass, batch seed 0, nothing recorded.
     pub fn new(timesteps: usize, chunk: usize) -> Self {
-        Self { timesteps, chunk, batch_seed: 0, record: Vec::new() }
+        Self { timesteps, chunk, batch_seed: 0, record: Vec::new(), first_spikes: false }
     }
 }
 
@@ -114,6 +116,9 @@ pub struct SimOutput {
     pub final_output: Vec<f32>,
     /// Per slot: the neuron model's per-step diagnostics (empty for models without any).
     pub diagnostics: Vec<Vec<Diagnostic>>,
+    /// With [`SimConfig::first_spikes`]: per slot and neuron (`[batch × channels × inner]`), the
+    /// step (1-based, of the layer's window) of its first spike, 0 if it never spiked; else empty.
+    pub first_spike: Vec<Vec<u32>>,
 }
 
 struct SimHook<'a> {
@@ -137,6 +142,10 @@ struct SimHook<'a> {
     timesteps: usize,
     /// Per slot: steps recorded so far.
     recorded_steps: Vec<usize>,
+    /// Per slot: first spike step per neuron, when asked for.
+    first_spike: Option<Vec<Vec<u32>>>,
+    /// Per slot: steps seen so far (for `first_spike`).
+    steps_seen: Vec<usize>,
 }
 
 impl<'a> SimHook<'a> {
@@ -160,6 +169,8 @@ impl<'a> SimHook<'a> {
             coding,
             timesteps: config.timesteps,
             recorded_steps: vec![0; slots],
+            first_spike: config.first_spikes.then(|| vec![Vec::new(); slots]),
+            steps_seen: vec![0; slots],
         }
     }
 }
@@ -184,6 +195,20 @@ impl SlotHook for SimHook<'_> {
         let state = self.state[slot].get_or_insert_with(|| layers[slot].new_state(shape, run[slot]));
         let mut data = tensor_values(x);
         state.run(&mut data, &mut self.spikes[slot]);
+        if let Some(first) = self.first_spike.as_mut() {
+            let n = shape.len();
+            let first = &mut first[slot];
+            first.resize(n, 0);
+            for step in data.chunks(n) {
+                self.steps_seen[slot] += 1;
+                let t = self.steps_seen[slot] as u32;
+                for (f, v) in first.iter_mut().zip(step) {
+                    if *f == 0 && *v != 0.0 {
+                        *f = t;
+                    }
+                }
+            }
+        }
         if let Some(rec) = self.records[slot].as_mut() {
             let n = shape.len();
             rec.resize(n, 0.0);
@@ -306,6 +331,7 @@ pub fn simulate(
         })
         .collect();
     let diagnostics = hook.state.iter().map(|s| s.as_ref().map(|s| s.diagnostics()).unwrap_or_default()).collect();
+    let first_spike = hook.first_spike.take().unwrap_or_default();
     let means = hook
         .records
         .into_iter()
@@ -321,6 +347,7 @@ pub fn simulate(
         neurons: hook.neurons,
         final_output,
         diagnostics,
+        first_spike,
     };
     (output, means)
 }

@@ -14,7 +14,7 @@ use crate::report::plot::{PALETTE, esc, marker, n, nice_step};
 use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique};
 
 /// Every figure name a spec may list, with what it draws.
-pub const FIGURES: [(&str, &str); 10] = [
+pub const FIGURES: [(&str, &str); 14] = [
     ("accuracy_vs_energy", "accuracy vs energy per image (energy_mj), one point per T, a line per method"),
     (
         "accuracy_vs_exit_step",
@@ -26,6 +26,19 @@ pub const FIGURES: [(&str, &str); 10] = [
     ("pareto_frontier", "the φ search's Pareto frontier, spikes vs sensitivity, with the chosen point (Fig. 4)"),
     ("firing_rate_vs_t", "whole-network firing rate (spikes per neuron and step) vs T, a line per method"),
     ("additions_vs_t", "additions per image (SOPs + the analog first layer) vs T, a line per method"),
+    (
+        "sops_per_layer",
+        "synaptic events per image caused by each layer's spikes, a line per method at its largest T (Liu et al. 2022, Fig. 7)",
+    ),
+    (
+        "firing_rate_per_layer",
+        "firing rate of each spiking layer, a line per method at its largest T (He et al. 2023, Fig. 5)",
+    ),
+    (
+        "sin_ratio_per_layer",
+        "SIN ratio of each layer (neurons with ANN activation ≤ 0 that spiked), a line per method at its largest T",
+    ),
+    ("sin_ratio_vs_t", "whole-network SIN ratio vs t, a line per method (He et al. 2023, Fig. 2 and 4)"),
     (
         "conversion_error_vs_ratio",
         "SpikeConverter: a layer's conversion error vs the first step's V_th/U_in,max (Liu et al. 2022, Fig. 5b)",
@@ -89,6 +102,10 @@ pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<Stri
         "pareto_frontier" => pareto(title, rows),
         "firing_rate_vs_t" => metric_vs_t(title, rows, "firing_rate", "firing rate (spikes per neuron and step)"),
         "additions_vs_t" => metric_vs_t(title, rows, "additions", "additions per image"),
+        "sops_per_layer" => per_layer(title, rows, "sops", "synaptic events (additions) per image"),
+        "firing_rate_per_layer" => per_layer(title, rows, "firing_rate", "firing rate (spikes per neuron and step)"),
+        "sin_ratio_per_layer" => per_layer(title, rows, "sin_ratio", "SIN ratio"),
+        "sin_ratio_vs_t" => metric_vs_t(title, rows, "sin_ratio", "SIN ratio (silent ANN neurons that spiked)"),
         "conversion_error_vs_ratio" => search_curves(
             title,
             rows,
@@ -235,6 +252,44 @@ fn metric_vs_t(title: &str, rows: &[ResultRow], metric: &str, y_label: &str) -> 
         .filter_map(|label| lines.remove(&label).map(|points| Line { label, points, joined: true }))
         .collect();
     Some(Chart { title: title.into(), x_label: "T".into(), y_label: y_label.into(), series, log_x: true })
+}
+
+/// Per-slot `metric` rows of every method (and variant) at its largest T against the slot's
+/// position (1 = first slot), a line each.
+fn per_layer(title: &str, rows: &[ResultRow], metric: &str, y_label: &str) -> Option<Chart> {
+    let per_layer: Vec<&ResultRow> = rows.iter().filter(|r| r.metric == metric && !r.layer.is_empty()).collect();
+    let mut last_t: BTreeMap<String, u32> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for r in &per_layer {
+        let label = series_label(r);
+        let t = last_t.entry(label.clone()).or_insert(0);
+        *t = (*t).max(r.t);
+        push_unique(&mut order, label);
+    }
+    let mut lines: BTreeMap<String, Vec<Point>> = BTreeMap::new();
+    for r in &per_layer {
+        let label = series_label(r);
+        if Some(&r.t) != last_t.get(&label) || r.seed != per_layer[0].seed {
+            continue;
+        }
+        let points = lines.entry(label).or_default();
+        let x = points.len() as f64 + 1.0;
+        points.push(Point { x, y: r.value, tip: format!("{} (T={}): {:.3e}", r.layer, r.t, r.value) });
+    }
+    let series = order
+        .into_iter()
+        .filter_map(|label| {
+            let t = last_t[&label];
+            lines.remove(&label).map(|points| Line { label: format!("{label}, T={t}"), points, joined: true })
+        })
+        .collect();
+    Some(Chart {
+        title: title.into(),
+        x_label: "spiking layer (forward order)".into(),
+        y_label: y_label.into(),
+        series,
+        log_x: false,
+    })
 }
 
 /// The first method (and variant) with `<prefix><candidate>` per-layer rows: a line per layer.
@@ -577,6 +632,14 @@ mod tests {
             rows.push(row("spikeconverter", 16, &format!("conversion_error_k{k}"), "T=8 (slot 1)", 0.05));
         }
         assert_eq!(series_count(&render_figure("conversion_error_vs_k", "t", &rows).unwrap()), 2);
+        for (m, t) in [("spikeconverter", 16u32), ("spikeconverter", 8), ("spike-norm", 64)] {
+            for l in ["a", "b", "c"] {
+                rows.push(row(m, t, "sops", l, t as f64));
+            }
+        }
+        let svg = render_figure("sops_per_layer", "t", &rows).unwrap();
+        assert_eq!(series_count(&svg), 2, "one line per method, at its largest T");
+        assert!(svg.contains("spikeconverter, T=16") && !svg.contains("T=8"));
         assert!(matches!(render_figure("conversion_error_vs_ratio", "t", &rows), Err(ReportError::NoData(_))));
     }
 
