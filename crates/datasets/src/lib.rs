@@ -153,6 +153,41 @@ pub fn load_images(
     })
 }
 
+/// Whether `name`'s `split` can be found under `root`, without reading it: `Ok` for
+/// procedural sets, else the [`DatasetError`] a load would stop with when nothing holds the
+/// split (what `runner plan` checks before a run). `points` applies to point-cloud sets.
+pub fn check_available(name: &str, split: Split, root: &DataRoot, points: &PointOptions) -> Result<(), DatasetError> {
+    use cifar::Variant;
+    if is_point_dataset(name) {
+        return if name == synthetic_shapes3d::NAME {
+            check_point_request(name, points)
+        } else {
+            locate_points(name, split, root, points).map(|_| ())
+        };
+    }
+    let (expected, found): (String, Box<dyn Fn(&std::path::Path) -> bool>) = match name {
+        synthetic_shapes2d::NAME => return Ok(()),
+        imagenet::NAME => (imagenet::expected_files(split), Box::new(move |d| imagenet::has_split(d, split))),
+        "mnist" | "fashion-mnist" => {
+            (idx::expected_files(split), Box::new(move |d| idx::find_split(d, split).is_some()))
+        }
+        "cifar10" | "cifar100" => {
+            let variant = if name == "cifar10" { Variant::Cifar10 } else { Variant::Cifar100 };
+            (cifar::expected_files(variant, split), Box::new(move |d| cifar::has_split(d, variant, split)))
+        }
+        _ => return Err(unknown(name)),
+    };
+    let candidates = root.candidates(name);
+    if candidates.iter().any(|d| found(d)) {
+        return Ok(());
+    }
+    Err(DatasetError::Missing {
+        dataset: name.to_string(),
+        searched: candidates,
+        hint: error::missing_hint(name, &format!("{expected} ({split} split)")),
+    })
+}
+
 /// [`load_images`] with options for the `imagenet` set (ignored for other names): the
 /// preprocessing sizes and how many images per class to hold in memory.
 pub fn load_images_with(

@@ -147,6 +147,13 @@ pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
         if let Some(w) = &v.spec.train.init_weights {
             resolve_weights(w, &root, "train.init_weights").with_context(|| format!("in {}", file.display()))?;
         }
+        // The data a run would load: the test split, and the training split (training and
+        // calibration images).
+        let points = v.spec.dataset.points.clone().unwrap_or_default();
+        for split in [datasets::Split::Train, datasets::Split::Test] {
+            datasets::check_available(&v.spec.dataset.name, split, &root, &points)
+                .with_context(|| format!("in {}: dataset `{}` ({split:?})", file.display(), v.spec.dataset.name))?;
+        }
     }
     println!("{}: {} variant(s), seeds {:?}", file.display(), variants.len(), spec.experiment.seeds);
     for v in &variants {

@@ -156,6 +156,12 @@ fn missing_dataset_says_where_it_looked_and_how_to_get_it() {
     assert!(err.contains("cifar100") && err.contains("fetch-datasets.sh"), "{err}");
     assert!(err.contains(&dir.path().join("data").display().to_string()), "{err}");
     assert!(!dir.path().join("results").exists());
+    // `runner plan` stops on it too, before any computation.
+    let plan = format!("{:#}", runner::run::plan_spec(&spec, &options(dir.path())).unwrap_err());
+    assert!(plan.contains("cifar100") && plan.contains("looked in"), "{plan}");
+    // A procedural set needs nothing on disk.
+    std::fs::write(&spec, SPEC).unwrap();
+    runner::run::plan_spec(&spec, &options(dir.path())).unwrap();
 }
 
 #[test]
