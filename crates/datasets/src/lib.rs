@@ -165,7 +165,8 @@ pub fn check_available(name: &str, split: Split, root: &DataRoot, points: &Point
             locate_points(name, split, root, points).map(|_| ())
         };
     }
-    let (expected, found): (String, Box<dyn Fn(&std::path::Path) -> bool>) = match name {
+    type Holds = Box<dyn Fn(&std::path::Path) -> bool>;
+    let (expected, found): (String, Holds) = match name {
         synthetic_shapes2d::NAME => return Ok(()),
         imagenet::NAME => (imagenet::expected_files(split), Box::new(move |d| imagenet::has_split(d, split))),
         "mnist" | "fashion-mnist" => {

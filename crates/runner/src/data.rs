@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use datasets::{Augment, DataRoot, ImageSet, Normalization, PointAugment, PointCloudSet, Rng, Split};
+use datasets::{Augment, DataRoot, EventFrameSet, ImageSet, Normalization, PointAugment, PointCloudSet, Rng, Split};
 
 use crate::spec::{DatasetSection, EvalSection, TestSubset};
 
@@ -13,6 +13,9 @@ pub enum Samples {
     Images(ImageSet),
     /// Point clouds, fed to the networks as `[3, points, 1]` "images".
     Points(PointCloudSet),
+    /// Event frames `[frames, C, H, W]`: the ANN sees the mean frame `[C, H, W]`, the SNN
+    /// frame t at step t ([`frame_tensors`]).
+    Frames(EventFrameSet),
 }
 
 impl Samples {
@@ -21,6 +24,7 @@ impl Samples {
         match self {
             Samples::Images(s) => s.len(),
             Samples::Points(s) => s.len(),
+            Samples::Frames(s) => s.len(),
         }
     }
 
@@ -34,6 +38,7 @@ impl Samples {
         match self {
             Samples::Images(s) => s.shape,
             Samples::Points(s) => [3, s.num_points, 1],
+            Samples::Frames(s) => [s.channels, s.height, s.width],
         }
     }
 
@@ -42,6 +47,7 @@ impl Samples {
         match self {
             Samples::Images(s) => s.num_classes,
             Samples::Points(s) => s.num_classes,
+            Samples::Frames(s) => s.num_classes,
         }
     }
 
@@ -50,6 +56,7 @@ impl Samples {
         match self {
             Samples::Images(s) => s.fingerprint(),
             Samples::Points(s) => s.fingerprint(),
+            Samples::Frames(s) => s.fingerprint(),
         }
     }
 
@@ -58,6 +65,7 @@ impl Samples {
         match self {
             Samples::Images(s) => Samples::Images(s.subset(indices)),
             Samples::Points(s) => Samples::Points(s.subset(indices)),
+            Samples::Frames(s) => Samples::Frames(s.subset(indices)),
         }
     }
 }
@@ -88,7 +96,22 @@ pub struct Data {
 impl Data {
     /// Loads both splits of `section` from `root`.
     pub fn load(section: &DatasetSection, root: &DataRoot) -> Result<Self> {
-        let (mut train, test, norm, augment) = if datasets::is_point_dataset(&section.name) {
+        let (mut train, test, norm, augment) = if let Some(events) = &section.events {
+            let opts = datasets::EventFrameOptions { max_per_class: events.max_per_class };
+            let load = |split| {
+                datasets::load_event_frames_with(root, events.frames, split, &opts)
+                    .map(Samples::Frames)
+                    .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
+            };
+            let (train, test) = (load(Split::Train)?, load(Split::Test)?);
+            // Event counts as they are unless the spec normalises them.
+            let channels = train.shape()[0];
+            let norm = section
+                .normalization
+                .clone()
+                .unwrap_or(Normalization { mean: vec![0.0; channels], std: vec![1.0; channels] });
+            (train, test, norm, None)
+        } else if datasets::is_point_dataset(&section.name) {
             let options = section.points.clone().unwrap_or_default();
             let load = |split| {
                 datasets::load_points(&section.name, split, root, &options)
@@ -156,7 +179,38 @@ pub fn select_subset(n: usize, subset: Option<&TestSubset>) -> Vec<usize> {
     }
 }
 
-/// A batch as tensors: inputs `[n, C, H, W]` (point clouds `[n, 3, points, 1]`) and labels `[n]`.
+/// Per channel (x − mean)/std, in place, of one sample's `[C, inner]` values.
+fn normalise_channels(values: &mut [f32], channels: usize, norm: &Normalization) {
+    let inner = (values.len() / channels.max(1)).max(1);
+    for (i, v) in values.iter_mut().enumerate() {
+        let c = i / inner;
+        *v = (*v - norm.mean[c]) / norm.std[c];
+    }
+}
+
+/// The SNN input of a batch of event-frame samples: every frame, frame-major
+/// `[frames · n, C, H, W]` (frame f of sample i at row f·n + i), normalised as
+/// [`batch_tensors`] normalises the mean frames.
+pub fn frame_tensors(set: &EventFrameSet, indices: &[usize], norm: &Normalization, device: &Device) -> Tensor<4> {
+    let [frames, c, h, w] = set.sample_shape();
+    let per_frame = c * h * w;
+    let n = indices.len();
+    let mut values = vec![0f32; frames * n * per_frame];
+    for (i, &s) in indices.iter().enumerate() {
+        let sample = set.sample(s);
+        for f in 0..frames {
+            let dst = (f * n + i) * per_frame;
+            values[dst..dst + per_frame].copy_from_slice(&sample[f * per_frame..(f + 1) * per_frame]);
+        }
+    }
+    for frame in values.chunks_mut(per_frame) {
+        normalise_channels(frame, c, norm);
+    }
+    zoo::tensor_from(values, [frames * n, c, h, w], device)
+}
+
+/// A batch as tensors: inputs `[n, C, H, W]` (point clouds `[n, 3, points, 1]`, event frames
+/// their mean frame) and labels `[n]`.
 pub fn batch_tensors(
     set: &Samples,
     indices: &[usize],
@@ -178,6 +232,23 @@ pub fn batch_tensors(
                 TrainAugment::Images(_) => None,
             });
             datasets::make_point_batch(s, indices, aug)
+        }
+        Samples::Frames(s) => {
+            let [frames, c, h, w] = s.sample_shape();
+            let per_frame = c * h * w;
+            let mut values = Vec::with_capacity(indices.len() * per_frame);
+            for &i in indices {
+                let sample = s.sample(i);
+                let mut mean = vec![0f32; per_frame];
+                for frame in sample.chunks(per_frame) {
+                    for (m, v) in mean.iter_mut().zip(frame) {
+                        *m += v / frames as f32;
+                    }
+                }
+                normalise_channels(&mut mean, c, norm);
+                values.extend(mean);
+            }
+            (values, indices.iter().map(|&i| s.labels[i] as i64).collect())
         }
     };
     let [c, h, w] = set.shape();

@@ -6,12 +6,12 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use convert::MethodConfig;
 use serde::{Deserialize, Serialize};
-use snn::{Diagnostic, SampleStats, SimConfig, SpikingNetwork, simulate};
+use snn::{Diagnostic, SampleStats, SimConfig, SimInput, SpikingNetwork, simulate_input};
 use zoo::{Convertible, ForwardCtx, LayerMacs, Network, SlotInfo};
 
 use convert::MeasureContext;
 
-use crate::data::{Data, batch_tensors, calibration_batches};
+use crate::data::{Data, Samples, batch_tensors, calibration_batches, frame_tensors};
 use crate::plan::{EVAL_STAGE_VERSION, stage_key};
 use crate::spec::{ConvertSection, EvalSection, MethodEntry};
 use crate::train::progress_bar;
@@ -357,7 +357,14 @@ fn simulate_all(
             ..SimConfig::new(timesteps, eval.chunk)
         };
         let ann = if eval.layer_analysis { convert::calibrate::ann_slot_outputs(net, &x) } else { Vec::new() };
-        let (out, means) = simulate(net, x, &labels, &config);
+        // Event frames: frame t at step t (the ANN and the calibration saw their mean).
+        let input = match &data.test {
+            Samples::Frames(set) => {
+                SimInput::Frames { data: frame_tensors(set, chunk, &data.norm, device), frames: set.frames }
+            }
+            _ => SimInput::Static(x),
+        };
+        let (out, means) = simulate_input(net, &input, &labels, &config);
         for (slot, analysis) in totals.layers.iter_mut().enumerate() {
             analysis.add(&ann[slot].0, &means[slot], &out.first_spike[slot], timesteps);
         }

@@ -143,6 +143,9 @@ fn list() {
     for d in datasets::POINT_DATASET_NAMES {
         println!("  {d} (point clouds)");
     }
+    for d in datasets::EVENT_DATASET_NAMES {
+        println!("  {d} (event frames: [dataset.events] frames = N)");
+    }
     // Every section's names padded to one column.
     let methods: Vec<(&str, &str)> = convert::method_kinds().iter().map(|k| (k.name, k.description)).collect();
     let neurons: Vec<(&str, &str)> = snn::neuron_kinds().iter().map(|k| (k.name, k.description)).collect();

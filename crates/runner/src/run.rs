@@ -150,9 +150,16 @@ pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
         // The data a run would load: the test split, and the training split (training and
         // calibration images).
         let points = v.spec.dataset.points.clone().unwrap_or_default();
-        for split in [datasets::Split::Train, datasets::Split::Test] {
-            datasets::check_available(&v.spec.dataset.name, split, &root, &points)
-                .with_context(|| format!("in {}: dataset `{}` ({split:?})", file.display(), v.spec.dataset.name))?;
+        let in_file = || format!("in {}: dataset `{}`", file.display(), v.spec.dataset.name);
+        match &v.spec.dataset.events {
+            Some(events) => {
+                datasets::locate_event_frames(&root, events.frames).with_context(in_file)?;
+            }
+            None => {
+                for split in [datasets::Split::Train, datasets::Split::Test] {
+                    datasets::check_available(&v.spec.dataset.name, split, &root, &points).with_context(in_file)?;
+                }
+            }
         }
     }
     println!("{}: {} variant(s), seeds {:?}", file.display(), variants.len(), spec.experiment.seeds);

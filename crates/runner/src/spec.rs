@@ -126,6 +126,22 @@ pub struct DatasetSection {
     /// absent, so cache keys of other specs do not change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagenet: Option<datasets::ImageNetOptions>,
+    /// `[dataset.events]`: event-frame sets (`cifar10-dvs`): `frames` per sample and
+    /// `max_per_class`. The ANN sees each sample's mean frame; the SNN sees frame t at step t.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventSection>,
+}
+
+/// `[dataset.events]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSection {
+    /// Frames per sample: SpikingJelly's `frames_number` (the folder read is
+    /// `frames_number_<frames>_split_by_number/`).
+    pub frames: usize,
+    /// Load at most this many samples per class and split.
+    #[serde(default)]
+    pub max_per_class: Option<usize>,
 }
 
 /// Optimizer.
@@ -492,8 +508,14 @@ fn with_ann_sections(file: &Path, raw: &toml::Table) -> Result<toml::Table, Spec
 fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     let err = |path: &str, message: String| Err(SpecError::Field { file: file.into(), path: path.into(), message });
     let is_points = datasets::is_point_dataset(&spec.dataset.name);
-    if !datasets::DATASET_NAMES.contains(&spec.dataset.name.as_str()) && !is_points {
-        let valid: Vec<&str> = datasets::DATASET_NAMES.iter().chain(datasets::POINT_DATASET_NAMES).copied().collect();
+    let is_events = datasets::EVENT_DATASET_NAMES.contains(&spec.dataset.name.as_str());
+    if !datasets::DATASET_NAMES.contains(&spec.dataset.name.as_str()) && !is_points && !is_events {
+        let valid: Vec<&str> = datasets::DATASET_NAMES
+            .iter()
+            .chain(datasets::POINT_DATASET_NAMES)
+            .chain(datasets::EVENT_DATASET_NAMES)
+            .copied()
+            .collect();
         return err("dataset.name", format!("unknown dataset `{}`; valid: {}", spec.dataset.name, valid.join(", ")));
     }
     if is_points && (spec.dataset.normalization.is_some() || spec.dataset.synthetic.is_some()) {
@@ -508,6 +530,21 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     }
     if !is_points && spec.dataset.points.is_some() {
         return err("dataset.points", format!("`{}` is not a point-cloud set", spec.dataset.name));
+    }
+    match (&spec.dataset.events, is_events) {
+        (Some(_), false) => {
+            return err("dataset.events", format!("`{}` is not an event-frame set", spec.dataset.name));
+        }
+        (None, true) => {
+            return err(
+                "dataset.events",
+                format!("`{}` needs [dataset.events] frames = N (SpikingJelly's frames_number)", spec.dataset.name),
+            );
+        }
+        (Some(e), true) if e.frames == 0 || e.max_per_class == Some(0) => {
+            return err("dataset.events", "frames and max_per_class must be at least 1".into());
+        }
+        _ => {}
     }
     if !zoo::MODEL_NAMES.contains(&spec.model.name.as_str()) {
         return err(

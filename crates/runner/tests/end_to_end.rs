@@ -407,3 +407,71 @@ fn layer_analysis_reports_sin_ratio_by_step_and_activation_error_per_slot() {
         }
     }
 }
+
+/// Writes a `frames.npy` (`[frames, 2, side, side]` f32) inside a stored `.npz`, as
+/// `np.savez` would.
+fn write_npz(path: &Path, frames: usize, side: usize, values: &[f32]) {
+    use std::io::Write;
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({frames}, 2, {side}, {side}), }}");
+    let mut h = header.into_bytes();
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(b' ');
+    }
+    h.push(b'\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend((h.len() as u16).to_le_bytes());
+    npy.extend(h);
+    npy.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("frames.npy", opts).unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+}
+
+#[test]
+fn event_frames_train_on_the_mean_frame_and_simulate_frame_by_frame() {
+    // A CIFAR10-DVS layout (SpikingJelly frames, 10 classes × 10 samples, 9:1 split) with a
+    // class-dependent blob that moves over the 4 frames.
+    let dir = tempfile::tempdir().unwrap();
+    let (frames, side) = (4usize, 8usize);
+    let base = dir.path().join("data/cifar10-dvs/frames_number_4_split_by_number");
+    for (c, class) in
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"].iter().enumerate()
+    {
+        std::fs::create_dir_all(base.join(class)).unwrap();
+        for i in 0..10 {
+            let mut v = vec![0f32; frames * 2 * side * side];
+            for f in 0..frames {
+                let (row, col) = (c % 4 * 2, (c / 4 * 2 + f) % side);
+                let pol = c % 2;
+                v[((f * 2 + pol) * side + row) * side + col] = 3.0 + (i % 3) as f32;
+                v[((f * 2 + 1 - pol) * side + (row + 1)) * side + col] = 1.0;
+            }
+            write_npz(&base.join(class).join(format!("{i:03}.npz")), frames, side, &v);
+        }
+    }
+    let spec = dir.path().join("dvs.toml");
+    let text = SPEC
+        .replace(
+            "name = \"synthetic-shapes2d\"\n[dataset.synthetic]\ntrain_size = 1000\ntest_size = 200\nimage_size = 16\nseed = 1\n",
+            "name = \"cifar10-dvs\"\n[dataset.events]\nframes = 4\n",
+        )
+        .replace("epochs = 3", "epochs = 8")
+        .replace("batch_size = 50", "batch_size = 10")
+        .replace("calibration_images = 200", "calibration_images = 90")
+        .replace("timesteps = [4, 16, 64, 256]", "timesteps = [4, 8]");
+    std::fs::write(&spec, &text).unwrap();
+    runner::run::plan_spec(&spec, &options(dir.path())).unwrap();
+    let out = run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap();
+    let rows = read_csv(&out.join("results.csv")).unwrap();
+    let ann = accuracy(&rows, "ann", 0);
+    assert!(ann >= 50.0, "the ANN learns the mean frames of 10 blobs: {ann}");
+    // The SNN sees the frames one by one and still follows the ANN by T = 8 (2 passes).
+    let snn = accuracy(&rows, "max-norm", 8);
+    assert!(snn >= ann - 30.0, "ANN {ann} vs SNN {snn}");
+    // Without the [dataset.events] section the spec is an error naming it.
+    std::fs::write(&spec, text.replace("[dataset.events]\nframes = 4\n", "")).unwrap();
+    let e = format!("{:#}", runner::run::plan_spec(&spec, &options(dir.path())).unwrap_err());
+    assert!(e.contains("dataset.events"), "{e}");
+}

@@ -21,7 +21,7 @@ pub use readout::{
     Readout, ReadoutError, ReadoutKind, ReadoutState, RegisteredReadout, build_readout, readout_kinds, register_readout,
 };
 pub use simulate::{
-    SimConfig, SimOutput, SpikingNetwork, replay_layer, simulate, simulate_batch, simulate_recording,
-    simulate_slot_input,
+    SimConfig, SimInput, SimOutput, SpikingNetwork, replay_layer, simulate, simulate_batch, simulate_input,
+    simulate_recording, simulate_slot_input,
 };
 pub use stats::SampleStats;

@@ -260,6 +260,48 @@ pub fn simulate_recording(
     simulate(net, images, labels, &SimConfig { record: record.to_vec(), ..SimConfig::new(timesteps, chunk) })
 }
 
+/// What the first layer receives at each step.
+#[derive(Clone, Debug)]
+pub enum SimInput {
+    /// The same input at every step (direct coding), `[batch, C, H, W]`.
+    Static(Tensor<4>),
+    /// A sequence of `frames` inputs, frame-major `[frames · batch, C, H, W]` (frame f of
+    /// sample i at row f·batch + i): step t receives frame (t − 1) mod `frames` (event data).
+    Frames {
+        /// The frames.
+        data: Tensor<4>,
+        /// How many.
+        frames: usize,
+    },
+}
+
+impl SimInput {
+    /// Samples per step.
+    pub fn batch(&self) -> usize {
+        match self {
+            SimInput::Static(x) => x.dims()[0],
+            SimInput::Frames { data, frames } => data.dims()[0] / (*frames).max(1),
+        }
+    }
+
+    /// The inputs of steps `first + 1 ..= first + steps`, step-major `[steps · batch, ...]`.
+    fn steps(&self, first: usize, steps: usize) -> Tensor<4> {
+        match self {
+            SimInput::Static(x) => x.clone().repeat_dim(0, steps),
+            SimInput::Frames { data, frames } => {
+                let b = self.batch();
+                let parts: Vec<Tensor<4>> = (first..first + steps)
+                    .map(|s| {
+                        let f = s % frames;
+                        data.clone().narrow(0, f * b, b)
+                    })
+                    .collect();
+                Tensor::cat(parts, 0)
+            }
+        }
+    }
+}
+
 /// Simulates one batch as `config` says; returns the output and the time-averaged output
 /// of each recorded slot (`config.record`; empty for the others).
 pub fn simulate(
@@ -268,7 +310,17 @@ pub fn simulate(
     labels: &[i64],
     config: &SimConfig,
 ) -> (SimOutput, Vec<Vec<f32>>) {
-    let [batch, ..] = images.dims();
+    simulate_input(net, &SimInput::Static(images), labels, config)
+}
+
+/// [`simulate`] with a per-step input ([`SimInput`]).
+pub fn simulate_input(
+    net: &SpikingNetwork,
+    input: &SimInput,
+    labels: &[i64],
+    config: &SimConfig,
+) -> (SimOutput, Vec<Vec<f32>>) {
+    let batch = input.batch();
     assert_eq!(batch, labels.len(), "labels and images differ in batch size");
     let timesteps = config.timesteps;
     let latency = net.latency(timesteps);
@@ -282,7 +334,7 @@ pub fn simulate(
     let mut step = 0;
     while step < total {
         let steps = chunk.min(total - step);
-        let x = images.clone().repeat_dim(0, steps);
+        let x = input.steps(step, steps);
         let out = {
             let mut ctx = ForwardCtx::with_hook(&mut hook);
             net.model.forward_ctx(x, &mut ctx)

@@ -319,3 +319,27 @@ fn stochastic_masks_are_reproducible_from_the_seeds() {
     assert_ne!(a.spikes, run(1, 1, 5).spikes, "another batch seed draws other masks");
     assert_eq!(a.spikes, run(1, 0, 1).spikes, "the masks do not depend on the chunking");
 }
+
+#[test]
+fn frame_input_with_identical_frames_equals_direct_coding_and_cycles_through_frames() {
+    use snn::{SimInput, simulate_input};
+    let net = network(21);
+    let x = images(3);
+    let labels = [0i64, 1, 2];
+    let t = 6;
+    let direct = simulate(&net, x.clone(), &labels, &SimConfig::new(t, 4)).0;
+    let frames = 3;
+    let repeated = SimInput::Frames { data: x.clone().repeat_dim(0, frames), frames };
+    let framed = simulate_input(&net, &repeated, &labels, &SimConfig::new(t, 4)).0;
+    assert_eq!(framed.spikes, direct.spikes);
+    assert_eq!(framed.final_output, direct.final_output);
+    // Different frames give different spikes; the chunk does not matter.
+    let varying = SimInput::Frames {
+        data: Tensor::cat(vec![x.clone(), x.clone().mul_scalar(0.2), x.mul_scalar(3.0)], 0),
+        frames,
+    };
+    let a = simulate_input(&net, &varying, &labels, &SimConfig::new(t, 4)).0;
+    let b = simulate_input(&net, &varying, &labels, &SimConfig::new(t, 1)).0;
+    assert_eq!(a.spikes, b.spikes);
+    assert_ne!(a.spikes, direct.spikes);
+}
