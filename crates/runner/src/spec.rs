@@ -505,6 +505,9 @@ fn with_ann_sections(file: &Path, raw: &toml::Table) -> Result<toml::Table, Spec
     Ok(merged)
 }
 
+/// The largest T a spec may ask for (a run of 65,536 steps already takes days on a CPU).
+pub const MAX_TIMESTEPS: u32 = 1 << 16;
+
 fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     let err = |path: &str, message: String| Err(SpecError::Field { file: file.into(), path: path.into(), message });
     let is_points = datasets::is_point_dataset(&spec.dataset.name);
@@ -555,6 +558,24 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     if spec.eval.timesteps.is_empty() || spec.eval.timesteps.contains(&0) {
         return err("eval.timesteps", "needs at least one time step, all ≥ 1".into());
     }
+    let too_long = |ts: &[u32]| ts.iter().copied().find(|t| *t > MAX_TIMESTEPS);
+    if let Some(t) = too_long(&spec.eval.timesteps) {
+        return err("eval.timesteps", format!("T = {t} is above the limit of {MAX_TIMESTEPS} steps"));
+    }
+    for (i, m) in spec.methods.iter().enumerate() {
+        if let Some(t) = too_long(&m.timesteps) {
+            return err(
+                &format!("method[{i}].eval_timesteps"),
+                format!("T = {t} is above the limit of {MAX_TIMESTEPS} steps"),
+            );
+        }
+    }
+    if spec.train.epochs == 0 && spec.model.weights.is_none() {
+        return err(
+            "train.epochs",
+            "0 epochs would evaluate an untrained network: train at least 1 epoch or import `model.weights`".into(),
+        );
+    }
     if spec.experiment.seeds.is_empty() {
         return err("experiment.seeds", "needs at least one seed".into());
     }
@@ -587,6 +608,11 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
         && s.first.is_some() == s.sample.is_some()
     {
         return err("eval.test_subset", "give exactly one of `first` or `sample`".into());
+    }
+    if let Some(s) = &spec.eval.test_subset
+        && (s.first == Some(0) || s.sample == Some(0))
+    {
+        return err("eval.test_subset", "an empty test subset evaluates nothing: take at least 1 image".into());
     }
     let mut labels = std::collections::HashSet::new();
     for (i, m) in spec.methods.iter().enumerate() {
@@ -772,6 +798,18 @@ timesteps = [4, 8]
         std::fs::write(&file, user.replace("ref_a", "missing")).unwrap();
         let e = load_spec(&file, &[]).unwrap_err().to_string();
         assert!(e.contains("`ann`") && e.contains("missing.toml"), "{e}");
+    }
+
+    #[test]
+    fn empty_subsets_untrained_networks_and_huge_t_are_spec_errors() {
+        let e = parse(&format!("{MINIMAL}\ntest_subset = {{ first = 0 }}")).unwrap_err().to_string();
+        assert!(e.contains("eval.test_subset") && e.contains("empty"), "{e}");
+        let e = parse(&MINIMAL.replace("timesteps = [4, 8]", "timesteps = [4, 100000]")).unwrap_err().to_string();
+        assert!(e.contains("eval.timesteps") && e.contains("65536"), "{e}");
+        let e = parse(&format!("{MINIMAL}\n[train]\nepochs = 0")).unwrap_err().to_string();
+        assert!(e.contains("train.epochs"), "{e}");
+        let imported = MINIMAL.replace("name = \"small-cnn\"", "name = \"small-cnn\"\nweights = \"w.bpk\"");
+        parse(&format!("{imported}\n[train]\nepochs = 0")).expect("imported weights need no training");
     }
 
     #[test]
