@@ -426,7 +426,8 @@ pub fn simulate_slot_input(
     while t < timesteps {
         let steps = chunk.min(timesteps - t);
         let x = images.clone().repeat_dim(0, steps);
-        let mut ctx = ForwardCtx::with_hook(&mut hook);
+        // Nothing past the captured slot is needed: models may stop there.
+        let mut ctx = ForwardCtx::with_hook(&mut hook).stopping_after(slot);
         let _ = net.model.forward_ctx(x, &mut ctx);
         t += steps;
     }

@@ -343,3 +343,30 @@ fn frame_input_with_identical_frames_equals_direct_coding_and_cycles_through_fra
     assert_eq!(a.spikes, b.spikes);
     assert_ne!(a.spikes, direct.spikes);
 }
+
+#[test]
+fn captured_slot_inputs_of_a_resnet_replay_to_its_simulated_outputs() {
+    // The capture stops the forward pass after the slot (ResNet, VGG and MobileNet-v2 check);
+    // what it returns is still exactly the input the slot's neurons see in a full run.
+    let d = Device::flex();
+    d.seed(8);
+    let spec: ModelSpec = toml::from_str("name = \"resnet20-he\"\nwidth = 0.25\nbatch_norm = false").unwrap();
+    let model = build_model(&spec, [3, 8, 8], 4, &d).unwrap();
+    let layers = model
+        .slots()
+        .iter()
+        .enumerate()
+        .map(|(i, _)| NeuronLayerSpec::new(Arc::new(IntegrateAndFire::default()), vec![0.2 + 0.05 * i as f32]))
+        .collect();
+    let net = SpikingNetwork::new(model, layers);
+    let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.3, 1.0), &d);
+    let t = 4;
+    for slot in [0, 3, 8, net.layers.len() - 1] {
+        let (input, [c, inner]) = simulate_slot_input(&net, x.clone(), t, 2, slot);
+        let replayed = replay_layer(&net.layers[slot], &input, LayerShape { batch: 2, channels: c, inner }, t);
+        let (_, rec) = simulate_recording(&net, x.clone(), &[0, 0], t, 3, &[slot]);
+        for (a, b) in replayed.iter().zip(&rec[slot]) {
+            assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "slot {slot}: {a} vs {b}");
+        }
+    }
+}

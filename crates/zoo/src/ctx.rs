@@ -41,6 +41,10 @@ pub struct ForwardCtx<'a> {
     recorded: Option<Vec<Tensor<4>>>,
     /// The model's own ANN activation (clip/QCFS); ReLU when `None`.
     ann: Option<ActivationParams>,
+    /// The caller needs nothing past this slot (see [`ForwardCtx::stopping_after`]).
+    stop_after: Option<usize>,
+    /// That slot has been passed.
+    stopped: bool,
 }
 
 impl<'a> ForwardCtx<'a> {
@@ -62,6 +66,25 @@ impl<'a> ForwardCtx<'a> {
     /// ANN forward that keeps every slot's output tensor.
     pub fn recording() -> Self {
         Self { recorded: Some(Vec::new()), ..Self::default() }
+    }
+
+    /// Lets the model skip the layers after slot `slot`: once it has passed, [`ForwardCtx::stopped`]
+    /// is true and a model may return [`ForwardCtx::skipped_logits`] (for callers that only
+    /// want the inputs of the slots up to it, e.g. a slot-by-slot calibration). Models that do
+    /// not check simply run to the end.
+    pub fn stopping_after(mut self, slot: usize) -> Self {
+        self.stop_after = Some(slot);
+        self
+    }
+
+    /// Whether the slot given to [`ForwardCtx::stopping_after`] has been passed.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Placeholder logits `[batch, classes]` (zeros) of a forward pass stopped early.
+    pub fn skipped_logits(batch: usize, classes: usize, device: &Device) -> Tensor<2> {
+        Tensor::zeros([batch, classes], device)
     }
 
     /// The MAC trace collected by a [`ForwardCtx::tracing`] forward.
@@ -101,6 +124,9 @@ impl<'a> ForwardCtx<'a> {
         };
         if let Some(rec) = self.recorded.as_mut() {
             rec.push(y.clone());
+        }
+        if self.stop_after == Some(slot) {
+            self.stopped = true;
         }
         y
     }

@@ -187,6 +187,10 @@ impl Convertible for MobileNetV2 {
                 format!("features.{f}.conv.{}", j + 1)
             });
             x = if b.residual { h.add(input) } else { h };
+            if ctx.stopped() {
+                let [n, ..] = x.dims();
+                return ForwardCtx::skipped_logits(n, self.linear.weight.dims()[1], &x.device());
+            }
         }
         let last = self.blocks.len() + 1;
         x = conv_bn_forward(&self.last_conv, self.last_bn.as_ref(), x, ctx, || format!("features.{last}.0"));

@@ -268,16 +268,28 @@ impl Convertible for ResNet {
             x = stem_max_pool(x);
         }
         x = ctx.act(0, x);
+        let [n, ..] = x.dims();
+        let [_, classes] = self.linear.weight.dims();
+        let skipped = |x: &Tensor<4>| ForwardCtx::skipped_logits(n, classes, &x.device());
+        if ctx.stopped() {
+            return skipped(&x);
+        }
         let mut slot = 1;
         for (i, s) in self.stem.iter().enumerate() {
             x = conv_bn_forward(&s.conv, s.bn.as_ref(), x, ctx, || format!("stem.{i}.conv"));
             x = ctx.act(slot, x);
             slot += 1;
+            if ctx.stopped() {
+                return skipped(&x);
+            }
         }
         for (stage, blocks) in self.stages() {
             for (i, b) in blocks.iter().enumerate() {
                 x = b.forward(x, ctx, slot, &format!("{stage}.{i}"));
                 slot += 2;
+                if ctx.stopped() {
+                    return skipped(&x);
+                }
             }
         }
         let [n, c, h, w] = x.dims();

@@ -110,6 +110,11 @@ impl Convertible for Vgg {
                 (true, Pooling::Avg) => AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init().forward(ctx.act(i, x)),
                 (false, _) => ctx.act(i, x),
             };
+            if ctx.stopped() {
+                let [n, ..] = x.dims();
+                let classes = self.classifier.last().map_or(0, |l| l.weight.dims()[1]);
+                return ForwardCtx::skipped_logits(n, classes, &x.device());
+            }
         }
         let mut x = x.flatten(1, 3);
         let n = self.features.len();

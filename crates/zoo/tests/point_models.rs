@@ -202,8 +202,10 @@ fn pointnet2_sees_relative_coordinates_until_the_global_level() {
     // FPS and ball query depend on distances only and sa1/sa2 read neighbour − centroid
     // coordinates, so translating a cloud changes nothing before sa3, which reads the absolute
     // xyz of the sa2 centroids. With sa3's weights on those 3 channels zeroed, the network is
-    // translation-invariant; with them, it is not.
+    // translation-invariant; with them, it is not. (Seeded: an unlucky random init whose sa3
+    // units are all inactive would not see the shift either.)
     let d = Device::flex();
+    d.seed(3);
     let m = model(PN2, POINTS, &d);
     let x = cloud(1, POINTS, &d);
     let shifted = x.clone() + tensor_from(vec![0.5, -0.25, 2.0], [1, 3, 1, 1], &d);
