@@ -104,6 +104,7 @@ pub fn train_or_load(
     } else {
         std::fs::create_dir_all(&dir)?;
         write_json(&dir.join("spec.json"), &(&spec.dataset, &spec.model, &spec.train, seed))?;
+        restore_partial(&shipped.join(PARTIAL_DIR).join(&key), &dir)?;
         let model = run_training(spec, seed, data, &dir, device)?;
         model.clone().save_file(&final_path).with_context(|| format!("saving {}", final_path.display()))?;
         cache.mark_done("train", &key)?;
@@ -111,6 +112,29 @@ pub fn train_or_load(
     };
     let progress: TrainProgress = read_json(&dir.join("progress.json"))?;
     Ok(TrainedAnn { model, key, progress })
+}
+
+/// Sub-directory of the committed checkpoints holding interrupted trainings: `partial/<key>/`
+/// with the files of a cache entry that has not finished (`last-epoch.bpk`,
+/// `last-epoch-optim.bpk`, `progress.json`), committed so that a long training survives a
+/// fresh machine.
+pub const PARTIAL_DIR: &str = "partial";
+
+/// The files of a committed partial training.
+const PARTIAL_FILES: [&str; 3] = ["last-epoch.bpk", "last-epoch-optim.bpk", "progress.json"];
+
+/// Copies a committed partial training (`from`) into an empty cache entry (`dir`), so the
+/// training resumes from its last completed epoch instead of starting over. Nothing happens
+/// when the entry has progress of its own or nothing was committed.
+fn restore_partial(from: &std::path::Path, dir: &std::path::Path) -> Result<()> {
+    if dir.join("progress.json").exists() || !PARTIAL_FILES.iter().all(|f| from.join(f).exists()) {
+        return Ok(());
+    }
+    eprintln!("resuming from the committed partial training {}", from.display());
+    for f in PARTIAL_FILES {
+        crate::cache::write_file(&dir.join(f), &std::fs::read(from.join(f))?)?;
+    }
+    Ok(())
 }
 
 /// Copies a cached training checkpoint under 16 MB to `shipped` (next to the results it

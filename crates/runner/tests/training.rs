@@ -66,6 +66,37 @@ fn training_resumes_from_the_last_completed_epoch() {
 }
 
 #[test]
+fn a_committed_partial_training_resumes_on_a_fresh_cache() {
+    // The files of an unfinished 2-epoch run (after epoch 1) committed under
+    // `<shipped>/partial/<key>/`: a fresh cache resumes from them instead of starting over.
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = dir.path().join("shipped");
+    let device = Device::flex();
+    let one = spec(1, 0.05);
+    let data = Data::load(&one.dataset, &DataRoot::from_env(None)).unwrap();
+    let first_cache = Cache::new(dir.path().join("cache1"));
+    let first = train_or_load(&one, 0, &data, &first_cache, &device, &shipped).unwrap();
+    let two = spec(2, 0.05);
+    let fp = data.train_fingerprint.clone();
+    let src = first_cache.dir("train", &train_key(&one, 0, &fp));
+    let partial = shipped.join(runner::train::PARTIAL_DIR).join(train_key(&two, 0, &fp));
+    std::fs::create_dir_all(&partial).unwrap();
+    for f in ["last-epoch.bpk", "last-epoch-optim.bpk"] {
+        std::fs::copy(src.join(f), partial.join(f)).unwrap();
+    }
+    // Mark the committed epoch's loss, so a retrained epoch 1 would show.
+    let mut progress: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("progress.json")).unwrap()).unwrap();
+    progress["history"][0][0] = serde_json::json!(123.0);
+    std::fs::write(partial.join("progress.json"), serde_json::to_vec(&progress).unwrap()).unwrap();
+    let fresh = Cache::new(dir.path().join("cache2"));
+    let resumed = train_or_load(&two, 0, &data, &fresh, &device, &shipped).unwrap();
+    assert_eq!(resumed.progress.epochs_done, 2);
+    assert_eq!(resumed.progress.history[0].0, 123.0, "epoch 1 comes from the committed state, not retrained");
+    assert_ne!(first.progress.history[0].0, 123.0);
+}
+
+#[test]
 fn a_diverging_loss_stops_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path().join("cache"));
