@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::error::{self, DatasetError};
+use crate::error::DatasetError;
 use crate::image::ImageSet;
 use crate::{DataRoot, Split};
 
@@ -291,17 +291,7 @@ pub fn load_dir(dir: &Path, split: Split, opts: &ImageNetOptions) -> Result<Imag
 /// none does.
 pub fn load(root: &DataRoot, split: Split, opts: &ImageNetOptions) -> Result<ImageSet, DatasetError> {
     opts.validate()?;
-    let candidates = root.candidates(NAME);
-    for dir in &candidates {
-        if has_split(dir, split) {
-            return load_dir(dir, split, opts);
-        }
-    }
-    Err(DatasetError::Missing {
-        dataset: NAME.to_string(),
-        searched: candidates,
-        hint: error::missing_hint(NAME, &format!("{} ({split} split)", expected_files(split))),
-    })
+    load_dir(&crate::locate_images(NAME, split, root)?, split, opts)
 }
 
 #[cfg(test)]

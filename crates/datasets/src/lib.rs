@@ -120,54 +120,30 @@ pub fn load_images(
     synthetic: &SyntheticOptions,
 ) -> Result<ImageSet, DatasetError> {
     use cifar::Variant;
-    let expected = match name {
-        synthetic_shapes2d::NAME => return synthetic_shapes2d::generate(synthetic, split),
-        imagenet::NAME => return imagenet::load(root, split, &ImageNetOptions::default()),
-        "mnist" | "fashion-mnist" => idx::expected_files(split),
-        "cifar10" => cifar::expected_files(Variant::Cifar10, split),
-        "cifar100" => cifar::expected_files(Variant::Cifar100, split),
-        _ => return Err(unknown(name)),
-    };
-    let candidates = root.candidates(name);
-    for dir in &candidates {
-        match name {
-            "mnist" | "fashion-mnist" => {
-                if let Some((images, labels)) = idx::find_split(dir, split) {
-                    let classes: &[&str] =
-                        if name == "mnist" { &idx::MNIST_CLASSES } else { &idx::FASHION_MNIST_CLASSES };
-                    return idx::load_files(&images, &labels, name, classes);
-                }
-            }
-            _ => {
-                let variant = if name == "cifar10" { Variant::Cifar10 } else { Variant::Cifar100 };
-                if cifar::has_split(dir, variant, split) {
-                    return cifar::load_dir(dir, variant, split);
-                }
-            }
+    match name {
+        synthetic_shapes2d::NAME => synthetic_shapes2d::generate(synthetic, split),
+        imagenet::NAME => imagenet::load(root, split, &ImageNetOptions::default()),
+        "mnist" | "fashion-mnist" => {
+            let dir = locate_images(name, split, root)?;
+            let (images, labels) = idx::find_split(&dir, split).expect("located: the split's files are there");
+            let classes: &[&str] = if name == "mnist" { &idx::MNIST_CLASSES } else { &idx::FASHION_MNIST_CLASSES };
+            idx::load_files(&images, &labels, name, classes)
         }
+        "cifar10" | "cifar100" => {
+            let variant = if name == "cifar10" { Variant::Cifar10 } else { Variant::Cifar100 };
+            cifar::load_dir(&locate_images(name, split, root)?, variant, split)
+        }
+        _ => Err(unknown(name)),
     }
-    Err(DatasetError::Missing {
-        dataset: name.to_string(),
-        searched: candidates,
-        hint: error::missing_hint(name, &format!("{expected} ({split} split)")),
-    })
 }
 
-/// Whether `name`'s `split` can be found under `root`, without reading it: `Ok` for
-/// procedural sets, else the [`DatasetError`] a load would stop with when nothing holds the
-/// split (what `runner plan` checks before a run). `points` applies to point-cloud sets.
-pub fn check_available(name: &str, split: Split, root: &DataRoot, points: &PointOptions) -> Result<(), DatasetError> {
+/// The first of `root.candidates(name)` that holds every file of `split` of the file-backed
+/// image set `name` (MNIST, Fashion-MNIST, CIFAR, ImageNet folders); else
+/// [`DatasetError::Missing`] listing every candidate and how to get the data.
+pub(crate) fn locate_images(name: &str, split: Split, root: &DataRoot) -> Result<std::path::PathBuf, DatasetError> {
     use cifar::Variant;
-    if is_point_dataset(name) {
-        return if name == synthetic_shapes3d::NAME {
-            check_point_request(name, points)
-        } else {
-            locate_points(name, split, root, points).map(|_| ())
-        };
-    }
     type Holds = Box<dyn Fn(&std::path::Path) -> bool>;
-    let (expected, found): (String, Holds) = match name {
-        synthetic_shapes2d::NAME => return Ok(()),
+    let (expected, holds): (String, Holds) = match name {
         imagenet::NAME => (imagenet::expected_files(split), Box::new(move |d| imagenet::has_split(d, split))),
         "mnist" | "fashion-mnist" => {
             (idx::expected_files(split), Box::new(move |d| idx::find_split(d, split).is_some()))
@@ -179,14 +155,26 @@ pub fn check_available(name: &str, split: Split, root: &DataRoot, points: &Point
         _ => return Err(unknown(name)),
     };
     let candidates = root.candidates(name);
-    if candidates.iter().any(|d| found(d)) {
-        return Ok(());
+    match candidates.iter().find(|d| holds(d)) {
+        Some(dir) => Ok(dir.clone()),
+        None => Err(DatasetError::Missing {
+            dataset: name.to_string(),
+            searched: candidates,
+            hint: error::missing_hint(name, &format!("{expected} ({split} split)")),
+        }),
     }
-    Err(DatasetError::Missing {
-        dataset: name.to_string(),
-        searched: candidates,
-        hint: error::missing_hint(name, &format!("{expected} ({split} split)")),
-    })
+}
+
+/// Whether `name`'s `split` can be found under `root`, without reading it: `Ok` for
+/// procedural sets, else the [`DatasetError`] a load would stop with when nothing holds the
+/// split (what `runner plan` checks before a run). `points` applies to point-cloud sets.
+pub fn check_available(name: &str, split: Split, root: &DataRoot, points: &PointOptions) -> Result<(), DatasetError> {
+    match name {
+        synthetic_shapes2d::NAME => Ok(()),
+        synthetic_shapes3d::NAME => check_point_request(name, points),
+        _ if is_point_dataset(name) => locate_points(name, split, root, points).map(|_| ()),
+        _ => locate_images(name, split, root).map(|_| ()),
+    }
 }
 
 /// [`load_images`] with options for the `imagenet` set (ignored for other names): the
