@@ -29,7 +29,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
 
-use crate::neuron::{Coding, Diagnostic, LayerShape, NeuronLayerSpec, NeuronState, RunInfo, layer_seed};
+use crate::neuron::{Diagnostic, LayerShape, NeuronLayerSpec, NeuronState, RunInfo, layer_seed};
 use crate::readout::accumulate::Accumulate;
 use crate::readout::{Readout, ReadoutState};
 
@@ -137,14 +137,12 @@ struct SimHook<'a> {
     captured: Vec<f32>,
     /// `[channels, h·w]` of the captured slot.
     captured_shape: [usize; 2],
-    /// Per slot: how its spike trains carry values (the weights of the recorded mean).
-    coding: Vec<Coding>,
-    timesteps: usize,
-    /// Per slot: steps recorded so far.
-    recorded_steps: Vec<usize>,
+    /// Per slot and window step: the step's factor in the recorded time-average
+    /// ([`Coding::mean_weights`]).
+    mean_weights: Vec<Vec<f32>>,
     /// Per slot: first spike step per neuron, when asked for.
     first_spike: Option<Vec<Vec<u32>>>,
-    /// Per slot: steps seen so far (for `first_spike`).
+    /// Per slot: steps run so far.
     steps_seen: Vec<usize>,
 }
 
@@ -154,7 +152,8 @@ impl<'a> SimHook<'a> {
         let run = (0..slots)
             .map(|slot| RunInfo { timesteps: config.timesteps, seed: layer_seed(net.seed, config.batch_seed, slot) })
             .collect();
-        let coding = net.layers.iter().map(|l| l.neuron.rate_model().coding).collect();
+        let mean_weights =
+            net.layers.iter().map(|l| l.neuron.rate_model().coding.mean_weights(config.timesteps)).collect();
         Self {
             layers: &net.layers,
             state: (0..slots).map(|_| None).collect(),
@@ -166,9 +165,7 @@ impl<'a> SimHook<'a> {
             capture: None,
             captured: Vec::new(),
             captured_shape: [0, 0],
-            coding,
-            timesteps: config.timesteps,
-            recorded_steps: vec![0; slots],
+            mean_weights,
             first_spike: config.first_spikes.then(|| vec![Vec::new(); slots]),
             steps_seen: vec![0; slots],
         }
@@ -195,13 +192,15 @@ impl SlotHook for SimHook<'_> {
         let state = self.state[slot].get_or_insert_with(|| layers[slot].new_state(shape, run[slot]));
         let mut data = tensor_values(x);
         state.run(&mut data, &mut self.spikes[slot]);
+        let n = shape.len();
+        // Steps done before this chunk (0-based index of its first step).
+        let before = self.steps_seen[slot];
+        self.steps_seen[slot] += data.len() / n.max(1);
         if let Some(first) = self.first_spike.as_mut() {
-            let n = shape.len();
             let first = &mut first[slot];
             first.resize(n, 0);
-            for step in data.chunks(n) {
-                self.steps_seen[slot] += 1;
-                let t = self.steps_seen[slot] as u32;
+            for (j, step) in data.chunks(n).enumerate() {
+                let t = (before + j + 1) as u32;
                 for (f, v) in first.iter_mut().zip(step) {
                     if *f == 0 && *v != 0.0 {
                         *f = t;
@@ -210,24 +209,11 @@ impl SlotHook for SimHook<'_> {
             }
         }
         if let Some(rec) = self.records[slot].as_mut() {
-            let n = shape.len();
             rec.resize(n, 0.0);
-            for step in data.chunks(n) {
-                self.recorded_steps[slot] += 1;
-                match self.coding[slot] {
-                    // Summed here, divided by T at the end.
-                    Coding::Rate => {
-                        for (r, v) in rec.iter_mut().zip(step) {
-                            *r += v;
-                        }
-                    }
-                    coding => {
-                        let w = coding.step_weight(self.recorded_steps[slot], self.timesteps) as f32
-                            * self.timesteps as f32;
-                        for (r, v) in rec.iter_mut().zip(step) {
-                            *r += w * v;
-                        }
-                    }
+            // Weighted here, divided by T at the end.
+            for (step, w) in data.chunks(n).zip(&self.mean_weights[slot][before..]) {
+                for (r, v) in rec.iter_mut().zip(step) {
+                    *r += w * v;
                 }
             }
         }
@@ -444,10 +430,8 @@ pub fn replay_layer(layer: &NeuronLayerSpec, input: &[f32], shape: LayerShape, t
     state.run(&mut data, &mut Vec::new());
     let n = shape.len();
     let mut mean = vec![0f32; n];
-    let coding = layer.neuron.rate_model().coding;
-    for (j, step) in data.chunks(n).enumerate() {
-        let w =
-            if coding == Coding::Rate { 1.0 } else { coding.step_weight(j + 1, timesteps) as f32 * timesteps as f32 };
+    let weights = layer.neuron.rate_model().coding.mean_weights(timesteps);
+    for (step, w) in data.chunks(n).zip(&weights) {
         for (m, v) in mean.iter_mut().zip(step) {
             *m += w * v;
         }

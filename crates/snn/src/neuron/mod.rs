@@ -202,6 +202,15 @@ impl Coding {
         self.window_weights(t)[j.clamp(1, t) - 1]
     }
 
+    /// Per window step j, its output's factor T·w_j in the time-average Σ_j T·w_j·out(j) / T
+    /// (1 for rate coding, so the average is the plain mean).
+    pub fn mean_weights(self, timesteps: usize) -> Vec<f32> {
+        match self {
+            Coding::Rate => vec![1.0; timesteps.max(1)],
+            coding => coding.window_weights(timesteps).iter().map(|w| (*w * timesteps as f64) as f32).collect(),
+        }
+    }
+
     /// The weights w_1..w_T of a window of `timesteps` steps (they sum to 1).
     pub fn window_weights(self, timesteps: usize) -> Vec<f64> {
         let t = timesteps.max(1);
