@@ -35,6 +35,32 @@ impl Cache {
     pub fn mark_done(&self, stage: &str, key: &str) -> Result<()> {
         write_file(&self.dir(stage, key).join("DONE"), b"")
     }
+
+    /// An exclusive advisory lock on one entry (`<root>/<stage>/<key>.lock`), held until the
+    /// returned file is dropped: runs sharing a cache (shards of one spec, or two runs of it)
+    /// compute an entry once, the others wait and then read it. Says so when it has to wait.
+    pub fn lock(&self, stage: &str, key: &str) -> Result<std::fs::File> {
+        let dir = self.root.join(stage);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{key}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!("waiting for another run computing {stage}/{key} ({})", path.display());
+                file.lock().with_context(|| format!("locking {}", path.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        Ok(file)
+    }
 }
 
 /// Writes `value` as pretty JSON, atomically.

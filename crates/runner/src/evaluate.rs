@@ -72,6 +72,27 @@ pub fn evaluate_ann(model: &Network, data: &Data, eval: &EvalSection, device: &D
     out
 }
 
+/// Whether `method` is converted once per evaluated T, calibrated at that T: methods that
+/// always are (`calibrates_at_each_eval_t`), and methods with a calibration T when the spec
+/// sets `[convert] calibrate_at_eval_t`.
+pub fn calibrates_per_t(method: &MethodEntry, convert_section: &ConvertSection) -> bool {
+    (convert_section.calibrate_at_eval_t && method.config.calibrates_at_timesteps())
+        || method.config.calibrates_at_each_eval_t()
+}
+
+/// The configuration `method` is converted with for a run of T = `t`: calibrated at `t` when
+/// [`calibrates_per_t`], else the spec's own.
+pub fn config_at(method: &MethodEntry, convert_section: &ConvertSection, t: u32) -> Result<MethodConfig> {
+    if !calibrates_per_t(method, convert_section) {
+        return Ok(method.config.clone());
+    }
+    Ok(method
+        .config
+        .with_calibration_timesteps(t)
+        .with_context(|| format!("calibrating method `{}` at T = {t}", method.label))?
+        .expect("calibrates_per_t: the method calibrates at a T"))
+}
+
 /// Converts `model` with `method` and simulates it on the evaluation images; returns the
 /// accuracy, spike, SOP and firing-rate measures at every requested T, and the conversion time.
 pub fn evaluate_method(
@@ -92,19 +113,9 @@ pub fn evaluate_method(
     ts.dedup();
     // One conversion for every T, or (`calibrate_at_eval_t`, methods with a calibration T)
     // one per T, calibrated at that T.
-    let per_t = (convert_section.calibrate_at_eval_t && method.config.calibrates_at_timesteps())
-        || method.config.calibrates_at_each_eval_t();
+    let per_t = calibrates_per_t(method, convert_section);
     let conversions: Vec<(MethodConfig, Vec<u32>)> = if per_t {
-        ts.iter()
-            .map(|&t| {
-                let config = method
-                    .config
-                    .with_calibration_timesteps(t)
-                    .with_context(|| format!("calibrating method `{}` at T = {t}", method.label))?
-                    .expect("per_t: the method calibrates at a T");
-                Ok((config, vec![t]))
-            })
-            .collect::<Result<_>>()?
+        ts.iter().map(|&t| Ok((config_at(method, convert_section, t)?, vec![t]))).collect::<Result<_>>()?
     } else {
         vec![(method.config.clone(), ts.clone())]
     };

@@ -3,12 +3,17 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use runner::bench::{BenchOptions, bench};
+use runner::export::{ExportFormat, ExportRequest, export};
 use runner::run::{Mode, RunOptions, run_spec};
 
 #[derive(Parser)]
-#[command(name = "runner", version, about = "Train, convert and simulate: regenerate ANN-to-SNN conversion tables")]
+#[command(
+    name = "runner",
+    version = runner::VERSION,
+    about = "Train, convert and simulate: regenerate ANN-to-SNN conversion tables"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,11 +40,27 @@ struct Global {
     overrides: Vec<String>,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a spec (train or load, convert, simulate, write results). `runner SPEC` works too.
     Run {
         /// Spec file (experiments/*.toml).
+        spec: PathBuf,
+        /// Compute only shard `i` of `n` (0-based) of the spec's stages into the cache and write
+        /// no table; `runner merge` assembles the table once every shard has run (see
+        /// scripts/slurm-array.sh).
+        #[arg(long, value_name = "i/n")]
+        shard: Option<runner::run::Shard>,
+    },
+    /// Assemble the table of a sharded run from the (shared) cache, computing nothing.
+    Merge {
+        /// Spec file.
         spec: PathBuf,
     },
     /// Re-render a spec's table and plot from the cache, without computing.
@@ -52,8 +73,40 @@ enum Command {
         /// Spec file.
         spec: PathBuf,
     },
-    /// List models, datasets and methods.
-    List,
+    /// List models, datasets, methods, neurons, readouts, figures and devices.
+    List {
+        /// `text` (aligned columns) or `json` (for scripts).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
+    },
+    /// Convert a spec's ANN with one of its methods and write the SNN for other tools (NIR).
+    Export {
+        /// Spec file.
+        spec: PathBuf,
+        /// The method's label in the spec.
+        #[arg(long)]
+        method: String,
+        /// The variant's label (when the spec has sweeps).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Seed (default: the spec's first).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// T the network is exported for (default: the method's largest evaluated T).
+        #[arg(long)]
+        timesteps: Option<u32>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "nir")]
+        format: ExportFormat,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a shell completion script (e.g. `runner completions bash > /etc/bash_completion.d/runner`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Measure ANN inference/training, conversion and SNN simulation throughput.
     Bench {
         /// Zoo model.
@@ -100,7 +153,7 @@ fn run() -> Result<()> {
     let mut args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().skip(1).position(|a| a.ends_with(".toml")) {
         let before = &args[1..=pos];
-        if !before.iter().any(|a| ["run", "report", "plan"].contains(&a.as_str())) {
+        if !before.iter().any(|a| ["run", "report", "plan", "merge", "export"].contains(&a.as_str())) {
             args.insert(1, "run".into());
         }
     }
@@ -114,12 +167,30 @@ fn run() -> Result<()> {
         overrides: g.overrides,
     };
     match cli.command {
-        Command::Run { spec } => run_spec(&spec, &opts, Mode::Compute).map(|_| ()),
-        Command::Report { spec } => run_spec(&spec, &opts, Mode::CacheOnly).map(|_| ()),
+        Command::Run { spec, shard: None } => run_spec(&spec, &opts, Mode::Compute).map(|_| ()),
+        Command::Run { spec, shard: Some(shard) } => run_spec(&spec, &opts, Mode::Shard(shard)).map(|_| ()),
+        Command::Report { spec } | Command::Merge { spec } => run_spec(&spec, &opts, Mode::CacheOnly).map(|_| ()),
         Command::Plan { spec } => runner::run::plan_spec(&spec, &opts),
-        Command::List => {
-            list();
+        Command::List { format } => {
+            match format {
+                ListFormat::Text => list(),
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&list_json())?),
+            }
             Ok(())
+        }
+        Command::Export { spec, method, variant, seed, timesteps, format, out } => {
+            let request = ExportRequest { spec, method, variant, seed, timesteps, out, format };
+            println!("{}", export(&request, &opts)?);
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "runner", &mut script);
+            // A closed pipe (`runner completions bash | head`) is not an error.
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
+            }
         }
         Command::Bench { model, width, batch, input, classes, timesteps, iters } => {
             let dims: Vec<usize> = input.split('x').map(|s| s.parse()).collect::<Result<_, _>>()?;
@@ -129,6 +200,32 @@ fn run() -> Result<()> {
             bench(&o, &device, &g.device)
         }
     }
+}
+
+/// What `runner list` prints, as JSON: names, and descriptions where they exist.
+fn list_json() -> serde_json::Value {
+    let described = |entries: Vec<(&str, &str)>| -> Vec<serde_json::Value> {
+        entries
+            .into_iter()
+            .map(|(name, description)| serde_json::json!({"name": name, "description": description}))
+            .collect()
+    };
+    let mut datasets: Vec<serde_json::Value> =
+        datasets::DATASET_NAMES.iter().map(|d| serde_json::json!({"name": d, "kind": "images"})).collect();
+    datasets
+        .extend(datasets::POINT_DATASET_NAMES.iter().map(|d| serde_json::json!({"name": d, "kind": "point clouds"})));
+    datasets
+        .extend(datasets::EVENT_DATASET_NAMES.iter().map(|d| serde_json::json!({"name": d, "kind": "event frames"})));
+    serde_json::json!({
+        "version": runner::VERSION,
+        "models": zoo::MODEL_NAMES,
+        "datasets": datasets,
+        "methods": described(convert::method_kinds().iter().map(|k| (k.name, k.description)).collect()),
+        "neurons": described(snn::neuron_kinds().iter().map(|k| (k.name, k.description)).collect()),
+        "readouts": described(snn::readout_kinds().iter().map(|k| (k.name, k.description)).collect()),
+        "figures": described(runner::report::FIGURES.to_vec()),
+        "devices": runner::device::available_devices(),
+    })
 }
 
 fn list() {

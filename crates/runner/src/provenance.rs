@@ -3,7 +3,7 @@
 use std::process::Command;
 
 /// The burn version this workspace pins (`=0.22.1` in the root Cargo.toml).
-pub const BURN_VERSION: &str = "0.22.1";
+pub const BURN_VERSION: &str = burn_version!();
 
 /// Provenance stamped on every result row.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

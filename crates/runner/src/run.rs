@@ -39,13 +39,58 @@ pub struct RunOptions {
     pub overrides: Vec<String>,
 }
 
-/// Whether stages may be computed (`run`) or must come from the cache (`report`).
+/// Whether stages may be computed (`run`), must come from the cache (`report`, `merge`), or
+/// only a shard of them is computed (`run --shard i/n`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Compute what is missing.
     Compute,
     /// Only read the cache; fail listing what is missing.
     CacheOnly,
+    /// Compute this shard's stages (into the cache) and write no table.
+    Shard(Shard),
+}
+
+/// One of `count` deterministic slices of a spec's stages (`--shard index/count`, `index`
+/// 0-based). The spec's stages are numbered in run order (per variant and seed: the ANN's
+/// accuracy, then each method); stage j belongs to shard j mod count. A shard trains or loads
+/// the ANN its stages need under a lock on the training entry, so an ANN is trained once
+/// however many shards need it, the others waiting for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parsed = s.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if index < count => Ok(Shard { index, count }),
+            _ => Err(format!("`{s}`: a shard is `i/n` with 0 <= i < n (e.g. `0/3`)")),
+        }
+    }
+}
+
+/// Hands out the stages of a run in order and says which this process computes.
+struct Stages {
+    shard: Option<Shard>,
+    next: usize,
+    taken: usize,
+}
+
+impl Stages {
+    /// Whether the next stage is this process's.
+    fn take(&mut self) -> bool {
+        let j = self.next;
+        self.next += 1;
+        let mine = self.shard.is_none_or(|s| j % s.count == s.index);
+        self.taken += usize::from(mine);
+        mine
+    }
 }
 
 /// Experiment name: `[experiment] name` or the spec file stem.
@@ -82,10 +127,34 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     let shipped = opts.results_dir.join(SHIPPED_CHECKPOINTS_DIR);
     let mut rows = Vec::new();
     let mut data_cache: HashMap<String, Data> = HashMap::new();
+    let shard = if let Mode::Shard(s) = mode { Some(s) } else { None };
+    let mut stages = Stages { shard, next: 0, taken: 0 };
     for variant in &variants {
-        let variant_rows =
-            run_variant(variant, &name, &provenance, &cache, &root, &device, mode, &shipped, &mut data_cache)?;
+        let variant_rows = run_variant(
+            variant,
+            &name,
+            &provenance,
+            &cache,
+            &root,
+            &device,
+            mode,
+            &shipped,
+            &mut data_cache,
+            &mut stages,
+        )?;
         rows.extend(crate::report::thin_frontiers(variant_rows));
+    }
+    if let Some(s) = shard {
+        println!(
+            "shard {}/{}: {} of {} stages done in {}; when every shard has finished, `runner merge {}` writes the table",
+            s.index,
+            s.count,
+            stages.taken,
+            stages.next,
+            opts.cache_dir.display(),
+            file.display()
+        );
+        return Ok(out_dir);
     }
 
     let table_spec = table_spec(&spec, &name);
@@ -217,14 +286,9 @@ fn run_variant(
     mode: Mode,
     shipped: &Path,
     data_cache: &mut HashMap<String, Data>,
+    stages: &mut Stages,
 ) -> Result<Vec<ResultRow>> {
-    let mut resolved = variant.spec.clone();
-    if let Some(w) = &resolved.model.weights {
-        resolved.model.weights = Some(resolve_weights(w, root, "model.weights")?);
-    }
-    if let Some(w) = &resolved.train.init_weights {
-        resolved.train.init_weights = Some(resolve_weights(w, root, "train.init_weights")?);
-    }
+    let resolved = with_resolved_weights(&variant.spec, root)?;
     let spec = &resolved;
     let data_key = serde_json::to_string(&spec.dataset)?;
     if !data_cache.contains_key(&data_key) {
@@ -260,15 +324,22 @@ fn run_variant(
             Some(_) => ann.get("imported weights")?.key.clone(),
             None => train_key(spec, seed, &data.train_fingerprint),
         };
-        let measures: Vec<Measure> = cached_stage(cache, "ann", &ann_key(&base_key, &spec.eval), || {
-            let model = &ann.get("ANN accuracy")?.model;
-            Ok(evaluate_ann(model, data, &spec.eval, device))
-        })?;
+        let measures: Vec<Measure> = if stages.take() {
+            cached_stage(cache, "ann", &ann_key(&base_key, &spec.eval), || {
+                let model = &ann.get("ANN accuracy")?.model;
+                Ok(evaluate_ann(model, data, &spec.eval, device))
+            })?
+        } else {
+            Vec::new()
+        };
         rows.extend(measures.iter().map(label));
         rows.extend(operations.iter().map(label));
         let ann_measures = measures;
         let mut method_measures = Vec::new();
         for method in spec.methods.iter().filter(|m| m.applies_to(&variant.label)) {
+            if !stages.take() {
+                continue;
+            }
             let key = eval_key(&base_key, method, &spec.convert, &spec.eval, seed);
             let measures = cached_stage(cache, "eval", &key, || {
                 let model = &ann.get(&format!("method {}", method.label))?.model;
@@ -280,7 +351,7 @@ fn run_variant(
         }
         rows.extend(energy_measures(&ann_measures, &method_measures).iter().map(label));
         rows.extend(conversion_loss_measures(&ann_measures, &method_measures).iter().map(label));
-        if mode == Mode::Compute && spec.model.weights.is_none() {
+        if mode != Mode::CacheOnly && spec.model.weights.is_none() {
             ship_checkpoint(cache, &base_key, shipped)?;
         }
     }
@@ -295,6 +366,11 @@ fn cached_stage(
     compute: impl FnOnce() -> Result<Vec<Measure>>,
 ) -> Result<Vec<Measure>> {
     let path = cache.dir(stage, key).join("measures.json");
+    if cache.is_done(stage, key) {
+        return read_json(&path);
+    }
+    // Another run sharing the cache may be computing this entry: wait for it, then read it.
+    let _lock = cache.lock(stage, key)?;
     if cache.is_done(stage, key) {
         return read_json(&path);
     }
@@ -322,10 +398,28 @@ impl LazyAnn<'_> {
             if self.mode == Mode::CacheOnly {
                 bail!("{what}: not in the cache; run the spec first (`runner report` never computes)");
             }
+            // One training per ANN however many runs share the cache (shards): they wait here.
+            let _lock = match &self.spec.model.weights {
+                Some(_) => None,
+                None => Some(self.cache.lock("train", &train_key(self.spec, self.seed, &self.data.train_fingerprint))?),
+            };
             self.ann = Some(train_or_load(self.spec, self.seed, self.data, self.cache, self.device, self.shipped)?);
         }
         Ok(self.ann.as_ref().expect("just set"))
     }
+}
+
+/// `spec` with its weight paths (`model.weights`, `train.init_weights`) resolved by
+/// [`resolve_weights`].
+pub fn with_resolved_weights(spec: &Spec, root: &DataRoot) -> Result<Spec> {
+    let mut resolved = spec.clone();
+    if let Some(w) = &resolved.model.weights {
+        resolved.model.weights = Some(resolve_weights(w, root, "model.weights")?);
+    }
+    if let Some(w) = &resolved.train.init_weights {
+        resolved.train.init_weights = Some(resolve_weights(w, root, "train.init_weights")?);
+    }
+    Ok(resolved)
 }
 
 /// A relative weights path is looked up from the working directory, then under each data

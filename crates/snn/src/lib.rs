@@ -3,10 +3,12 @@
 //! - [`neuron`]: neuron models, one file each, behind [`NeuronModel`]; they run on raw `f32`
 //!   slices laid out `[steps, batch, channels, inner]`.
 //! - [`readout`]: how the analog output layer's steps become predictions, one file each.
+//! - [`nir`]: export of a converted network to NIR (the Neuromorphic Intermediate Representation).
 //! - [`simulate`](mod@simulate): runs a zoo network with T folded into the batch dimension,
 //!   replacing every activation slot by a layer of neurons, pipelined by each model's latency.
 
 pub mod neuron;
+pub mod nir;
 pub mod readout;
 pub mod registry;
 mod simulate;
@@ -14,8 +16,8 @@ mod stats;
 
 pub use neuron::{
     Coding, Diagnostic, FireRule, InitPotential, LayerShape, NeuronError, NeuronKind, NeuronLayerSpec, NeuronModel,
-    NeuronState, RateModel, RegisteredNeuron, Reset, RunInfo, SimRng, build_neuron, kind_table, merge_neuron_config,
-    neuron_kinds, register_neuron,
+    NeuronState, PlainIf, RateModel, RegisteredNeuron, Reset, RunInfo, SimRng, build_neuron, kind_table,
+    merge_neuron_config, neuron_kinds, register_neuron,
 };
 pub use readout::{
     Readout, ReadoutError, ReadoutKind, ReadoutState, RegisteredReadout, build_readout, readout_kinds, register_readout,

@@ -8,6 +8,7 @@
 mod activation;
 mod ctx;
 mod geometry;
+mod graph;
 mod import;
 mod layers;
 mod mobilenet;
@@ -22,6 +23,7 @@ mod vgg;
 pub use activation::{ActivationParams, AnnActivation};
 pub use ctx::{ForwardCtx, LayerMacs, SlotHook, SlotInfo};
 pub use geometry::{GroupingConfig, ball_query, farthest_point_sample};
+pub use graph::{GraphError, GraphNode, GraphOp, LayerGraph, Weights, reference_apply};
 pub use import::{ImportError, WeightsFormat, import_weights};
 pub use layers::{conv_bn_forward, fold_conv_bn};
 pub use mobilenet::{MobileNetV2, key_remaps as mobilenet_key_remaps, make_divisible};
@@ -44,6 +46,11 @@ pub trait Convertible {
     fn slots(&self) -> Vec<SlotInfo>;
     /// Returns an equivalent network with every batch norm folded into the preceding conv.
     fn fold_batchnorm(self) -> Self;
+    /// The network as a graph of layers and slots for an input of shape `[c, h, w]` (BN folded
+    /// first), for export to other tools. Models whose layers have no graph form say why.
+    fn layer_graph(&self, _input: [usize; 3]) -> Result<LayerGraph, GraphError> {
+        Err(GraphError::Unsupported { model: "this model".into(), reason: "has no layer graph".into() })
+    }
 }
 
 /// Linear-interpolated percentile (numpy's default) of `values`, sorting them in place; 0 for

@@ -6,8 +6,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, GroupingConfig, MobileNetV2, PointNet,
-    PointNet2, Pooling, ResNet, ResNetVariant, Shortcut, SlotHook, SlotInfo, SmallCnn, Vgg,
+    ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, GraphError, GroupingConfig, LayerGraph,
+    MobileNetV2, PointNet, PointNet2, Pooling, ResNet, ResNetVariant, Shortcut, SlotHook, SlotInfo, SmallCnn, Vgg,
 };
 
 /// Every model name a spec may use.
@@ -279,6 +279,20 @@ impl Convertible for Network {
             Network::PointNet(m) => Network::PointNet(m.fold_batchnorm()),
             Network::PointNet2(m) => Network::PointNet2(m.fold_batchnorm()),
             Network::MobileNetV2(m) => Network::MobileNetV2(m.fold_batchnorm()),
+        }
+    }
+
+    fn layer_graph(&self, input: [usize; 3]) -> Result<LayerGraph, GraphError> {
+        let none = |model: &str, reason: &str| GraphError::Unsupported { model: model.into(), reason: reason.into() };
+        match self {
+            Network::SmallCnn(m) => m.layer_graph(input),
+            Network::Vgg(m) => m.layer_graph(input),
+            Network::ResNet(m) => m.layer_graph(input),
+            Network::PointNet(_) => Err(none("pointnet", "max pooling over points and the T-Net have no graph form")),
+            Network::PointNet2(_) => {
+                Err(none("pointnet2-ssg", "sampling, grouping and max pooling over groups have no graph form"))
+            }
+            Network::MobileNetV2(_) => Err(none("mobilenet-v2", "its layer graph is not described yet")),
         }
     }
 }

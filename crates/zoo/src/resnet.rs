@@ -7,8 +7,9 @@ use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::graph::GraphBuilder;
 use crate::layers::{bn, conv, conv_bn_forward, fold_pair, linear, linear_forward, scaled};
-use crate::{ActivationParams, Convertible, ForwardCtx, SlotInfo};
+use crate::{ActivationParams, Convertible, ForwardCtx, GraphError, LayerGraph, SlotInfo};
 
 /// Which "ResNet-20".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +116,23 @@ impl BasicBlock {
             (None, None) => x,
         };
         ctx.act(slot + 1, y.add(short))
+    }
+
+    /// Adds the block (slots `slot`, `slot + 1`) fed by `x` to `g`; returns its output node.
+    fn graph(&self, g: &mut GraphBuilder, x: &str, slot: usize, name: &str) -> Result<String, GraphError> {
+        let y = g.conv(&format!("{name}.conv1"), &self.conv1, self.bn1.as_ref(), x)?;
+        let y = g.slot(&format!("{name}.relu1"), slot, &[&y])?;
+        let y = g.conv(&format!("{name}.conv2"), &self.conv2, self.bn2.as_ref(), &y)?;
+        let short = match (&self.shortcut_conv, self.pad) {
+            (Some(c), _) => g.conv(&format!("{name}.shortcut"), c, self.shortcut_bn.as_ref(), x)?,
+            (None, Some((before, after))) => {
+                let cout = self.conv2.weight.dims()[0];
+                debug_assert_eq!(cout, before + self.conv1.weight.dims()[1] + after);
+                g.channel_pad(&format!("{name}.shortcut"), cout, before, 2, x)
+            }
+            (None, None) => x.to_string(),
+        };
+        g.slot(&format!("{name}.relu2"), slot + 1, &[&y, &short])
     }
 
     fn fold(self) -> Self {
@@ -329,6 +347,32 @@ impl Convertible for ResNet {
             slots[*slot].consumers = block_inputs.get(k).cloned().unwrap_or_else(|| vec!["linear".into()]);
         }
         slots
+    }
+
+    fn layer_graph(&self, input: [usize; 3]) -> Result<LayerGraph, GraphError> {
+        let mut g = GraphBuilder::new("resnet", input);
+        if self.stem_pool {
+            return Err(g.unsupported("the stem's pre-neuron max pooling has no graph form"));
+        }
+        let x = g.conv("conv1", &self.conv1, self.bn1.as_ref(), "input")?;
+        let mut x = g.slot("relu", 0, &[&x])?;
+        let mut slot = 1;
+        for (i, s) in self.stem.iter().enumerate() {
+            x = g.conv(&format!("stem.{i}.conv"), &s.conv, s.bn.as_ref(), &x)?;
+            x = g.slot(&format!("stem.{i}.relu"), slot, &[&x])?;
+            slot += 1;
+        }
+        for (stage, blocks) in self.stages() {
+            for (i, b) in blocks.iter().enumerate() {
+                x = b.graph(&mut g, &x, slot, &format!("{stage}.{i}"))?;
+                slot += 2;
+            }
+        }
+        let [_, h, w]: [usize; 3] = g.output_shape(&x).try_into().expect("a feature map before pooling");
+        let x = g.avg_pool("avgpool", [h, w], &x);
+        let x = g.flatten("flatten", &x);
+        let x = g.affine("linear", &self.linear, &x)?;
+        Ok(g.finish(&x))
     }
 
     fn fold_batchnorm(self) -> Self {

@@ -5,8 +5,9 @@ use burn::nn::pool::AvgPool2dConfig;
 use burn::nn::{BatchNorm, Linear};
 use burn::prelude::*;
 
+use crate::graph::GraphBuilder;
 use crate::layers::{bn, conv, conv_bn_forward, fold_pair, linear, linear_forward, scaled};
-use crate::{ActivationParams, Convertible, ForwardCtx, SlotInfo};
+use crate::{ActivationParams, Convertible, ForwardCtx, GraphError, LayerGraph, SlotInfo};
 
 /// `conv3x3(16w)-BN-act-avgpool2 → conv3x3(32w)-BN-act-avgpool2 → fc(64w)-act → fc(classes)`.
 /// Average pooling keeps the network conversion-friendly. 3 activation slots.
@@ -56,6 +57,21 @@ impl Convertible for SmallCnn {
     fn slots(&self) -> Vec<SlotInfo> {
         let s = |n: &str, c: &str| SlotInfo { name: n.into(), consumers: vec![c.into()] };
         vec![s("relu1", "conv2"), s("relu2", "fc1"), s("relu3", "fc2")]
+    }
+
+    fn layer_graph(&self, input: [usize; 3]) -> Result<LayerGraph, GraphError> {
+        let mut g = GraphBuilder::new("small-cnn", input);
+        let x = g.conv("conv1", &self.conv1, self.bn1.as_ref(), "input")?;
+        let x = g.slot("relu1", 0, &[&x])?;
+        let x = g.avg_pool("pool1", [2, 2], &x);
+        let x = g.conv("conv2", &self.conv2, self.bn2.as_ref(), &x)?;
+        let x = g.slot("relu2", 1, &[&x])?;
+        let x = g.avg_pool("pool2", [2, 2], &x);
+        let x = g.flatten("flatten", &x);
+        let x = g.affine("fc1", &self.fc1, &x)?;
+        let x = g.slot("relu3", 2, &[&x])?;
+        let x = g.affine("fc2", &self.fc2, &x)?;
+        Ok(g.finish(&x))
     }
 
     fn fold_batchnorm(self) -> Self {

@@ -6,8 +6,9 @@ use burn::nn::{BatchNorm, Linear};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::graph::GraphBuilder;
 use crate::layers::{bn, conv, conv_bn_forward, fold_pair, linear, linear_forward, scaled};
-use crate::{ActivationParams, Convertible, ForwardCtx, SlotInfo};
+use crate::{ActivationParams, Convertible, ForwardCtx, GraphError, LayerGraph, SlotInfo};
 
 /// Pooling between VGG blocks, and over points / groups in PointNet and PointNet++.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +144,30 @@ impl Convertible for Vgg {
             });
         }
         slots
+    }
+
+    fn layer_graph(&self, input: [usize; 3]) -> Result<LayerGraph, GraphError> {
+        let mut g = GraphBuilder::new("vgg16", input);
+        let mut x = "input".to_string();
+        for (i, layer) in self.features.iter().enumerate() {
+            x = g.conv(&format!("features.{i}"), &layer.conv, layer.bn.as_ref(), &x)?;
+            if self.pool_after[i] && self.pooling == Pooling::Max {
+                return Err(g.unsupported("pre-neuron max pooling has no graph form (max pooling of membrane inputs)"));
+            }
+            x = g.slot(&format!("features.{i}.relu"), i, &[&x])?;
+            if self.pool_after[i] {
+                x = g.avg_pool(&format!("features.{i}.pool"), [2, 2], &x);
+            }
+        }
+        x = g.flatten("flatten", &x);
+        let n = self.features.len();
+        for (j, fc) in self.classifier.iter().enumerate() {
+            x = g.affine(&format!("classifier.{j}"), fc, &x)?;
+            if j + 1 < self.classifier.len() {
+                x = g.slot(&format!("classifier.{j}.relu"), n + j, &[&x])?;
+            }
+        }
+        Ok(g.finish(&x))
     }
 
     fn fold_batchnorm(self) -> Self {

@@ -81,7 +81,8 @@ pub fn read_csv(path: &Path) -> Result<Vec<ResultRow>, ReportError> {
     Ok(out)
 }
 
-/// Writes `contents` to `path` atomically: the bytes go to `<path>.tmp` in the same
+/// Writes `contents` to `path` atomically: the bytes go to `<path>.<pid>.<n>.tmp` (unique
+/// per process and call, so concurrent writers never share a temporary file) in the same
 /// directory, which is fsynced and then renamed over `path`; on Unix the directory is
 /// fsynced afterwards (best effort). Missing parent directories are created. On failure
 /// the temporary file is removed and `path` is left untouched.
@@ -89,8 +90,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
     let Some(file_name) = path.file_name() else {
         return Err(ReportError::InvalidPath { path: path.to_path_buf(), reason: "no file name".into() });
     };
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(".tmp");
+    tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
     let tmp: PathBuf = path.with_file_name(tmp_name);
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf);
     if let Some(dir) = &parent {

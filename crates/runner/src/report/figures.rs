@@ -14,7 +14,7 @@ use crate::report::plot::{PALETTE, esc, marker, n, nice_step};
 use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique};
 
 /// Every figure name a spec may list, with what it draws.
-pub const FIGURES: [(&str, &str); 14] = [
+pub const FIGURES: [(&str, &str); 15] = [
     ("accuracy_vs_energy", "accuracy vs energy per image (energy_mj), one point per T, a line per method"),
     (
         "accuracy_vs_exit_step",
@@ -33,6 +33,10 @@ pub const FIGURES: [(&str, &str); 14] = [
     (
         "firing_rate_per_layer",
         "firing rate of each spiking layer, a line per method at its largest T (He et al. 2023, Fig. 5)",
+    ),
+    (
+        "threshold_per_layer",
+        "each spiking layer's threshold (mean over channels), a line per method (at its largest calibration T)",
     ),
     (
         "sin_ratio_per_layer",
@@ -105,6 +109,7 @@ pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<Stri
         "sops_per_layer" => per_layer(title, rows, "sops", "synaptic events (additions) per image"),
         "firing_rate_per_layer" => per_layer(title, rows, "firing_rate", "firing rate (spikes per neuron and step)"),
         "sin_ratio_per_layer" => per_layer(title, rows, "sin_ratio", "SIN ratio"),
+        "threshold_per_layer" => per_layer(title, rows, "threshold", "threshold θ (mean over channels)"),
         "sin_ratio_vs_t" => metric_vs_t(title, rows, "sin_ratio", "SIN ratio (silent ANN neurons that spiked)"),
         "conversion_error_vs_ratio" => search_curves(
             title,
@@ -641,6 +646,15 @@ mod tests {
         assert_eq!(series_count(&svg), 2, "one line per method, at its largest T");
         assert!(svg.contains("spikeconverter, T=16") && !svg.contains("T=8"));
         assert!(matches!(render_figure("conversion_error_vs_ratio", "t", &rows), Err(ReportError::NoData(_))));
+        // Thresholds: at T = 0 for a method converted once, at each calibration T otherwise.
+        for (m, t, theta) in [("robust-norm", 0u32, 1.0), ("calibration", 8, 0.5), ("calibration", 32, 0.7)] {
+            for l in ["a", "b"] {
+                rows.push(row(m, t, "threshold", l, theta));
+            }
+        }
+        let svg = render_figure("threshold_per_layer", "t", &rows).unwrap();
+        assert_eq!(series_count(&svg), 2, "one line per method");
+        assert!(svg.contains("calibration, T=32") && !svg.contains("calibration, T=8"), "{svg}");
     }
 
     #[test]

@@ -96,6 +96,9 @@ impl NeuronModel for Burst {
     fn rate_model(&self) -> RateModel {
         self.base().rate_model_with(self.max_spikes)
     }
+    fn plain_if(&self) -> Result<super::PlainIf, String> {
+        Err("NIR 1.0 has no multi-spike (burst) neuron: a step may carry up to γ spikes".into())
+    }
 }
 
 #[cfg(test)]

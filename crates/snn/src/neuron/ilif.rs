@@ -108,6 +108,9 @@ impl NeuronModel for InverseLif {
             coding: Coding::InverseLeaky { k: self.k },
         }
     }
+    fn plain_if(&self) -> Result<super::PlainIf, String> {
+        Err("NIR 1.0 has no two-phase (integrate-then-fire) neuron with weighted, time-coded spikes".into())
+    }
 }
 
 struct InverseLifState {

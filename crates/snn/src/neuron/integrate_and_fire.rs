@@ -20,8 +20,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Coding, FireRule, InitPotential, LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, RegisteredNeuron,
-    Reset, RunInfo, channel_offsets, config_table, initial_membrane,
+    Coding, FireRule, InitPotential, LayerShape, NeuronLayerSpec, NeuronModel, NeuronState, PlainIf, RateModel,
+    RegisteredNeuron, Reset, RunInfo, channel_offsets, config_table, initial_membrane,
 };
 
 /// The integrate-and-fire neuron's parameters.
@@ -63,6 +63,14 @@ impl NeuronModel for IntegrateAndFire {
     }
     fn rate_model(&self) -> RateModel {
         self.rate_model_with(1)
+    }
+    fn plain_if(&self) -> Result<PlainIf, String> {
+        Ok(PlainIf {
+            reset: self.reset,
+            fire: self.fire,
+            initial_potential: self.v_init.fraction(),
+            input_shift: self.input_shift,
+        })
     }
 }
 

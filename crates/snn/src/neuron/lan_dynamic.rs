@@ -130,6 +130,9 @@ impl NeuronModel for LanDynamic {
         IntegrateAndFire { reset: self.reset, v_init: self.v_init, fire: self.fire, input_shift: self.input_shift }
             .rate_model_with(self.max_spikes)
     }
+    fn plain_if(&self) -> Result<super::PlainIf, String> {
+        Err("NIR 1.0 has no dynamic threshold: θ̃(t) depends on the layer's firing at every step".into())
+    }
 }
 
 struct LanDynamicState {

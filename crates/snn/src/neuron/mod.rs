@@ -155,6 +155,27 @@ pub trait NeuronModel: fmt::Debug + Send + Sync {
     }
     /// The closed-form time-averaged output calibrations use for this neuron.
     fn rate_model(&self) -> RateModel;
+    /// The model as a plain integrate-and-fire neuron (one spike of amplitude θ per step at
+    /// most, a fixed threshold, no latency), the form exporters to other tools (NIR) can
+    /// express; `Err` says why the model is not one.
+    fn plain_if(&self) -> Result<PlainIf, String> {
+        Err(format!("the `{}` neuron is not a plain integrate-and-fire neuron", self.kind()))
+    }
+}
+
+/// A plain integrate-and-fire neuron, as [`NeuronModel::plain_if`] describes it: per element
+/// `v += x + [input_shift] θ/(2T)`, fire `s = [v ≥ θ]` (or `>`), reset, output `s·θ`, with
+/// `v(0) = initial_potential·θ`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlainIf {
+    /// Reset after a spike.
+    pub reset: Reset,
+    /// Firing rule.
+    pub fire: FireRule,
+    /// v(0) as a fraction of θ.
+    pub initial_potential: f32,
+    /// θ/(2T) is added to the input every step.
+    pub input_shift: bool,
 }
 
 /// The time-averaged output of a neuron with threshold θ driven by a constant input y for

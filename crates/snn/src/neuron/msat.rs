@@ -305,6 +305,9 @@ impl NeuronModel for Msat {
     fn rate_model(&self) -> RateModel {
         IntegrateAndFire::default().rate_model_with(self.max_spikes)
     }
+    fn plain_if(&self) -> Result<super::PlainIf, String> {
+        Err("NIR 1.0 has no multi-stage adaptive threshold (thresholds that change with time and membrane slope)".into())
+    }
 }
 
 struct MsatState {

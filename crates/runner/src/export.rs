@@ -1,0 +1,160 @@
+//! `runner export`: a spec's ANN converted with one of its methods, written for other tools
+//! (NIR, the Neuromorphic Intermediate Representation).
+//!
+//! The ANN comes from the cache or the committed checkpoints (or the spec's imported weights):
+//! export never trains; run the spec first. The conversion uses the spec's calibration images,
+//! seed and method settings, as a run does, so the exported thresholds are the ones behind the
+//! spec's table (a method calibrated per T is calibrated at the exported T).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use datasets::DataRoot;
+
+use crate::cache::{Cache, write_file};
+use crate::data::{Data, calibration_batches};
+use crate::evaluate::config_at;
+use crate::plan::expand;
+use crate::run::{RunOptions, SHIPPED_CHECKPOINTS_DIR, with_resolved_weights};
+use crate::spec::load_spec;
+use crate::train::{train_key, train_or_load};
+
+/// Formats `runner export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// NIR 1.0 (HDF5), as `nir.read` loads it.
+    Nir,
+}
+
+/// What to export.
+#[derive(Clone, Debug)]
+pub struct ExportRequest {
+    /// The spec file.
+    pub spec: PathBuf,
+    /// The method's label in the spec.
+    pub method: String,
+    /// The variant's label (needed when the spec has sweeps).
+    pub variant: Option<String>,
+    /// The seed (default: the spec's first).
+    pub seed: Option<u64>,
+    /// T the network is exported for (default: the method's largest evaluated T).
+    pub timesteps: Option<u32>,
+    /// Output file.
+    pub out: PathBuf,
+    /// File format.
+    pub format: ExportFormat,
+}
+
+/// Converts and writes the network `request` names; returns a one-line summary.
+pub fn export(request: &ExportRequest, opts: &RunOptions) -> Result<String> {
+    let file = &request.spec;
+    let (raw, spec) = load_spec(file, &opts.overrides)?;
+    let variants = expand(file, &raw, &spec)?;
+    let labels = || variants.iter().map(|v| format!("`{}`", v.label)).collect::<Vec<_>>().join(", ");
+    let variant = match &request.variant {
+        Some(label) => variants
+            .iter()
+            .find(|v| &v.label == label)
+            .with_context(|| format!("{}: no variant `{label}`; variants: {}", file.display(), labels()))?,
+        None if variants.len() == 1 => &variants[0],
+        None => bail!(
+            "{}: the spec has {} variants; choose one with --variant: {}",
+            file.display(),
+            variants.len(),
+            labels()
+        ),
+    };
+    let method =
+        variant.spec.methods.iter().filter(|m| m.applies_to(&variant.label)).find(|m| m.label == request.method);
+    let Some(method) = method else {
+        let known: Vec<&str> = variant.spec.methods.iter().map(|m| m.label.as_str()).collect();
+        bail!("{}: no method `{}`; methods: {}", file.display(), request.method, known.join(", "));
+    };
+    let seed = request.seed.unwrap_or(spec.experiment.seeds[0]);
+    let root = DataRoot::from_env(opts.data_dir.clone());
+    let spec = with_resolved_weights(&variant.spec, &root)?;
+    let device = crate::device::select_device(&opts.device_name)?;
+    let data = Data::load(&spec.dataset, &root)?;
+    let cache = Cache::new(&opts.cache_dir);
+    let shipped = opts.results_dir.join(SHIPPED_CHECKPOINTS_DIR);
+    if spec.model.weights.is_none() {
+        let key = train_key(&spec, seed, &data.train_fingerprint);
+        let committed = shipped.join(format!("{key}.bpk")).exists();
+        if !cache.is_done("train", &key) && !committed {
+            bail!(
+                "{}: the ANN (seed {seed}) is neither in the cache nor committed; run the spec first \
+                 (`runner run {}`): export never trains",
+                file.display(),
+                file.display()
+            );
+        }
+    }
+    let ann = train_or_load(&spec, seed, &data, &cache, &device, &shipped)?;
+    let evaluated = if method.timesteps.is_empty() { &spec.eval.timesteps } else { &method.timesteps };
+    let t = request.timesteps.or_else(|| evaluated.iter().copied().max()).unwrap_or(1);
+    let config = config_at(method, &spec.convert, t)?;
+    let calib = calibration_batches(&data, spec.convert.calibration_images, spec.convert.batch_size, seed, &device);
+    let conversion = convert::convert(&ann.model, &config, &method.overrides(), &calib)
+        .with_context(|| format!("converting with `{}`", method.label))?;
+    let (bytes, summary) = match request.format {
+        ExportFormat::Nir => {
+            let graph = snn::nir::to_nir(&conversion.network, data.input_shape(), t as usize)
+                .with_context(|| format!("method `{}` of {}", method.label, file.display()))?;
+            (snn::nir::write_nir(&graph)?, nir_summary(&graph))
+        }
+    };
+    write_output(&request.out, &bytes)?;
+    write_output(&summary_path(&request.out), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    Ok(format!(
+        "wrote {} ({} bytes) and {}: `{}` on {} ({}), T = {t}, seed {seed}",
+        request.out.display(),
+        bytes.len(),
+        summary_path(&request.out).display(),
+        method.label,
+        spec.model.name,
+        spec.dataset.name
+    ))
+}
+
+/// `<out>.summary.json`, written beside every export.
+pub fn summary_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".summary.json");
+    out.with_file_name(name)
+}
+
+/// What another reader of the file must find: per node its type, integer fields, and per
+/// float parameter its shape, sum and sum of absolute values; the edges; the metadata.
+/// `scripts/check_nir.py` compares a file loaded by the Python `nir` package against it.
+pub fn nir_summary(graph: &snn::nir::NirGraph) -> serde_json::Value {
+    let nodes: serde_json::Map<String, serde_json::Value> = graph
+        .nodes
+        .iter()
+        .map(|(name, node)| {
+            let arrays: serde_json::Map<String, serde_json::Value> = node
+                .arrays()
+                .into_iter()
+                .map(|(key, a)| {
+                    let sum: f64 = a.values.iter().map(|&v| v as f64).sum();
+                    let abs: f64 = a.values.iter().map(|&v| (v as f64).abs()).sum();
+                    (key.to_string(), serde_json::json!({"shape": a.shape, "sum": sum, "abs_sum": abs}))
+                })
+                .collect();
+            let ints: serde_json::Map<String, serde_json::Value> =
+                node.integers().into_iter().map(|(key, v, _)| (key.to_string(), serde_json::json!(v))).collect();
+            (name.clone(), serde_json::json!({"type": node.type_name(), "arrays": arrays, "integers": ints}))
+        })
+        .collect();
+    serde_json::json!({
+        "nodes": nodes,
+        "edges": graph.edges,
+        "metadata": graph.metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+    })
+}
+
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_file(path, bytes)
+}

@@ -1,0 +1,150 @@
+//! A spec run as three shards on one cache, then merged, gives the values of one run; the ANN
+//! is trained once. `runner export` writes the NIR file of a method's SNN, and never trains.
+
+use std::path::Path;
+
+use runner::export::{ExportFormat, ExportRequest, export};
+use runner::report::{ResultRow, read_csv};
+use runner::run::{Mode, RunOptions, Shard, run_spec};
+
+const SPEC: &str = r#"
+[experiment]
+name = "shards"
+seeds = [0]
+[dataset]
+name = "synthetic-shapes2d"
+[dataset.synthetic]
+train_size = 400
+test_size = 100
+image_size = 12
+seed = 3
+[model]
+name = "small-cnn"
+width = 0.5
+[train]
+optimizer = "adam"
+lr = 0.003
+weight_decay = 0.0
+batch_size = 50
+epochs = 2
+[convert]
+calibration_images = 100
+[[method]]
+kind = "max-norm"
+[[method]]
+kind = "robust-norm"
+[[method]]
+kind = "channel-norm"
+[[method]]
+kind = "snn-calibration"
+label = "calibration"
+[[method]]
+kind = "robust-norm"
+label = "robust-half"
+[method.neuron]
+v_init = "half"
+[eval]
+timesteps = [4, 16]
+batch_size = 100
+chunk = 16
+[table]
+rows = ["method"]
+"#;
+
+fn options(dir: &Path, cache: &str) -> RunOptions {
+    RunOptions {
+        data_dir: Some(dir.join("data")),
+        cache_dir: dir.join(cache),
+        results_dir: dir.join(format!("results-{cache}")),
+        device_name: "flex".into(),
+        overrides: vec![],
+    }
+}
+
+/// Everything but timings, which differ from run to run.
+fn values(rows: &[ResultRow]) -> Vec<(String, u32, String, String, f64)> {
+    let mut v: Vec<_> = rows
+        .iter()
+        .filter(|r| !r.metric.contains("seconds"))
+        .map(|r| (r.method.clone(), r.t, r.metric.clone(), r.layer.clone(), r.value))
+        .collect();
+    v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    v
+}
+
+#[test]
+fn three_shards_then_merge_give_the_values_of_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("sharded.toml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let shared = options(dir.path(), "shared");
+    for index in 0..3 {
+        let out = run_spec(&spec, &shared, Mode::Shard(Shard { index, count: 3 })).unwrap();
+        assert!(!out.join("results.csv").exists(), "a shard writes no table");
+    }
+    // One training for all shards: one train entry, trained here.
+    let trained: Vec<_> = std::fs::read_dir(dir.path().join("shared/train"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(trained.len(), 1, "{trained:?}");
+    assert!(trained[0].join("last-epoch.bpk").exists());
+    // 1 ANN stage + 5 methods = 6 stages, 2 per shard; merge computes nothing.
+    let evals =
+        std::fs::read_dir(dir.path().join("shared/eval")).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir());
+    assert_eq!(evals.count(), 5);
+    let merged = read_csv(&run_spec(&spec, &shared, Mode::CacheOnly).unwrap().join("results.csv")).unwrap();
+
+    // One run on a fresh cache, from the same ANN (the checkpoint the shards shipped: a second
+    // training in one process would not draw the same initial weights).
+    let whole = RunOptions { cache_dir: dir.path().join("one"), ..shared.clone() };
+    let one = read_csv(&run_spec(&spec, &whole, Mode::Compute).unwrap().join("results.csv")).unwrap();
+    assert!(
+        !dir.path().join("one/train").read_dir().unwrap().any(|e| e.unwrap().path().join("last-epoch.bpk").exists())
+    );
+    assert_eq!(values(&merged), values(&one));
+    assert!(values(&one).iter().any(|(m, t, metric, ..)| m == "calibration" && *t == 16 && metric == "accuracy"));
+
+    // A bad shard is a clear error.
+    let err = "3/3".parse::<Shard>().unwrap_err();
+    assert!(err.contains("0 <= i < n"), "{err}");
+    assert_eq!("1/4".parse::<Shard>().unwrap(), Shard { index: 1, count: 4 });
+}
+
+#[test]
+fn export_writes_a_nir_file_of_a_methods_snn_and_never_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("exported.toml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let opts = options(dir.path(), "cache");
+    let out = dir.path().join("out/robust.nir");
+    let request = |method: &str| ExportRequest {
+        spec: spec.clone(),
+        method: method.into(),
+        variant: None,
+        seed: None,
+        timesteps: None,
+        out: out.clone(),
+        format: ExportFormat::Nir,
+    };
+    let err = format!("{:#}", export(&request("robust-norm"), &opts).unwrap_err());
+    assert!(err.contains("run the spec first"), "{err}");
+    assert!(!out.exists());
+
+    run_spec(&spec, &opts, Mode::Compute).unwrap();
+    let summary = export(&request("robust-norm"), &opts).unwrap();
+    assert!(summary.contains("T = 16"), "{summary}");
+    let graph = snn::nir::read_nir(std::fs::read(&out).unwrap()).unwrap();
+    let types: Vec<&str> = graph.nodes.iter().map(|(_, n)| n.type_name()).collect();
+    for t in ["Input", "Conv2d", "I", "Threshold", "Scale", "AvgPool2d", "Flatten", "Affine", "Output"] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+    assert!(graph.metadata.iter().any(|(k, v)| k == "timesteps" && v == "16"));
+
+    // Neurons that start at θ/2: NIR cannot say so, and export says why.
+    let err = format!("{:#}", export(&request("robust-half"), &opts).unwrap_err());
+    assert!(err.contains("initial state"), "{err}");
+    let err = format!("{:#}", export(&request("nope"), &opts).unwrap_err());
+    assert!(err.contains("no method `nope`") && err.contains("robust-norm"), "{err}");
+}
