@@ -30,8 +30,11 @@ def close(a, b):
 
 
 def main(path):
-    with open(path + ".summary.json") as f:
-        want = json.load(f)
+    try:
+        with open(path + ".summary.json") as f:
+            want = json.load(f)
+    except FileNotFoundError:
+        fail(f"{path}.summary.json not found: it is written by `runner export` beside the file")
     graph = nir.read(path)  # type_check=True
     got_nodes = graph.nodes
     if set(got_nodes) != set(want["nodes"]):

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use datasets::DataRoot;
+use zoo::Convertible;
 
 use crate::cache::{Cache, write_file};
 use crate::data::{Data, calibration_batches};
@@ -70,11 +71,26 @@ pub fn export(request: &ExportRequest, opts: &RunOptions) -> Result<String> {
         let known: Vec<&str> = variant.spec.methods.iter().map(|m| m.label.as_str()).collect();
         bail!("{}: no method `{}`; methods: {}", file.display(), request.method, known.join(", "));
     };
+    // What the method's neurons and the model can never export is said before any work.
+    let neuron = convert::method_neuron(&method.config, &method.overrides().neuron)?;
+    let cannot =
+        |why: String| anyhow::anyhow!("{}: method `{}` cannot be exported to NIR: {why}", file.display(), method.label);
+    match neuron.plain_if() {
+        Err(why) => return Err(cannot(why)),
+        Ok(form) if form.initial_potential != 0.0 => {
+            return Err(cannot(
+                "its neurons start from a non-zero potential, and NIR 1.0 nodes have no initial state".into(),
+            ));
+        }
+        Ok(_) => {}
+    }
     let seed = request.seed.unwrap_or(spec.experiment.seeds[0]);
     let root = DataRoot::from_env(opts.data_dir.clone());
     let spec = with_resolved_weights(&variant.spec, &root)?;
     let device = crate::device::select_device(&opts.device_name)?;
     let data = Data::load(&spec.dataset, &root)?;
+    let untrained = zoo::build_model(&spec.model, data.input_shape(), data.classes(), &device)?;
+    untrained.fold_batchnorm().layer_graph(data.input_shape()).map_err(|e| cannot(e.to_string()))?;
     let cache = Cache::new(&opts.cache_dir);
     let shipped = opts.results_dir.join(SHIPPED_CHECKPOINTS_DIR);
     if spec.model.weights.is_none() {
