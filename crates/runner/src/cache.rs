@@ -63,6 +63,27 @@ impl Cache {
     }
 }
 
+/// The SHA-256 of a file's contents (hex), computed once per process for a given path, size
+/// and modification time.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Memo = HashMap<(PathBuf, u64, Option<std::time::SystemTime>), String>;
+    static MEMO: Mutex<Option<Memo>> = Mutex::new(None);
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let id = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    if let Some(hash) = MEMO.lock().expect("memo lock").get_or_insert_default().get(&id) {
+        return Ok(hash.clone());
+    }
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    MEMO.lock().expect("memo lock").get_or_insert_default().insert(id, hash.clone());
+    Ok(hash)
+}
+
 /// Writes `value` as pretty JSON, atomically.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)?;

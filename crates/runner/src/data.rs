@@ -91,6 +91,9 @@ pub struct Data {
     pub augment: Option<TrainAugment>,
     /// Fingerprint of the training samples (part of the training cache key), computed once.
     pub train_fingerprint: String,
+    /// Fingerprint of the test samples (part of every evaluation key: new test files under
+    /// the same names are evaluated afresh), computed once.
+    pub test_fingerprint: String,
 }
 
 impl Data {
@@ -150,7 +153,8 @@ impl Data {
             train = train.subset(&keep);
         }
         let train_fingerprint = train.fingerprint();
-        Ok(Self { augment, train, test, norm, train_fingerprint })
+        let test_fingerprint = test.fingerprint();
+        Ok(Self { augment, train, test, norm, train_fingerprint, test_fingerprint })
     }
 
     /// Network input shape of one sample (`[C, H, W]`; point clouds `[3, points, 1]`).

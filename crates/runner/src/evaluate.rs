@@ -37,20 +37,22 @@ fn measure(method: &str, t: u32, metric: &str, layer: &str, value: f64, n: usize
     Measure { method: method.into(), t, metric: metric.into(), layer: layer.into(), value, n_images: n }
 }
 
-/// Key of an evaluation stage.
+/// Key of an evaluation stage: the ANN's key, the test set's fingerprint, the method entry,
+/// the convert and eval sections, the seed.
 pub fn eval_key(
     train_key: &str,
+    test_fingerprint: &str,
     method: &MethodEntry,
     convert: &ConvertSection,
     eval: &EvalSection,
     seed: u64,
 ) -> String {
-    stage_key("eval", EVAL_STAGE_VERSION, &(train_key, method, convert, eval, seed))
+    stage_key("eval", EVAL_STAGE_VERSION, &(train_key, test_fingerprint, method, convert, eval, seed))
 }
 
-/// Key of the ANN-accuracy stage.
-pub fn ann_key(train_key: &str, eval: &EvalSection) -> String {
-    stage_key("ann", EVAL_STAGE_VERSION, &(train_key, &eval.test_subset))
+/// Key of the ANN-accuracy stage: the ANN's key, the test set's fingerprint and subset.
+pub fn ann_key(train_key: &str, test_fingerprint: &str, eval: &EvalSection) -> String {
+    stage_key("ann", EVAL_STAGE_VERSION, &(train_key, test_fingerprint, &eval.test_subset))
 }
 
 /// MACs per layer for one sample (traced ANN forward).

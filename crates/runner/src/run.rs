@@ -325,7 +325,7 @@ fn run_variant(
             None => train_key(spec, seed, &data.train_fingerprint),
         };
         let measures: Vec<Measure> = if stages.take() {
-            cached_stage(cache, "ann", &ann_key(&base_key, &spec.eval), || {
+            cached_stage(cache, "ann", &ann_key(&base_key, &data.test_fingerprint, &spec.eval), || {
                 let model = &ann.get("ANN accuracy")?.model;
                 Ok(evaluate_ann(model, data, &spec.eval, device))
             })?
@@ -340,7 +340,7 @@ fn run_variant(
             if !stages.take() {
                 continue;
             }
-            let key = eval_key(&base_key, method, &spec.convert, &spec.eval, seed);
+            let key = eval_key(&base_key, &data.test_fingerprint, method, &spec.convert, &spec.eval, seed);
             let measures = cached_stage(cache, "eval", &key, || {
                 let model = &ann.get(&format!("method {}", method.label))?.model;
                 eprintln!("converting and simulating `{}` (variant `{}`, seed {seed})", method.label, variant.label);

@@ -81,7 +81,8 @@ pub fn train_or_load(
     let build = |device: &Device| build_model(&spec.model, data.input_shape(), data.classes(), device);
     if let Some(weights) = &spec.model.weights {
         let model = import_weights(build(device)?, weights)?;
-        let key = stage_key("import", TRAIN_STAGE_VERSION, &(&spec.model, std::fs::metadata(weights)?.len()));
+        // Keyed by the file's contents: a retrained file under the same name and size is new.
+        let key = stage_key("import", TRAIN_STAGE_VERSION, &(&spec.model, crate::cache::file_sha256(weights)?));
         return Ok(TrainedAnn { model, key, progress: TrainProgress::default() });
     }
     let key = train_key(spec, seed, &data.train_fingerprint);

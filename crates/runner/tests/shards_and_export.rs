@@ -148,3 +148,74 @@ fn export_writes_a_nir_file_of_a_methods_snn_and_never_trains() {
     let err = format!("{:#}", export(&request("nope"), &opts).unwrap_err());
     assert!(err.contains("no method `nope`") && err.contains("robust-norm"), "{err}");
 }
+
+/// Writes a CIFAR-10 binary layout (5 training files of `per_file` records, one test file of
+/// `test` records) with labels from `label(i)` and pixels `i·7 + label·40`.
+fn write_cifar10(dir: &Path, per_file: usize, test: usize, label: impl Fn(usize) -> u8) {
+    let dir = dir.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let records = |n: usize, offset: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| {
+                let l = label(i + offset);
+                std::iter::once(l).chain((0..3072).map(move |p| ((p * 7 + l as usize * 40 + i) % 256) as u8))
+            })
+            .collect()
+    };
+    for f in 1..=5 {
+        std::fs::write(dir.join(format!("data_batch_{f}.bin")), records(per_file, f * per_file)).unwrap();
+    }
+    std::fs::write(dir.join("test_batch.bin"), records(test, 0)).unwrap();
+}
+
+fn entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.filter(|e| e.as_ref().unwrap().path().is_dir()).count())
+}
+
+#[test]
+fn new_test_files_or_weights_under_the_same_names_are_evaluated_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cifar10(&dir.path().join("data"), 20, 40, |i| (i % 10) as u8);
+    let spec = dir.path().join("cifar.toml");
+    let text = SPEC
+        .replace(
+            "name = \"synthetic-shapes2d\"\n[dataset.synthetic]\ntrain_size = 400\ntest_size = 100\nimage_size = 12\nseed = 3\n",
+            "name = \"cifar10\"\n",
+        )
+        .replace("epochs = 2", "epochs = 1")
+        .replace("calibration_images = 100", "calibration_images = 50");
+    let text = text[..text.find("[[method]]").unwrap()].to_string()
+        + "[[method]]\nkind = \"max-norm\"\n[eval]\ntimesteps = [4]\nbatch_size = 20\n[table]\nrows = [\"method\"]\n";
+    std::fs::write(&spec, &text).unwrap();
+    let opts = options(dir.path(), "cache");
+    run_spec(&spec, &opts, Mode::Compute).unwrap();
+    let (ann, eval) = (dir.path().join("cache/ann"), dir.path().join("cache/eval"));
+    assert_eq!((entries(&ann), entries(&eval)), (1, 1));
+    // The same run again computes nothing new.
+    run_spec(&spec, &opts, Mode::Compute).unwrap();
+    assert_eq!((entries(&ann), entries(&eval)), (1, 1));
+    // Other test files (same names, same sizes, other labels): new ANN and SNN evaluations,
+    // on the same trained ANN.
+    let test_file = dir.path().join("data/cifar-10-batches-bin/test_batch.bin");
+    let mut test = std::fs::read(&test_file).unwrap();
+    test.chunks_mut(3073).for_each(|r| r[0] = (r[0] + 3) % 10);
+    std::fs::write(&test_file, &test).unwrap();
+    run_spec(&spec, &opts, Mode::Compute).unwrap();
+    assert_eq!((entries(&ann), entries(&eval), entries(&dir.path().join("cache/train"))), (2, 2, 1));
+
+    // Imported weights: a different file of the same size under the same name is a new ANN.
+    let trained =
+        std::fs::read_dir(dir.path().join("cache/train")).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir());
+    let weights = dir.path().join("weights.bpk");
+    std::fs::copy(trained.unwrap().join("model.bpk"), &weights).unwrap();
+    let imported = text.replace("width = 0.5\n", &format!("width = 0.5\nweights = \"{}\"\n", weights.display()));
+    std::fs::write(&spec, &imported).unwrap();
+    run_spec(&spec, &opts, Mode::Compute).unwrap();
+    assert_eq!(entries(&eval), 3);
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1; // one bit of the last parameter
+    std::fs::write(&weights, &bytes).unwrap();
+    run_spec(&spec, &opts, Mode::Compute).unwrap();
+    assert_eq!(entries(&eval), 4, "changed weights of the same size must not reuse the old results");
+}
