@@ -152,6 +152,28 @@ impl Data {
             keep.sort_unstable();
             train = train.subset(&keep);
         }
+        // An empty training set or mismatched splits would fail (or poison the cache) later.
+        if train.is_empty() {
+            anyhow::bail!(
+                "dataset `{}`: the training set is empty (check dataset.train_subset, the synthetic train_size, or the \
+                 training files)",
+                section.name
+            );
+        }
+        if test.is_empty() {
+            anyhow::bail!(
+                "dataset `{}`: the test set is empty (check the synthetic test_size or the test files)",
+                section.name
+            );
+        }
+        if train.shape() != test.shape() {
+            anyhow::bail!(
+                "dataset `{}`: training samples have shape {:?} but test samples {:?} (mismatched files?)",
+                section.name,
+                train.shape(),
+                test.shape()
+            );
+        }
         let train_fingerprint = train.fingerprint();
         let test_fingerprint = test.fingerprint();
         Ok(Self { augment, train, test, norm, train_fingerprint, test_fingerprint })

@@ -120,7 +120,8 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
             file.display()
         );
     }
-    let out_dir = opts.results_dir.join(&stem);
+    // A spec changed by `--set` never overwrites the spec's own (committed) table.
+    let out_dir = opts.results_dir.join(results_folder(&stem, &opts.overrides));
 
     // Shipped ANN checkpoints live in one folder for all specs, named by training key, so
     // specs that share an ANN share one file.
@@ -200,6 +201,18 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     println!("{table}");
     println!("wrote {}", out_dir.display());
     Ok(out_dir)
+}
+
+/// The folder under the results directory for a spec with stem `stem` run with `overrides`:
+/// `<stem>`, or `<stem>+<8 hex digits of a hash of the overrides>` when there are any.
+pub fn results_folder(stem: &str, overrides: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    if overrides.is_empty() {
+        return stem.to_string();
+    }
+    let digest = Sha256::digest(overrides.join("\n").as_bytes());
+    let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{stem}+{short}")
 }
 
 /// Validates `file` and prints what a run would do (variants × seeds × methods), without

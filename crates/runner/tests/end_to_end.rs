@@ -120,8 +120,14 @@ fn spec_runs_end_to_end_and_snn_approaches_ann() {
     let trained = std::fs::read_dir(dir.path().join("cache/train")).unwrap().count();
     let mut o = opts.clone();
     o.overrides = vec!["method.robust-norm.percentile=99.0".into(), "eval.timesteps=[8]".into()];
-    run_spec(&spec, &o, Mode::Compute).unwrap();
+    let before = std::fs::read(out.join("results.csv")).unwrap();
+    let changed = run_spec(&spec, &o, Mode::Compute).unwrap();
     assert_eq!(std::fs::read_dir(dir.path().join("cache/train")).unwrap().count(), trained);
+    // ... and writes its table beside the spec's own, which it leaves as it was.
+    let folder = changed.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(folder.starts_with("e2e_spec+") && folder.len() == "e2e_spec+".len() + 8, "{folder}");
+    assert!(changed.join("results.csv").exists());
+    assert_eq!(std::fs::read(out.join("results.csv")).unwrap(), before);
 }
 
 #[test]

@@ -219,3 +219,14 @@ fn new_test_files_or_weights_under_the_same_names_are_evaluated_afresh() {
     run_spec(&spec, &opts, Mode::Compute).unwrap();
     assert_eq!(entries(&eval), 4, "changed weights of the same size must not reuse the old results");
 }
+
+#[test]
+fn an_empty_training_set_is_an_error_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("empty.toml");
+    std::fs::write(&spec, SPEC.replace("[dataset]\n", "[dataset]\ntrain_subset = 0\n")).unwrap();
+    let opts = options(dir.path(), "cache");
+    let err = format!("{:#}", run_spec(&spec, &opts, Mode::Compute).unwrap_err());
+    assert!(err.contains("training set is empty") && err.contains("train_subset"), "{err}");
+    assert_eq!(entries(&dir.path().join("cache/train")), 0, "nothing is cached");
+}

@@ -40,6 +40,14 @@ pub enum ImportError {
         /// The store's message.
         message: String,
     },
+    /// Tensors with NaN or infinite values.
+    #[error("{path}: non-finite values (NaN or ±inf) in {tensors:?}")]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The model's tensors (module paths) holding them.
+        tensors: Vec<String>,
+    },
     /// Tensors the model expects were not in the file (or the other way round).
     #[error("{path}: weights do not match the model: missing {missing:?}; unused {unused:?}; errors {errors:?}")]
     Mismatch {
@@ -138,5 +146,35 @@ pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportErro
             errors: result.errors.iter().map(|e| format!("{e:?}")).collect(),
         });
     }
+    let tensors = non_finite_tensors(&model);
+    if !tensors.is_empty() {
+        return Err(ImportError::NonFinite { path: path.into(), tensors });
+    }
     Ok(model)
+}
+
+/// Module paths (`layer1.0.conv1.weight`) of the float tensors holding a NaN or an infinity.
+pub fn non_finite_tensors(model: &Network) -> Vec<String> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::prelude::Tensor;
+    struct Finite {
+        path: Vec<String>,
+        bad: Vec<String>,
+    }
+    impl ModuleVisitor for Finite {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.into());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if crate::tensor_values(param.val()).iter().any(|v| !v.is_finite()) {
+                self.bad.push(self.path.join("."));
+            }
+        }
+    }
+    let mut v = Finite { path: Vec::new(), bad: Vec::new() };
+    model.visit(&mut v);
+    v.bad
 }

@@ -24,7 +24,7 @@ pub use activation::{ActivationParams, AnnActivation};
 pub use ctx::{ForwardCtx, LayerMacs, SlotHook, SlotInfo};
 pub use geometry::{GroupingConfig, ball_query, farthest_point_sample};
 pub use graph::{GraphError, GraphNode, GraphOp, LayerGraph, Weights, reference_apply};
-pub use import::{ImportError, WeightsFormat, import_weights};
+pub use import::{ImportError, WeightsFormat, import_weights, non_finite_tensors};
 pub use layers::{conv_bn_forward, fold_conv_bn};
 pub use mobilenet::{MobileNetV2, key_remaps as mobilenet_key_remaps, make_divisible};
 pub use network::{MODEL_NAMES, ModelError, ModelSpec, Network, build_model};

@@ -145,3 +145,20 @@ fn saved_weights_reload_identically() {
     let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Normal(0.0, 1.0), &d);
     assert_eq!(zoo::tensor_values(m.forward(x.clone())), zoo::tensor_values(loaded.forward(x)));
 }
+
+#[test]
+fn imported_weights_with_a_nan_are_an_error_naming_the_tensor() {
+    let d = Device::default();
+    let m = model("name = \"small-cnn\"", [1, 12, 12], &d);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.bpk");
+    m.clone().save_file(&p).unwrap();
+    assert!(zoo::non_finite_tensors(&m).is_empty());
+    // Overwrite one f32 of the file's last tensor payload with NaN, keeping its size.
+    let mut bytes = std::fs::read(&p).unwrap();
+    let at = bytes.len() - 4;
+    bytes[at..].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&p, &bytes).unwrap();
+    let err = zoo::import_weights(model("name = \"small-cnn\"", [1, 12, 12], &d), &p).unwrap_err().to_string();
+    assert!(err.contains("non-finite") && err.contains("m.bpk") && err.contains("fc"), "{err}");
+}
