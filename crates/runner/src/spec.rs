@@ -38,6 +38,16 @@ pub enum SpecError {
         /// What is wrong, with the valid choices where there is a list.
         message: String,
     },
+    /// The spec is valid as written; the command line's `--set` values make it invalid.
+    #[error("--set {overrides} (on {file}): {message}")]
+    Override {
+        /// The `--set key=value` arguments, space-separated.
+        overrides: String,
+        /// Spec file.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A whole experiment spec.
@@ -437,6 +447,7 @@ pub fn load_spec(file: &Path, overrides: &[String]) -> Result<(toml::Table, Spec
     let text = std::fs::read_to_string(file).map_err(|source| SpecError::Io { file: file.into(), source })?;
     let mut raw: toml::Table =
         toml::from_str(&text).map_err(|e| SpecError::Syntax { file: file.into(), message: e.to_string() })?;
+    let original = (!overrides.is_empty()).then(|| raw.clone());
     for o in overrides {
         let (path, value) = o.split_once('=').ok_or_else(|| SpecError::Field {
             file: file.into(),
@@ -450,7 +461,19 @@ pub fn load_spec(file: &Path, overrides: &[String]) -> Result<(toml::Table, Spec
             message,
         })?;
     }
-    let spec = parse_table(file, &raw)?;
+    let spec = parse_table(file, &raw).map_err(|e| match &original {
+        // The spec as written is valid: the `--set` values are at fault, say so.
+        Some(original) if parse_table(file, original).is_ok() => {
+            let message = e.to_string();
+            let prefix = format!("{}: ", file.display());
+            SpecError::Override {
+                overrides: overrides.join(" "),
+                file: file.into(),
+                message: message.strip_prefix(&prefix).unwrap_or(&message).to_string(),
+            }
+        }
+        _ => e,
+    })?;
     Ok((raw, spec))
 }
 
@@ -554,6 +577,9 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
             "model.name",
             format!("unknown model `{}`; valid: {}", spec.model.name, zoo::MODEL_NAMES.join(", ")),
         );
+    }
+    if !(spec.model.width > 0.0 && spec.model.width.is_finite()) {
+        return err("model.width", format!("must be a positive number, got {}", spec.model.width));
     }
     if spec.eval.timesteps.is_empty() || spec.eval.timesteps.contains(&0) {
         return err("eval.timesteps", "needs at least one time step, all ≥ 1".into());
@@ -798,6 +824,21 @@ timesteps = [4, 8]
         std::fs::write(&file, user.replace("ref_a", "missing")).unwrap();
         let e = load_spec(&file, &[]).unwrap_err().to_string();
         assert!(e.contains("`ann`") && e.contains("missing.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_set_values_are_blamed_on_the_command_line_and_width_must_be_positive() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, MINIMAL).unwrap();
+        let e = load_spec(&file, &["train.epochs=abc".into()]).unwrap_err().to_string();
+        assert!(e.starts_with("--set train.epochs=abc (on ") && e.contains("`train.epochs`"), "{e}");
+        let e = load_spec(&file, &["model.width=0".into()]).unwrap_err().to_string();
+        assert!(e.contains("--set model.width=0") && e.contains("`model.width`") && e.contains("positive"), "{e}");
+        // A spec that is wrong as written is still blamed on the file.
+        std::fs::write(&file, MINIMAL.replace("name = \"small-cnn\"", "name = \"small-cnn\"\nwidth = -1")).unwrap();
+        let e = load_spec(&file, &["train.epochs=2".into()]).unwrap_err().to_string();
+        assert!(e.starts_with(&file.display().to_string()) && e.contains("`model.width`"), "{e}");
     }
 
     #[test]
