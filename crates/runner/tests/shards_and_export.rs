@@ -230,3 +230,42 @@ fn an_empty_training_set_is_an_error_before_training() {
     assert!(err.contains("training set is empty") && err.contains("train_subset"), "{err}");
     assert_eq!(entries(&dir.path().join("cache/train")), 0, "nothing is cached");
 }
+
+#[test]
+fn a_damaged_cache_entry_is_moved_aside_and_recomputed_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("damaged.toml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let opts = options(dir.path(), "cache");
+    let first = read_csv(&run_spec(&spec, &opts, Mode::Compute).unwrap().join("results.csv")).unwrap();
+    let eval = dir.path().join("cache/eval");
+    let entry = std::fs::read_dir(&eval).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
+    assert!(
+        entry.join("checksums.json").exists(),
+        "{:?}",
+        std::fs::read_dir(&entry).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>()
+    );
+    // One changed digit in a stored accuracy: the table must not show it.
+    let measures = entry.join("measures.json");
+    let text = std::fs::read_to_string(&measures).unwrap();
+    let at = text.find("\"value\": ").unwrap() + 9;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'7' { b'8' } else { b'7' };
+    std::fs::write(&measures, &bytes).unwrap();
+    // And a damaged trained model (the committed checkpoint stands in for it).
+    let train =
+        std::fs::read_dir(dir.path().join("cache/train")).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir());
+    let model = train.unwrap().join("model.bpk");
+    let mut weights = std::fs::read(&model).unwrap();
+    let last = weights.len() - 1;
+    weights[last] ^= 0x40;
+    std::fs::write(&model, &weights).unwrap();
+
+    let again = read_csv(&run_spec(&spec, &opts, Mode::Compute).unwrap().join("results.csv")).unwrap();
+    assert_eq!(values(&again), values(&first));
+    let names = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    };
+    assert!(names(&eval).iter().any(|n| n.contains(".bad-")), "{:?}", names(&eval));
+    assert!(names(&dir.path().join("cache/train")).iter().any(|n| n.contains(".bad-")));
+}
