@@ -119,8 +119,8 @@ pub fn export(request: &ExportRequest, opts: &RunOptions) -> Result<String> {
             (snn::nir::write_nir(&graph)?, nir_summary(&graph))
         }
     };
-    write_output(&request.out, &bytes)?;
-    write_output(&summary_path(&request.out), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    write_file(&request.out, &bytes)?;
+    write_file(&summary_path(&request.out), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     Ok(format!(
         "wrote {} ({} bytes) and {}: `{}` on {} ({}), T = {t}, seed {seed}",
         request.out.display(),
@@ -166,11 +166,4 @@ pub fn nir_summary(graph: &snn::nir::NirGraph) -> serde_json::Value {
         "edges": graph.edges,
         "metadata": graph.metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
     })
-}
-
-fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    write_file(path, bytes)
 }

@@ -83,17 +83,11 @@ fn three_shards_then_merge_give_the_values_of_one_run() {
         assert!(!out.join("results.csv").exists(), "a shard writes no table");
     }
     // One training for all shards: one train entry, trained here.
-    let trained: Vec<_> = std::fs::read_dir(dir.path().join("shared/train"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let trained = entry_dirs(&dir.path().join("shared/train"));
     assert_eq!(trained.len(), 1, "{trained:?}");
     assert!(trained[0].join("last-epoch.bpk").exists());
     // 1 ANN stage + 5 methods = 6 stages, 2 per shard; merge computes nothing.
-    let evals =
-        std::fs::read_dir(dir.path().join("shared/eval")).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir());
-    assert_eq!(evals.count(), 5);
+    assert_eq!(entries(&dir.path().join("shared/eval")), 5);
     let merged = read_csv(&run_spec(&spec, &shared, Mode::CacheOnly).unwrap().join("results.csv")).unwrap();
 
     // One run on a fresh cache, from the same ANN (the checkpoint the shards shipped: a second
@@ -168,8 +162,14 @@ fn write_cifar10(dir: &Path, per_file: usize, test: usize, label: impl Fn(usize)
     std::fs::write(dir.join("test_batch.bin"), records(test, 0)).unwrap();
 }
 
+/// The entry folders of one cache stage (lock files and the like left out); none if absent.
+fn entry_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map_or_else(|_| Vec::new(), |d| d.map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect())
+}
+
 fn entries(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |d| d.filter(|e| e.as_ref().unwrap().path().is_dir()).count())
+    entry_dirs(dir).len()
 }
 
 #[test]
@@ -204,10 +204,9 @@ fn new_test_files_or_weights_under_the_same_names_are_evaluated_afresh() {
     assert_eq!((entries(&ann), entries(&eval), entries(&dir.path().join("cache/train"))), (2, 2, 1));
 
     // Imported weights: a different file of the same size under the same name is a new ANN.
-    let trained =
-        std::fs::read_dir(dir.path().join("cache/train")).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir());
+    let trained = entry_dirs(&dir.path().join("cache/train"));
     let weights = dir.path().join("weights.bpk");
-    std::fs::copy(trained.unwrap().join("model.bpk"), &weights).unwrap();
+    std::fs::copy(trained[0].join("model.bpk"), &weights).unwrap();
     let imported = text.replace("width = 0.5\n", &format!("width = 0.5\nweights = \"{}\"\n", weights.display()));
     std::fs::write(&spec, &imported).unwrap();
     run_spec(&spec, &opts, Mode::Compute).unwrap();
@@ -239,7 +238,7 @@ fn a_damaged_cache_entry_is_moved_aside_and_recomputed_never_used() {
     let opts = options(dir.path(), "cache");
     let first = read_csv(&run_spec(&spec, &opts, Mode::Compute).unwrap().join("results.csv")).unwrap();
     let eval = dir.path().join("cache/eval");
-    let entry = std::fs::read_dir(&eval).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
+    let entry = entry_dirs(&eval)[0].clone();
     assert!(
         entry.join("checksums.json").exists(),
         "{:?}",
@@ -253,9 +252,7 @@ fn a_damaged_cache_entry_is_moved_aside_and_recomputed_never_used() {
     bytes[at] = if bytes[at] == b'7' { b'8' } else { b'7' };
     std::fs::write(&measures, &bytes).unwrap();
     // And a damaged trained model (the committed checkpoint stands in for it).
-    let train =
-        std::fs::read_dir(dir.path().join("cache/train")).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir());
-    let model = train.unwrap().join("model.bpk");
+    let model = entry_dirs(&dir.path().join("cache/train"))[0].join("model.bpk");
     let mut weights = std::fs::read(&model).unwrap();
     let last = weights.len() - 1;
     weights[last] ^= 0x40;

@@ -41,24 +41,8 @@ use crate::simulate::SpikingNetwork;
 /// The NIR version written to files.
 pub const NIR_VERSION: &str = "1.0.8";
 
-/// A float array with its shape, row-major.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NirArray {
-    /// Dimensions.
-    pub shape: Vec<usize>,
-    /// Values, row-major.
-    pub values: Vec<f32>,
-}
-
-impl NirArray {
-    fn new(shape: Vec<usize>, values: Vec<f32>) -> Self {
-        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
-        Self { shape, values }
-    }
-    fn filled(shape: &[usize], value: f32) -> Self {
-        Self::new(shape.to_vec(), vec![value; shape.iter().product()])
-    }
-}
+/// A float array with its shape, row-major: the graph's own weight tensor type.
+pub use zoo::Weights as NirArray;
 
 /// The NIR primitives this exporter writes (field names as in `nir.ir`).
 #[derive(Clone, Debug, PartialEq)]
@@ -256,17 +240,16 @@ pub fn to_nir(net: &SpikingNetwork, input: [usize; 3], timesteps: usize) -> Resu
             GraphOp::Output => NirNode::Output { shape: ints(&node.output_shape) },
             GraphOp::Conv2d { weight, bias, stride, padding, dilation, groups, input_hw } => NirNode::Conv2d {
                 input_shape: pair(*input_hw),
-                weight: NirArray::new(weight.shape.clone(), weight.values.clone()),
+                weight: weight.clone(),
                 bias: NirArray::new(vec![bias.len()], bias.clone()),
                 stride: pair(*stride),
                 padding: pair(*padding),
                 dilation: pair(*dilation),
                 groups: *groups as i64,
             },
-            GraphOp::Affine { weight, bias } => NirNode::Affine {
-                weight: NirArray::new(weight.shape.clone(), weight.values.clone()),
-                bias: NirArray::new(vec![bias.len()], bias.clone()),
-            },
+            GraphOp::Affine { weight, bias } => {
+                NirNode::Affine { weight: weight.clone(), bias: NirArray::new(vec![bias.len()], bias.clone()) }
+            }
             GraphOp::AvgPool2d { kernel, stride, .. } => {
                 NirNode::AvgPool2d { kernel_size: pair(*kernel), stride: pair(*stride), padding: [0, 0] }
             }

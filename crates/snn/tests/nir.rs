@@ -12,7 +12,7 @@ use snn::neuron::integrate_and_fire::IntegrateAndFire;
 use snn::nir::{NirGraph, NirNode, read_nir, to_nir, write_nir};
 use snn::readout::delayed::Delayed;
 use snn::{FireRule, InitPotential, NeuronLayerSpec, NeuronModel, Reset, SpikingNetwork, simulate_batch};
-use zoo::{Convertible, GraphOp, ModelSpec, Network, Weights, build_model, reference_apply, tensor_from};
+use zoo::{Convertible, GraphOp, ModelSpec, Network, build_model, reference_apply, tensor_from};
 
 /// Rounds every parameter to a multiple of 1/64, so that every sum in the test networks is
 /// exact in f32 whatever the summation order, and no spike can flip between implementations.
@@ -110,7 +110,7 @@ fn run_nir(g: &NirGraph, input: &[f32], steps: usize) -> Vec<f32> {
                     let oh = (h + 2 * p[0] - dl[0] * (kh - 1) - 1) / s[0] + 1;
                     let ow = (w + 2 * p[1] - dl[1] * (kw - 1) - 1) / s[1] + 1;
                     let op = GraphOp::Conv2d {
-                        weight: Weights { shape: weight.shape.clone(), values: weight.values.clone() },
+                        weight: weight.clone(),
                         bias: bias.values.clone(),
                         stride: s,
                         padding: p,
@@ -122,10 +122,7 @@ fn run_nir(g: &NirGraph, input: &[f32], steps: usize) -> Vec<f32> {
                     (reference_apply(&op, &out_shape, &x), out_shape)
                 }
                 NirNode::Affine { weight, bias } => {
-                    let op = GraphOp::Affine {
-                        weight: Weights { shape: weight.shape.clone(), values: weight.values.clone() },
-                        bias: bias.values.clone(),
-                    };
+                    let op = GraphOp::Affine { weight: weight.clone(), bias: bias.values.clone() };
                     let out_shape = vec![weight.shape[0]];
                     (reference_apply(&op, &out_shape, &x), out_shape)
                 }

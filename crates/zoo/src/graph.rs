@@ -43,6 +43,19 @@ pub struct Weights {
     pub values: Vec<f32>,
 }
 
+impl Weights {
+    /// `values` with dimensions `shape` (their product must be `values.len()`).
+    pub fn new(shape: Vec<usize>, values: Vec<f32>) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
+        Self { shape, values }
+    }
+
+    /// A tensor of dimensions `shape` holding `value` everywhere.
+    pub fn filled(shape: &[usize], value: f32) -> Self {
+        Self::new(shape.to_vec(), vec![value; shape.iter().product()])
+    }
+}
+
 /// What a [`GraphNode`] computes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum GraphOp {
