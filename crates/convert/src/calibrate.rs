@@ -3,7 +3,7 @@
 //! channel-normalised KL divergence, bias correction and potential initialisation.
 
 use burn::prelude::*;
-use snn::{SpikingNetwork, simulate_recording, simulate_slot_input};
+use snn::{SimConfig, SparseNetwork, SpikingNetwork, simulate_recording, simulate_slot_input};
 use zoo::{Convertible, ForwardCtx, tensor_values};
 
 use crate::weight_calibration::{SlotWeightReport, WeightCalibration, calibrate_slot_weights};
@@ -233,8 +233,16 @@ pub fn correct_slot(
 /// A slot that never receives a positive input keeps its threshold. Returns the thresholds.
 pub fn balance_thresholds(net: &mut SpikingNetwork, images: &Tensor<4>, timesteps: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(net.layers.len());
+    // The event-driven engine where the network has a layer graph (the weights stay fixed here,
+    // only thresholds change), else the dense one.
+    let [_, c, h, w] = images.dims();
+    let engine = SparseNetwork::compile(net, [c, h, w]).ok();
+    let config = SimConfig::new(timesteps, timesteps.min(32));
     for slot in 0..net.layers.len() {
-        let (input, _) = simulate_slot_input(net, images.clone(), timesteps, timesteps.min(32), slot);
+        let (input, _) = match &engine {
+            Some(engine) => engine.slot_input(net, images.clone(), &config, slot),
+            None => simulate_slot_input(net, images.clone(), timesteps, config.chunk, slot),
+        };
         let max = input.iter().copied().fold(0f32, f32::max);
         if max > 0.0 && max.is_finite() {
             net.layers[slot].thresholds = vec![max];

@@ -6,14 +6,14 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use convert::MethodConfig;
 use serde::{Deserialize, Serialize};
-use snn::{Diagnostic, SampleStats, SimConfig, SimInput, SpikingNetwork, simulate_input};
+use snn::{Diagnostic, SimConfig, SimInput, SparseNetwork, SpikingNetwork, merge_diagnostics, simulate_input};
 use zoo::{Convertible, ForwardCtx, LayerMacs, Network, SlotInfo};
 
 use convert::MeasureContext;
 
 use crate::data::{Data, Samples, batch_tensors, calibration_batches, frame_tensors};
 use crate::plan::{EVAL_STAGE_VERSION, stage_key};
-use crate::spec::{ConvertSection, EvalSection, MethodEntry};
+use crate::spec::{ConvertSection, Engine, EvalSection, MethodEntry};
 use crate::train::progress_bar;
 
 /// One measured value before it is labelled with experiment/dataset/model/provenance.
@@ -167,7 +167,7 @@ pub fn evaluate_method(
             vec![(*conversion_ts.last().expect("validated non-empty"), conversion_ts.clone())]
         };
         for (t_run, report_ts) in runs {
-            let sim = simulate_all(&conversion.network, data, &idx, eval, t_run as usize, label, device);
+            let sim = simulate_all(&conversion.network, data, &idx, eval, t_run as usize, label, device)?;
             for t in report_ts {
                 let tt = t as usize;
                 out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
@@ -344,7 +344,15 @@ fn simulate_all(
     timesteps: usize,
     label: &str,
     device: &Device,
-) -> SimTotals {
+) -> Result<SimTotals> {
+    let sparse = match eval.engine {
+        Engine::Dense => None,
+        Engine::Event => Some(
+            SparseNetwork::compile(net, data.input_shape())
+                .with_context(|| format!("{label}: [eval] engine = \"event\""))?,
+        ),
+        Engine::Auto => SparseNetwork::compile(net, data.input_shape()).ok(),
+    };
     let batches: Vec<&[usize]> = idx.chunks(eval.batch_size).collect();
     let bar = progress_bar(batches.len() as u64, &format!("{label} T={timesteps}"));
     let latency = net.latency(timesteps);
@@ -377,7 +385,13 @@ fn simulate_all(
             }
             _ => SimInput::Static(x),
         };
-        let (out, means) = simulate_input(net, &input, &labels, &config);
+        let (out, means) = match &sparse {
+            Some(engine) => {
+                let (out, means, _) = engine.simulate(net, &input, &labels, &config);
+                (out, means)
+            }
+            None => simulate_input(net, &input, &labels, &config),
+        };
         for (slot, analysis) in totals.layers.iter_mut().enumerate() {
             analysis.add(&ann[slot].0, &means[slot], &out.first_spike[slot], timesteps);
         }
@@ -405,7 +419,7 @@ fn simulate_all(
         }
     }
     bar.finish_and_clear();
-    totals
+    Ok(totals)
 }
 
 /// Rows of the layer analysis at reported step `t` of a run: per slot `sin_ratio` (by step t)
@@ -438,23 +452,6 @@ fn layer_analysis_measures(
         out.push(measure(label, t, "sin_ratio", "", spiked as f64 / silent as f64, n));
     }
     out
-}
-
-/// Adds one batch's diagnostics of a slot to the totals (matched by metric name and step).
-fn merge_diagnostics(acc: &mut Vec<Diagnostic>, batch: Vec<Diagnostic>) {
-    for d in batch {
-        match acc.iter_mut().find(|a| a.metric == d.metric) {
-            Some(a) => {
-                if a.per_step.len() < d.per_step.len() {
-                    a.per_step.resize(d.per_step.len(), SampleStats::default());
-                }
-                for (x, y) in a.per_step.iter_mut().zip(&d.per_step) {
-                    x.merge(y);
-                }
-            }
-            None => acc.push(d),
-        }
-    }
 }
 
 /// Energy per synaptic operation of an SNN on neuromorphic hardware (paper 002, after [50]).

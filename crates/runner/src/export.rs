@@ -9,16 +9,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use burn::prelude::Device;
 use datasets::DataRoot;
 use zoo::Convertible;
 
 use crate::cache::{Cache, write_file};
 use crate::data::{Data, calibration_batches};
 use crate::evaluate::config_at;
-use crate::plan::expand;
+
+use crate::plan::{Variant, expand};
 use crate::run::{RunOptions, SHIPPED_CHECKPOINTS_DIR, with_resolved_weights};
-use crate::spec::load_spec;
-use crate::train::{train_key, train_or_load};
+use crate::spec::{MethodEntry, Spec, load_spec};
+use crate::train::{TrainedAnn, train_key, train_or_load};
 
 /// Formats `runner export` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -51,26 +53,7 @@ pub fn export(request: &ExportRequest, opts: &RunOptions) -> Result<String> {
     let file = &request.spec;
     let (raw, spec) = load_spec(file, &opts.overrides)?;
     let variants = expand(file, &raw, &spec)?;
-    let labels = || variants.iter().map(|v| format!("`{}`", v.label)).collect::<Vec<_>>().join(", ");
-    let variant = match &request.variant {
-        Some(label) => variants
-            .iter()
-            .find(|v| &v.label == label)
-            .with_context(|| format!("{}: no variant `{label}`; variants: {}", file.display(), labels()))?,
-        None if variants.len() == 1 => &variants[0],
-        None => bail!(
-            "{}: the spec has {} variants; choose one with --variant: {}",
-            file.display(),
-            variants.len(),
-            labels()
-        ),
-    };
-    let method =
-        variant.spec.methods.iter().filter(|m| m.applies_to(&variant.label)).find(|m| m.label == request.method);
-    let Some(method) = method else {
-        let known: Vec<&str> = variant.spec.methods.iter().map(|m| m.label.as_str()).collect();
-        bail!("{}: no method `{}`; methods: {}", file.display(), request.method, known.join(", "));
-    };
+    let (variant, method) = select_method(file, &variants, &request.method, request.variant.as_deref())?;
     // What the method's neurons and the model can never export is said before any work.
     let neuron = convert::method_neuron(&method.config, &method.overrides().neuron)?;
     let cannot =
@@ -91,21 +74,7 @@ pub fn export(request: &ExportRequest, opts: &RunOptions) -> Result<String> {
     let data = Data::load(&spec.dataset, &root)?;
     let untrained = zoo::build_model(&spec.model, data.input_shape(), data.classes(), &device)?;
     untrained.fold_batchnorm().layer_graph(data.input_shape()).map_err(|e| cannot(e.to_string()))?;
-    let cache = Cache::new(&opts.cache_dir);
-    let shipped = opts.results_dir.join(SHIPPED_CHECKPOINTS_DIR);
-    if spec.model.weights.is_none() {
-        let key = train_key(&spec, seed, &data.train_fingerprint);
-        let committed = shipped.join(format!("{key}.bpk")).exists();
-        if !cache.is_done("train", &key) && !committed {
-            bail!(
-                "{}: the ANN (seed {seed}) is neither in the cache nor committed; run the spec first \
-                 (`runner run {}`): export never trains",
-                file.display(),
-                file.display()
-            );
-        }
-    }
-    let ann = train_or_load(&spec, seed, &data, &cache, &device, &shipped)?;
+    let ann = load_trained(file, &spec, seed, &data, opts, &device)?;
     let evaluated = if method.timesteps.is_empty() { &spec.eval.timesteps } else { &method.timesteps };
     let t = request.timesteps.or_else(|| evaluated.iter().copied().max()).unwrap_or(1);
     let config = config_at(method, &spec.convert, t)?;
@@ -130,6 +99,62 @@ pub fn export(request: &ExportRequest, opts: &RunOptions) -> Result<String> {
         spec.model.name,
         spec.dataset.name
     ))
+}
+
+/// The variant (by label; needed when the spec has sweeps) and the method (by label) of a spec.
+pub(crate) fn select_method<'a>(
+    file: &Path,
+    variants: &'a [Variant],
+    method: &str,
+    variant: Option<&str>,
+) -> Result<(&'a Variant, &'a MethodEntry)> {
+    let labels = || variants.iter().map(|v| format!("`{}`", v.label)).collect::<Vec<_>>().join(", ");
+    let variant = match variant {
+        Some(label) => variants
+            .iter()
+            .find(|v| v.label == label)
+            .with_context(|| format!("{}: no variant `{label}`; variants: {}", file.display(), labels()))?,
+        None if variants.len() == 1 => &variants[0],
+        None => bail!(
+            "{}: the spec has {} variants; choose one with --variant: {}",
+            file.display(),
+            variants.len(),
+            labels()
+        ),
+    };
+    let found = variant.spec.methods.iter().filter(|m| m.applies_to(&variant.label)).find(|m| m.label == method);
+    let Some(found) = found else {
+        let known: Vec<&str> = variant.spec.methods.iter().map(|m| m.label.as_str()).collect();
+        bail!("{}: no method `{method}`; methods: {}", file.display(), known.join(", "));
+    };
+    Ok((variant, found))
+}
+
+/// The trained ANN of `spec` (seed `seed`) from the cache, the committed checkpoints or the
+/// spec's imported weights; an error when it would have to be trained first.
+pub(crate) fn load_trained(
+    file: &Path,
+    spec: &Spec,
+    seed: u64,
+    data: &Data,
+    opts: &RunOptions,
+    device: &Device,
+) -> Result<TrainedAnn> {
+    let cache = Cache::new(&opts.cache_dir);
+    let shipped = opts.results_dir.join(SHIPPED_CHECKPOINTS_DIR);
+    if spec.model.weights.is_none() {
+        let key = train_key(spec, seed, &data.train_fingerprint);
+        let committed = shipped.join(format!("{key}.bpk")).exists();
+        if !cache.is_done("train", &key) && !committed {
+            bail!(
+                "{}: the ANN (seed {seed}) is neither in the cache nor committed; run the spec first \
+                 (`runner run {}`): this command never trains",
+                file.display(),
+                file.display()
+            );
+        }
+    }
+    train_or_load(spec, seed, data, &cache, device, &shipped)
 }
 
 /// `<out>.summary.json`, written beside every export.

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use runner::bench::{BenchOptions, bench};
+use runner::bench::{BenchOptions, SpecBenchRequest, bench, bench_spec};
 use runner::export::{ExportFormat, ExportRequest, export};
 use runner::run::{Mode, RunOptions, run_spec};
 
@@ -107,17 +107,31 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Measure ANN inference/training, conversion and SNN simulation throughput.
+    /// Measure ANN inference/training, conversion and SNN simulation throughput: on random
+    /// data and an untrained zoo model, or (`--spec`, `--method`) on a spec's trained ANN, one
+    /// of its methods and its test images, with the dense and the event-driven engine.
     Bench {
+        /// A spec whose trained ANN (cached or committed; never trained here) is measured.
+        #[arg(long, requires = "method")]
+        spec: Option<PathBuf>,
+        /// With --spec: the method's label.
+        #[arg(long, requires = "spec")]
+        method: Option<String>,
+        /// With --spec: the variant's label (needed when the spec has sweeps).
+        #[arg(long, requires = "spec")]
+        variant: Option<String>,
+        /// With --spec: write the figures as long-form CSV here.
+        #[arg(long, requires = "spec")]
+        out: Option<PathBuf>,
         /// Zoo model.
         #[arg(long, default_value = "resnet20-he")]
         model: String,
         /// Width multiplier.
         #[arg(long, default_value_t = 1.0)]
         width: f32,
-        /// Batch size.
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
+        /// Batch size (default: 128; with --spec, 100 test images).
+        #[arg(long)]
+        batch: Option<usize>,
         /// Input shape CxHxW.
         #[arg(long, default_value = "3x32x32")]
         input: String,
@@ -153,7 +167,7 @@ fn run() -> Result<()> {
     let mut args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().skip(1).position(|a| a.ends_with(".toml")) {
         let before = &args[1..=pos];
-        if !before.iter().any(|a| ["run", "report", "plan", "merge", "export"].contains(&a.as_str())) {
+        if !before.iter().any(|a| ["run", "report", "plan", "merge", "export", "bench"].contains(&a.as_str())) {
             args.insert(1, "run".into());
         }
     }
@@ -192,7 +206,14 @@ fn run() -> Result<()> {
                 other => Ok(other?),
             }
         }
-        Command::Bench { model, width, batch, input, classes, timesteps, iters } => {
+        Command::Bench { spec: Some(spec), method, variant, out, batch, timesteps, iters, .. } => {
+            let method = method.context("--spec needs --method")?;
+            let request =
+                SpecBenchRequest { spec, method, variant, timesteps, batch: batch.unwrap_or(100), iters, out };
+            bench_spec(&request, &opts).map(|_| ())
+        }
+        Command::Bench { spec: None, model, width, batch, input, classes, timesteps, iters, .. } => {
+            let batch = batch.unwrap_or(128);
             let dims: Vec<usize> = input.split('x').map(|s| s.parse()).collect::<Result<_, _>>()?;
             anyhow::ensure!(dims.len() == 3, "--input must look like 3x32x32");
             let device = runner::device::select_device(&g.device)?;

@@ -403,6 +403,26 @@ pub struct EvalSection {
     /// for the whole network. Costs one ANN forward per batch.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub layer_analysis: bool,
+    /// Simulation engine: `auto` (the default: `event` where the network has a layer graph,
+    /// else `dense`), `event` (the event-driven engine on the network's layer graph, synaptic
+    /// work proportional to the spikes; an error for networks without one) or `dense` (burn's
+    /// layers with T folded into the batch). Both compute the same dynamics; sums differ only
+    /// in the order of float additions.
+    #[serde(default)]
+    pub engine: Engine,
+}
+
+/// `[eval] engine`: which simulator runs the converted network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// `event` where the network has a layer graph, else `dense`.
+    #[default]
+    Auto,
+    /// The event-driven engine (`snn::sparse`).
+    Event,
+    /// burn's dense layers, T folded into the batch.
+    Dense,
 }
 
 fn d_eval_batch() -> usize {

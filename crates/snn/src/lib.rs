@@ -6,18 +6,21 @@
 //! - [`nir`]: export of a converted network to NIR (the Neuromorphic Intermediate Representation).
 //! - [`simulate`](mod@simulate): runs a zoo network with T folded into the batch dimension,
 //!   replacing every activation slot by a layer of neurons, pipelined by each model's latency.
+//! - [`sparse`]: the event-driven engine: the same simulation on the network's layer graph,
+//!   with synaptic work proportional to the spikes.
 
 pub mod neuron;
 pub mod nir;
 pub mod readout;
 pub mod registry;
 mod simulate;
+pub mod sparse;
 mod stats;
 
 pub use neuron::{
     Coding, Diagnostic, FireRule, InitPotential, LayerShape, NeuronError, NeuronKind, NeuronLayerSpec, NeuronModel,
     NeuronState, PlainIf, RateModel, RegisteredNeuron, Reset, RunInfo, SimRng, build_neuron, kind_table,
-    merge_neuron_config, neuron_kinds, register_neuron,
+    merge_diagnostics, merge_neuron_config, neuron_kinds, register_neuron,
 };
 pub use readout::{
     Readout, ReadoutError, ReadoutKind, ReadoutState, RegisteredReadout, build_readout, readout_kinds, register_readout,
@@ -26,4 +29,5 @@ pub use simulate::{
     SimConfig, SimInput, SimOutput, SpikingNetwork, replay_layer, simulate, simulate_batch, simulate_input,
     simulate_recording, simulate_slot_input,
 };
+pub use sparse::{SparseError, SparseNetwork, SynapticLoad};
 pub use stats::SampleStats;

@@ -196,27 +196,8 @@ impl SlotHook for SimHook<'_> {
         // Steps done before this chunk (0-based index of its first step).
         let before = self.steps_seen[slot];
         self.steps_seen[slot] += data.len() / n.max(1);
-        if let Some(first) = self.first_spike.as_mut() {
-            let first = &mut first[slot];
-            first.resize(n, 0);
-            for (j, step) in data.chunks(n).enumerate() {
-                let t = (before + j + 1) as u32;
-                for (f, v) in first.iter_mut().zip(step) {
-                    if *f == 0 && *v != 0.0 {
-                        *f = t;
-                    }
-                }
-            }
-        }
-        if let Some(rec) = self.records[slot].as_mut() {
-            rec.resize(n, 0.0);
-            // Weighted here, divided by T at the end.
-            for (step, w) in data.chunks(n).zip(&self.mean_weights[slot][before..]) {
-                for (r, v) in rec.iter_mut().zip(step) {
-                    *r += w * v;
-                }
-            }
-        }
+        let first = self.first_spike.as_mut().map(|f| &mut f[slot]);
+        observe_steps(&data, n, before, first, self.records[slot].as_mut(), &self.mean_weights[slot]);
         tensor_from(data, dims, &device)
     }
 }
@@ -309,65 +290,23 @@ pub fn simulate_input(
     let batch = input.batch();
     assert_eq!(batch, labels.len(), "labels and images differ in batch size");
     let timesteps = config.timesteps;
-    let latency = net.latency(timesteps);
-    let total = timesteps;
     let mut hook = SimHook::new(net, batch, config);
-    let mut readout: Option<Box<dyn ReadoutState>> = None;
-    let mut final_output: Vec<f32> = Vec::new();
-    let mut correct_at_t = Vec::with_capacity(timesteps);
-    let mut exit_steps: Vec<Option<usize>> = vec![None; batch];
+    let mut collector = StepCollector::new(net.readout.as_ref(), labels);
     let chunk = net.pass_steps(timesteps, config.chunk);
     let mut step = 0;
-    while step < total {
-        let steps = chunk.min(total - step);
+    while step < timesteps {
+        let steps = chunk.min(timesteps - step);
         let x = input.steps(step, steps);
         let out = {
             let mut ctx = ForwardCtx::with_hook(&mut hook);
             net.model.forward_ctx(x, &mut ctx)
         };
         let [_, classes] = out.dims();
-        let out = tensor_values(out);
-        for step_out in out.chunks(batch * classes) {
-            step += 1;
-            let t = step;
-            let state = readout.get_or_insert_with(|| net.readout.new_state(batch, classes));
-            state.push(t, step_out);
-            if final_output.is_empty() {
-                final_output = vec![0.0; batch * classes];
-            }
-            for (a, o) in final_output.iter_mut().zip(step_out) {
-                *a += o;
-            }
-            let predictions = state.predictions();
-            let correct = predictions.iter().zip(labels).filter(|(p, l)| **p == **l as usize).count();
-            correct_at_t.push(correct as u64);
-            for (e, x) in exit_steps.iter_mut().zip(state.exit_steps()) {
-                *e = e.or(x);
-            }
+        for step_out in tensor_values(out).chunks(batch * classes) {
+            collector.push(step_out, classes);
         }
+        step += steps;
     }
-    // Spikes of a sample count up to its exit step (of each layer's window).
-    let last_step = |sample: usize| exit_steps[sample].map_or(total, |e| e);
-    let mut sample_spikes = vec![0u64; batch];
-    let spikes: Vec<Vec<u64>> = hook
-        .spikes
-        .iter()
-        .map(|per| {
-            per.chunks(batch.max(1))
-                .enumerate()
-                .map(|(s, counts)| {
-                    let mut sum = 0u64;
-                    for (i, &c) in counts.iter().enumerate() {
-                        if s < last_step(i) {
-                            sum += c as u64;
-                            sample_spikes[i] += c as u64;
-                        }
-                    }
-                    sum
-                })
-                .collect()
-        })
-        .collect();
     let diagnostics = hook.state.iter().map(|s| s.as_ref().map(|s| s.diagnostics()).unwrap_or_default()).collect();
     let first_spike = hook.first_spike.take().unwrap_or_default();
     let means = hook
@@ -375,19 +314,132 @@ pub fn simulate_input(
         .into_iter()
         .map(|r| r.map(|v| v.into_iter().map(|x| x / timesteps as f32).collect()).unwrap_or_default())
         .collect();
-    let output = SimOutput {
-        correct_at_t,
-        samples: batch as u64,
-        latency,
-        spikes,
-        sample_spikes,
-        exit_steps,
-        neurons: hook.neurons,
-        final_output,
-        diagnostics,
-        first_spike,
-    };
+    let output = collector.finish(&hook.spikes, hook.neurons, net.latency(timesteps), diagnostics, first_spike);
     (output, means)
+}
+
+/// Records what a slot's outputs `data` (`[steps × n]`, steps `before + 1 ..`) show: each
+/// neuron's first spike step (1-based, 0 = none yet) into `first` and the output weighted by
+/// `weights` (the coding's per-step factors, [`Coding::mean_weights`]; divided by T at the end)
+/// into `record`, each sized to `n` on first use.
+pub(crate) fn observe_steps(
+    data: &[f32],
+    n: usize,
+    before: usize,
+    first: Option<&mut Vec<u32>>,
+    record: Option<&mut Vec<f32>>,
+    weights: &[f32],
+) {
+    if let Some(first) = first {
+        first.resize(n, 0);
+        for (j, step) in data.chunks(n).enumerate() {
+            let t = (before + j + 1) as u32;
+            for (f, v) in first.iter_mut().zip(step) {
+                if *f == 0 && *v != 0.0 {
+                    *f = t;
+                }
+            }
+        }
+    }
+    if let Some(rec) = record {
+        rec.resize(n, 0.0);
+        for (step, w) in data.chunks(n).zip(&weights[before..]) {
+            for (r, v) in rec.iter_mut().zip(step) {
+                *r += w * v;
+            }
+        }
+    }
+}
+
+/// The readout side of a run, shared by both engines: takes the output layer's values step by
+/// step and turns them, with the slots' spike counts, into a [`SimOutput`].
+pub(crate) struct StepCollector<'a> {
+    readout: &'a dyn Readout,
+    state: Option<Box<dyn ReadoutState>>,
+    labels: &'a [i64],
+    final_output: Vec<f32>,
+    correct_at_t: Vec<u64>,
+    exit_steps: Vec<Option<usize>>,
+}
+
+impl<'a> StepCollector<'a> {
+    pub(crate) fn new(readout: &'a dyn Readout, labels: &'a [i64]) -> Self {
+        Self {
+            readout,
+            state: None,
+            labels,
+            final_output: Vec::new(),
+            correct_at_t: Vec::new(),
+            exit_steps: vec![None; labels.len()],
+        }
+    }
+
+    /// The output layer's values at the next coding step, `[batch × classes]`.
+    pub(crate) fn push(&mut self, step_out: &[f32], classes: usize) {
+        let batch = self.labels.len();
+        let t = self.correct_at_t.len() + 1;
+        let state = self.state.get_or_insert_with(|| self.readout.new_state(batch, classes));
+        state.push(t, step_out);
+        if self.final_output.is_empty() {
+            self.final_output = vec![0.0; batch * classes];
+        }
+        for (a, o) in self.final_output.iter_mut().zip(step_out) {
+            *a += o;
+        }
+        let predictions = state.predictions();
+        let correct = predictions.iter().zip(self.labels).filter(|(p, l)| **p == **l as usize).count();
+        self.correct_at_t.push(correct as u64);
+        for (e, x) in self.exit_steps.iter_mut().zip(state.exit_steps()) {
+            *e = e.or(x);
+        }
+    }
+
+    /// The run's output: `spikes` per slot `[steps × batch]`, `neurons` per slot; a sample's
+    /// spikes count up to its exit step.
+    pub(crate) fn finish(
+        self,
+        spikes: &[Vec<u32>],
+        neurons: Vec<u64>,
+        latency: usize,
+        diagnostics: Vec<Vec<Diagnostic>>,
+        first_spike: Vec<Vec<u32>>,
+    ) -> SimOutput {
+        let batch = self.labels.len();
+        let total = self.correct_at_t.len();
+        let exit_steps = self.exit_steps;
+        let last_step = |sample: usize| exit_steps[sample].map_or(total, |e| e);
+        let mut sample_spikes = vec![0u64; batch];
+        let spikes: Vec<Vec<u64>> = spikes
+            .iter()
+            .map(|per| {
+                per.chunks(batch.max(1))
+                    .enumerate()
+                    .map(|(s, counts)| {
+                        let mut sum = 0u64;
+                        for (i, &c) in counts.iter().enumerate() {
+                            if s < last_step(i) {
+                                sum += c as u64;
+                                sample_spikes[i] += c as u64;
+                            }
+                        }
+                        sum
+                    })
+                    .collect()
+            })
+            .collect();
+        SimOutput {
+            correct_at_t: self.correct_at_t,
+            samples: batch as u64,
+            latency,
+            spikes,
+            sample_spikes,
+            exit_steps,
+            neurons,
+            final_output: self.final_output,
+            diagnostics,
+            first_spike,
+        }
+    }
 }
 
 /// The input (pre-activation) of slot `slot` at every step t = 1..`timesteps` when the slots

@@ -298,6 +298,10 @@ impl RateModel {
 }
 
 /// Run-time state of one layer of neurons for one batch.
+///
+/// Samples are independent: a state of `batch` B behaves as B states of batch 1 (apart from
+/// the draws of stochastic neurons), which the event-driven engine relies on: it runs one
+/// state per sample.
 pub trait NeuronState: Send {
     /// Runs the next `data.len() / shape.len()` steps on `data` (`[steps, batch, channels,
     /// inner]`), overwriting it with the outputs, and appends to `spikes` the spikes (with
@@ -316,6 +320,24 @@ pub struct Diagnostic {
     pub metric: &'static str,
     /// Per global step t = 1.. : the statistic over the batch's samples.
     pub per_step: Vec<SampleStats>,
+}
+
+/// Adds the diagnostics of more samples (`more`, e.g. another batch) to `acc`, metric by
+/// metric and step by step.
+pub fn merge_diagnostics(acc: &mut Vec<Diagnostic>, more: Vec<Diagnostic>) {
+    for d in more {
+        match acc.iter_mut().find(|a| a.metric == d.metric) {
+            Some(a) => {
+                if a.per_step.len() < d.per_step.len() {
+                    a.per_step.resize(d.per_step.len(), SampleStats::default());
+                }
+                for (x, y) in a.per_step.iter_mut().zip(&d.per_step) {
+                    x.merge(y);
+                }
+            }
+            None => acc.push(d),
+        }
+    }
 }
 
 /// A registered neuron kind.

@@ -1,0 +1,113 @@
+//! The event-driven engine against the dense engine: on networks whose weights, thresholds and
+//! images lie on a power-of-two grid (every sum exact), both give the same spikes at every slot
+//! and step, the same outputs, records, first-spike steps and diagnostics.
+
+mod common;
+
+use std::sync::Arc;
+
+use burn::prelude::*;
+use common::{grid_image, if_neuron, model, spiking};
+use snn::neuron::burst::Burst;
+use snn::neuron::lan_dynamic::LanDynamic;
+use snn::readout::early_exit::EarlyExit;
+use snn::{
+    FireRule, NeuronModel, Reset, SimConfig, SimInput, SimOutput, SparseNetwork, SpikingNetwork, simulate_input,
+    simulate_slot_input,
+};
+use zoo::tensor_from;
+
+fn images(input: [usize; 3], n: usize) -> Tensor<4> {
+    let values: Vec<f32> = (0..n).flat_map(|i| grid_image(input, i)).collect();
+    tensor_from(values, [n, input[0], input[1], input[2]], &Device::flex())
+}
+
+fn config(timesteps: usize, chunk: usize, slots: usize) -> SimConfig {
+    SimConfig { batch_seed: 3, record: (0..slots).collect(), first_spikes: true, ..SimConfig::new(timesteps, chunk) }
+}
+
+/// Runs both engines and checks that they agree exactly.
+fn check_engines_agree(net: &SpikingNetwork, input: [usize; 3], sim: &SimInput, config: &SimConfig, what: &str) {
+    let labels: Vec<i64> = (0..sim.batch() as i64).map(|i| i % 4).collect();
+    let (dense, dense_means): (SimOutput, _) = simulate_input(net, sim, &labels, config);
+    let sparse = SparseNetwork::compile(net, input).unwrap();
+    let (got, means, loads) = sparse.simulate(net, sim, &labels, config);
+    assert!(dense.spikes.iter().flatten().sum::<u64>() > 0, "{what}: the test network must spike");
+    assert_eq!(got.spikes, dense.spikes, "{what}: spikes per slot and step");
+    assert_eq!(got.sample_spikes, dense.sample_spikes, "{what}: spikes per sample");
+    assert_eq!(got.correct_at_t, dense.correct_at_t, "{what}: accuracy per step");
+    assert_eq!(got.exit_steps, dense.exit_steps, "{what}: exit steps");
+    assert_eq!(got.neurons, dense.neurons, "{what}: neurons per slot");
+    assert_eq!(got.final_output, dense.final_output, "{what}: summed outputs");
+    assert_eq!(got.first_spike, dense.first_spike, "{what}: first spikes");
+    assert_eq!(got.diagnostics, dense.diagnostics, "{what}: diagnostics");
+    assert_eq!(got.latency, dense.latency, "{what}: latency");
+    assert_eq!(means, dense_means, "{what}: recorded time averages");
+    // The captured input of a slot (calibrations replay it) is the dense engine's.
+    if let SimInput::Static(images) = sim {
+        for slot in [0, net.layers.len() / 2, net.layers.len() - 1] {
+            let want = simulate_slot_input(net, images.clone(), config.timesteps, config.chunk, slot);
+            assert_eq!(sparse.slot_input(net, images.clone(), config, slot), want, "{what}: input of slot {slot}");
+        }
+    }
+    // Every synaptic layer fed by spikes reports its load; spikes are sparse.
+    assert!(!loads.is_empty(), "{what}: synaptic loads");
+    for l in &loads {
+        assert!(l.active <= l.inputs && l.inputs > 0, "{what}: {l:?}");
+    }
+}
+
+#[test]
+fn event_driven_and_dense_engines_give_the_same_spikes() {
+    let cnn = [1, 12, 12];
+    let rgb = [3, 16, 16];
+    let soft = if_neuron(Reset::Soft, FireRule::GreaterEqual, false);
+    let hard = if_neuron(Reset::Hard, FireRule::Greater, true);
+    let burst: Arc<dyn NeuronModel> = Arc::new(toml::from_str::<Burst>("max_spikes = 3").unwrap());
+    // (model spec, input, neuron, what)
+    type Case<'a> = (&'a str, [usize; 3], Arc<dyn NeuronModel>, &'a str);
+    let cases: Vec<Case> = vec![
+        ("name = \"small-cnn\"", cnn, soft.clone(), "small-cnn, soft reset"),
+        ("name = \"small-cnn\"", cnn, hard, "small-cnn, hard reset, input shift"),
+        ("name = \"small-cnn\"", cnn, burst, "small-cnn, burst"),
+        ("name = \"resnet20-he\"\nwidth = 0.25\nshortcut = \"pad\"", rgb, soft.clone(), "resnet20-he, option A"),
+        ("name = \"resnet20-he\"\nwidth = 0.25\nshortcut = \"conv\"", rgb, soft.clone(), "resnet20-he, option B"),
+        ("name = \"vgg16\"\nwidth = 0.125", [3, 32, 32], soft, "vgg16 x0.125"),
+    ];
+    for (spec, input, neuron, what) in cases {
+        let net = spiking(model(spec, input), input, neuron);
+        let slots = net.layers.len();
+        let sim = SimInput::Static(images(input, 3));
+        // Chunks that do not divide T: state carries across chunks.
+        check_engines_agree(&net, input, &sim, &config(10, 4, slots), what);
+    }
+}
+
+#[test]
+fn engines_agree_with_diagnostics_early_exit_and_frame_input() {
+    let cnn = [1, 12, 12];
+    // Lan et al.'s dynamic neuron records ω(t): per-sample diagnostics merge to the batch's.
+    let dynamic: Arc<dyn NeuronModel> = Arc::new(LanDynamic::default());
+    let net = spiking(model("name = \"small-cnn\"", cnn), cnn, dynamic);
+    let slots = net.layers.len();
+    check_engines_agree(&net, cnn, &SimInput::Static(images(cnn, 4)), &config(9, 3, slots), "lan dynamic neuron");
+
+    let mut exiting =
+        spiking(model("name = \"small-cnn\"", cnn), cnn, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
+    exiting.readout = Arc::new(toml::from_str::<EarlyExit>("confidence = 0.2").unwrap());
+    check_engines_agree(&exiting, cnn, &SimInput::Static(images(cnn, 4)), &config(8, 8, slots), "early exit");
+
+    // Frame input: every step its own frame (frame-major), cycling after 3 frames.
+    let frames = SimInput::Frames { data: images(cnn, 3 * 2), frames: 3 };
+    let net = spiking(model("name = \"small-cnn\"", cnn), cnn, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
+    check_engines_agree(&net, cnn, &frames, &config(7, 2, slots), "frames");
+}
+
+#[test]
+fn networks_without_a_layer_graph_are_refused_with_the_reason() {
+    let input = [3, 32, 32];
+    let vgg = model("name = \"vgg16\"\nwidth = 0.125\npooling = \"max\"", input);
+    let net = spiking(vgg, input, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
+    let err = SparseNetwork::compile(&net, input).unwrap_err().to_string();
+    assert!(err.contains("layer graph") && err.contains("max pooling"), "{err}");
+}
