@@ -187,7 +187,7 @@ impl SparseNetwork {
             }
         }
         let classes = nodes.last().map_or(0, |n| n.size);
-        Ok(Self { nodes, layers: net.layers.clone(), readout: net.readout.clone(), seed: net.seed, classes })
+        Ok(Self { nodes, slots, classes })
     }
 
     /// Simulates one batch as `config` says (see the module doc); returns the output, the
