@@ -26,7 +26,14 @@ fn config(timesteps: usize, chunk: usize, slots: usize) -> SimConfig {
     SimConfig { batch_seed: 3, record: (0..slots).collect(), first_spikes: true, ..SimConfig::new(timesteps, chunk) }
 }
 
-/// Runs both engines and checks that they agree exactly.
+fn close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{what}: {got:?} vs {want:?}");
+    }
+}
+
+/// Runs both engines and checks that they agree: spikes exactly, outputs up to rounding.
 fn check_engines_agree(net: &SpikingNetwork, input: [usize; 3], sim: &SimInput, config: &SimConfig, what: &str) {
     let labels: Vec<i64> = (0..sim.batch() as i64).map(|i| i % 4).collect();
     let (dense, dense_means): (SimOutput, _) = simulate_input(net, sim, &labels, config);
@@ -38,16 +45,22 @@ fn check_engines_agree(net: &SpikingNetwork, input: [usize; 3], sim: &SimInput, 
     assert_eq!(got.correct_at_t, dense.correct_at_t, "{what}: accuracy per step");
     assert_eq!(got.exit_steps, dense.exit_steps, "{what}: exit steps");
     assert_eq!(got.neurons, dense.neurons, "{what}: neurons per slot");
-    assert_eq!(got.final_output, dense.final_output, "{what}: summed outputs");
+    // Spikes are exact; outputs are sums of spike amplitudes, which for Lan et al.'s dynamic
+    // threshold (θ·ω(t)) leave the grid: equal up to float rounding.
+    close(&got.final_output, &dense.final_output, &format!("{what}: summed outputs"));
     assert_eq!(got.first_spike, dense.first_spike, "{what}: first spikes");
     assert_eq!(got.diagnostics, dense.diagnostics, "{what}: diagnostics");
     assert_eq!(got.latency, dense.latency, "{what}: latency");
-    assert_eq!(means, dense_means, "{what}: recorded time averages");
+    for (slot, (a, b)) in means.iter().zip(&dense_means).enumerate() {
+        close(a, b, &format!("{what}: recorded time average of slot {slot}"));
+    }
     // The captured input of a slot (calibrations replay it) is the dense engine's.
     if let SimInput::Static(images) = sim {
         for slot in [0, net.layers.len() / 2, net.layers.len() - 1] {
             let want = simulate_slot_input(net, images.clone(), config.timesteps, config.chunk, slot);
-            assert_eq!(sparse.slot_input(net, images.clone(), config, slot), want, "{what}: input of slot {slot}");
+            let got = sparse.slot_input(net, images.clone(), config, slot);
+            assert_eq!(got.1, want.1, "{what}: shape of slot {slot}");
+            close(&got.0, &want.0, &format!("{what}: input of slot {slot}"));
         }
     }
     // Every synaptic layer fed by spikes reports its load; spikes are sparse.
