@@ -3,7 +3,7 @@
 //! channel-normalised KL divergence, bias correction and potential initialisation.
 
 use burn::prelude::*;
-use snn::{SimConfig, SparseNetwork, SpikingNetwork, simulate_recording, simulate_slot_input};
+use snn::{LayerShape, NeuronLayerSpec, SimConfig, SparseNetwork, SpikingNetwork, replay_layer, simulate_slot_input};
 use zoo::{Convertible, ForwardCtx, tensor_values};
 
 use crate::weight_calibration::{SlotWeightReport, WeightCalibration, calibrate_slot_weights};
@@ -186,20 +186,101 @@ pub fn element_mean_difference(a: &[f32], b: &[f32], per_sample: usize) -> Vec<f
     sum.into_iter().map(|s| (s / batch) as f32).collect()
 }
 
+/// The most memory [`visit_slots`] lets the event-driven engine hold for its one pass over the
+/// network (all T steps of every calibration image at once); above it each slot's input is
+/// captured by a run of its own.
+pub const STAGED_MEMORY_BUDGET: usize = 4 << 30;
+
+/// Steps per pass when a slot's input is captured by a run of its own.
+const CAPTURE_CHUNK: usize = 32;
+
+/// One slot's input on one calibration batch: `values` `[T, batch, channels, inner]`
+/// (step-major) of `shape`.
+pub struct SlotInput<'a> {
+    /// The slot's pre-activation at every step, step-major.
+    pub values: &'a [f32],
+    /// Batch, channels and positions of the slot.
+    pub shape: LayerShape,
+}
+
+/// Visits every slot in forward order with its input on each of `batches` when the slots
+/// before it spike for `timesteps` steps: `visit(slot, layer, inputs)` (one [`SlotInput`] per
+/// batch, in order) may change the slot's neuron layer (thresholds, bias, initial potential),
+/// and the later slots see the change. The weights stay fixed.
+///
+/// On the event-driven engine (networks with a layer graph) the batches run once, together,
+/// whatever the depth ([`SparseNetwork::run_in_order`]), while its buffers fit in
+/// [`STAGED_MEMORY_BUDGET`]; above it, and on the dense engine, each slot's input is captured
+/// by a run that stops at the slot, so the cost grows with depth × slots.
+pub fn visit_slots(
+    net: &mut SpikingNetwork,
+    batches: &[Tensor<4>],
+    timesteps: usize,
+    mut visit: impl FnMut(usize, &mut NeuronLayerSpec, &[SlotInput]),
+) {
+    let Some(first) = batches.first() else { return };
+    let [_, c, h, w] = first.dims();
+    let engine = SparseNetwork::compile(net, [c, h, w]).ok();
+    let sizes: Vec<usize> = batches.iter().map(|b| b.dims()[0]).collect();
+    let total: usize = sizes.iter().sum();
+    if let Some(engine) = engine.as_ref().filter(|e| e.staged_bytes(total, timesteps) <= STAGED_MEMORY_BUDGET) {
+        let images = Tensor::cat(batches.to_vec(), 0);
+        engine.run_in_order(net, images, timesteps, |slot, layer, values, shape| {
+            // Split `[T, total, size]` into each batch's `[T, batch, size]`.
+            let size = shape.per_sample();
+            let mut offset = 0;
+            let split: Vec<(Vec<f32>, LayerShape)> = sizes
+                .iter()
+                .map(|&batch| {
+                    let mut part = Vec::with_capacity(timesteps * batch * size);
+                    for step in values.chunks(total * size) {
+                        part.extend_from_slice(&step[offset * size..(offset + batch) * size]);
+                    }
+                    offset += batch;
+                    (part, LayerShape { batch, ..shape })
+                })
+                .collect();
+            let inputs: Vec<SlotInput> = split.iter().map(|(v, s)| SlotInput { values: v, shape: *s }).collect();
+            visit(slot, layer, &inputs);
+        });
+        return;
+    }
+    let config = SimConfig::new(timesteps, timesteps.min(CAPTURE_CHUNK));
+    for slot in 0..net.layers.len() {
+        let captured: Vec<(Vec<f32>, LayerShape)> = batches
+            .iter()
+            .map(|images| {
+                let batch = images.dims()[0];
+                let (values, [channels, inner]) = match &engine {
+                    Some(engine) => engine.slot_input(net, images.clone(), &config, slot),
+                    None => simulate_slot_input(net, images.clone(), timesteps, config.chunk, slot),
+                };
+                (values, LayerShape { batch, channels, inner })
+            })
+            .collect();
+        let inputs: Vec<SlotInput> = captured.iter().map(|(v, s)| SlotInput { values: v, shape: *s }).collect();
+        visit(slot, &mut net.layers[slot], &inputs);
+    }
+}
+
 /// Layer by layer in forward order (each layer sees the corrected earlier ones): simulate
 /// `timesteps` steps on `images`, and
 /// - bias correction: b_c ← b_c − mean_{n,h,w}(ŷ_SNN − y_ANN);
 /// - potential initialisation (when `potential_init`): v_init[c,h,w] = T·mean_n(y_ANN − ŷ_SNN),
 ///   measured after the bias correction of the same layer.
+///
+/// Each slot's input is captured once ([`visit_slots`]) and the slot's neurons are replayed on
+/// it for both measurements.
 pub fn correct_layers(net: &mut SpikingNetwork, images: &Tensor<4>, timesteps: usize, potential_init: bool) {
     let ann = ann_slot_outputs(net, images);
-    for (slot, target) in ann.iter().enumerate() {
-        correct_slot(net, images, target, slot, timesteps, potential_init);
-    }
+    visit_slots(net, std::slice::from_ref(images), timesteps, |slot, layer, inputs| {
+        correct_from_input(layer, &inputs[0], &ann[slot], timesteps, potential_init);
+    });
 }
 
 /// Bias correction (and potential initialisation when `potential_init`) of one slot, as in
 /// [`correct_layers`]; `ann`: the slot's ANN output on `images` (from [`ann_slot_outputs`]).
+/// Captures the slot's input with a run of its own (dense engine, stopping at the slot).
 pub fn correct_slot(
     net: &mut SpikingNetwork,
     images: &Tensor<4>,
@@ -208,20 +289,33 @@ pub fn correct_slot(
     timesteps: usize,
     potential_init: bool,
 ) {
+    let batch = images.dims()[0];
+    let (values, [channels, inner]) =
+        simulate_slot_input(net, images.clone(), timesteps, timesteps.min(CAPTURE_CHUNK), slot);
+    let input = SlotInput { values: &values, shape: LayerShape { batch, channels, inner } };
+    correct_from_input(&mut net.layers[slot], &input, ann, timesteps, potential_init);
+}
+
+/// [`correct_slot`] on the slot's captured input: replays `layer` on it, corrects its bias
+/// (and initial potential when `potential_init`) towards the ANN output `ann`.
+pub fn correct_from_input(
+    layer: &mut NeuronLayerSpec,
+    input: &SlotInput,
+    ann: &(Vec<f32>, SlotShape),
+    timesteps: usize,
+    potential_init: bool,
+) {
     let (y_ann, shape) = ann;
-    let [batch, ..] = images.dims();
-    let labels = vec![0i64; batch];
-    let per_sample = shape.channels * shape.inner;
-    let (_, snn) = simulate_recording(net, images.clone(), &labels, timesteps, timesteps, &[slot]);
-    let e = channel_mean_difference(&snn[slot], y_ann, *shape);
-    let bias = net.layers[slot].bias.get_or_insert_with(|| vec![0.0; shape.channels]);
+    let snn = replay_layer(layer, input.values, input.shape, timesteps);
+    let e = channel_mean_difference(&snn, y_ann, *shape);
+    let bias = layer.bias.get_or_insert_with(|| vec![0.0; shape.channels]);
     for (b, e) in bias.iter_mut().zip(&e) {
         *b -= e;
     }
     if potential_init {
-        let (_, snn) = simulate_recording(net, images.clone(), &labels, timesteps, timesteps, &[slot]);
-        let d = element_mean_difference(y_ann, &snn[slot], per_sample);
-        net.layers[slot].v_init = Some(d.into_iter().map(|v| v * timesteps as f32).collect());
+        let snn = replay_layer(layer, input.values, input.shape, timesteps);
+        let d = element_mean_difference(y_ann, &snn, shape.channels * shape.inner);
+        layer.v_init = Some(d.into_iter().map(|v| v * timesteps as f32).collect());
     }
 }
 
@@ -233,22 +327,13 @@ pub fn correct_slot(
 /// A slot that never receives a positive input keeps its threshold. Returns the thresholds.
 pub fn balance_thresholds(net: &mut SpikingNetwork, images: &Tensor<4>, timesteps: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(net.layers.len());
-    // The event-driven engine where the network has a layer graph (the weights stay fixed here,
-    // only thresholds change), else the dense one.
-    let [_, c, h, w] = images.dims();
-    let engine = SparseNetwork::compile(net, [c, h, w]).ok();
-    let config = SimConfig::new(timesteps, timesteps.min(32));
-    for slot in 0..net.layers.len() {
-        let (input, _) = match &engine {
-            Some(engine) => engine.slot_input(net, images.clone(), &config, slot),
-            None => simulate_slot_input(net, images.clone(), timesteps, config.chunk, slot),
-        };
-        let max = input.iter().copied().fold(0f32, f32::max);
+    visit_slots(net, std::slice::from_ref(images), timesteps, |_, layer, inputs| {
+        let max = inputs[0].values.iter().copied().fold(0f32, f32::max);
         if max > 0.0 && max.is_finite() {
-            net.layers[slot].thresholds = vec![max];
+            layer.thresholds = vec![max];
         }
-        out.push(net.layers[slot].thresholds[0]);
-    }
+        out.push(layer.thresholds[0]);
+    });
     out
 }
 
@@ -268,13 +353,18 @@ pub struct LayerCalibration<'a> {
 /// of all steps come from the weights `net.model` has on entry (the frozen originals).
 /// Returns the weight-calibration report of every slot (empty when it is off).
 pub fn calibrate_layers(net: &mut SpikingNetwork, timesteps: usize, steps: &LayerCalibration) -> Vec<SlotWeightReport> {
+    let Some((settings, wc_images)) = steps.weights else {
+        // Without weight calibration the weights stay fixed: one pass over the network.
+        if let Some(images) = steps.bias {
+            correct_layers(net, images, timesteps, steps.potential_init);
+        }
+        return Vec::new();
+    };
     let reference = net.model.clone();
     let ann = steps.bias.map(|images| ann_slot_outputs(net, images)).unwrap_or_default();
     let mut reports = Vec::new();
     for slot in 0..net.layers.len() {
-        if let Some((settings, images)) = steps.weights {
-            reports.push(calibrate_slot_weights(net, &reference, images, slot, timesteps, settings));
-        }
+        reports.push(calibrate_slot_weights(net, &reference, wc_images, slot, timesteps, settings));
         if let (Some(images), Some(target)) = (steps.bias, ann.get(slot)) {
             correct_slot(net, images, target, slot, timesteps, steps.potential_init);
         }

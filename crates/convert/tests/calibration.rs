@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use convert::calibrate::{SlotShape, ann_slot_outputs, channel_mean_difference, correct_layers};
+use convert::calibrate::{SlotShape, ann_slot_outputs, channel_mean_difference, correct_layers, correct_slot};
 use convert::{MethodConfig, SpecOverrides, convert};
 use snn::simulate_recording;
 use zoo::{ModelSpec, build_model};
@@ -93,4 +93,33 @@ fn ltb_plug_and_play_applies_calibration_on_top_of_ltb_thresholds() {
         total_after += after;
     }
     assert!(total_after <= 0.6 * total_before, "total mean error {total_before} → {total_after}");
+}
+
+#[test]
+fn one_pass_corrections_equal_slot_by_slot_corrections() {
+    // `correct_layers` runs the network once on the event-driven engine, visiting the slots in
+    // order; `correct_slot` captures each slot's input with a dense run of its own. Both must
+    // give the same biases and initial potentials (up to float summation order).
+    let (model, x) = setup();
+    let method: MethodConfig =
+        toml::from_str("kind = \"snn-calibration\"\nmode = \"threshold-only\"\ntimesteps = 4").unwrap();
+    let plain = convert(&model, &method, &SpecOverrides::default(), std::slice::from_ref(&x)).unwrap().network;
+    let mut staged = plain.clone();
+    correct_layers(&mut staged, &x, 4, true);
+    let mut per_slot = plain.clone();
+    let ann = ann_slot_outputs(&per_slot, &x);
+    for (slot, target) in ann.iter().enumerate() {
+        correct_slot(&mut per_slot, &x, target, slot, 4, true);
+    }
+    for (slot, (a, b)) in staged.layers.iter().zip(&per_slot.layers).enumerate() {
+        let scale = a.thresholds.iter().copied().fold(0f32, f32::max).max(1e-3);
+        let pairs = [(a.bias.as_ref(), b.bias.as_ref()), (a.v_init.as_ref(), b.v_init.as_ref())];
+        for (what, (p, q)) in ["bias", "v_init"].iter().zip(pairs) {
+            let (p, q) = (p.expect("set"), q.expect("set"));
+            assert_eq!(p.len(), q.len());
+            for (u, v) in p.iter().zip(q) {
+                assert!((u - v).abs() <= 1e-4 * scale, "slot {slot} {what}: {p:?} vs {q:?}");
+            }
+        }
+    }
 }

@@ -38,7 +38,8 @@ fn measure(method: &str, t: u32, metric: &str, layer: &str, value: f64, n: usize
 }
 
 /// Key of an evaluation stage: the ANN's key, the test set's fingerprint, the method entry,
-/// the convert and eval sections, the seed.
+/// the convert and eval sections, the seed, and the method's code version when it is past 1
+/// (so the keys of methods never bumped stay as they were).
 pub fn eval_key(
     train_key: &str,
     test_fingerprint: &str,
@@ -47,7 +48,11 @@ pub fn eval_key(
     eval: &EvalSection,
     seed: u64,
 ) -> String {
-    stage_key("eval", EVAL_STAGE_VERSION, &(train_key, test_fingerprint, method, convert, eval, seed))
+    let parts = (train_key, test_fingerprint, method, convert, eval, seed);
+    match method.config.version() {
+        1 => stage_key("eval", EVAL_STAGE_VERSION, &parts),
+        version => stage_key("eval", EVAL_STAGE_VERSION, &(parts, ("method_version", version))),
+    }
 }
 
 /// Key of the ANN-accuracy stage: the ANN's key, the test set's fingerprint and subset.
@@ -553,6 +558,28 @@ pub fn conversion_loss_measures(ann: &[Measure], method: &[Measure]) -> Vec<Meas
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_method_version_past_one_changes_the_eval_key_and_version_one_keeps_the_old_key() {
+        let text = "[dataset]\nname = \"synthetic-shapes2d\"\n[model]\nname = \"small-cnn\"\n\
+                    [[method]]\nkind = \"robust-norm\"\n\
+                    [[method]]\nkind = \"snn-calibration\"\n\
+                    [[method]]\nkind = \"snn-calibration\"\nlabel = \"plain\"\nmode = \"threshold-only\"\n\
+                    [eval]\ntimesteps = [4]\n";
+        let raw: toml::Table = toml::from_str(text).unwrap();
+        let spec = crate::spec::parse_table(std::path::Path::new("s.toml"), &raw).unwrap();
+        let key = |m: &MethodEntry| eval_key("ann", "test", m, &spec.convert, &spec.eval, 0);
+        let old = |m: &MethodEntry| {
+            stage_key("eval", EVAL_STAGE_VERSION, &("ann", "test", m, &spec.convert, &spec.eval, 0u64))
+        };
+        let [robust, light, plain] = &spec.methods[..] else { panic!("three methods") };
+        assert_eq!(robust.config.version(), 1);
+        assert_eq!(key(robust), old(robust), "a version-1 method keeps the key it always had");
+        assert_eq!(plain.config.version(), 1, "threshold-only calibration runs no simulation");
+        assert_eq!(key(plain), old(plain));
+        assert_eq!(light.config.version(), 2, "bias correction on the event-driven engine");
+        assert_ne!(key(light), old(light), "results of the older code are not reused");
+    }
 
     #[test]
     fn loss_and_rate_follow_the_paper_definitions() {

@@ -63,6 +63,19 @@ fn check_engines_agree(net: &SpikingNetwork, input: [usize; 3], sim: &SimInput, 
             close(&got.0, &want.0, &format!("{what}: input of slot {slot}"));
         }
     }
+    // One pass in forward order hands every slot the input a capture of its own gives.
+    if let SimInput::Static(images) = sim {
+        let mut staged = net.clone();
+        let mut seen = Vec::new();
+        sparse.run_in_order(&mut staged, images.clone(), config.timesteps, |slot, _, input, shape| {
+            let want = simulate_slot_input(net, images.clone(), config.timesteps, config.chunk, slot);
+            assert_eq!([shape.channels, shape.inner], want.1, "{what}: staged shape of slot {slot}");
+            assert_eq!(shape.batch, sim.batch(), "{what}: staged batch");
+            close(input, &want.0, &format!("{what}: staged input of slot {slot}"));
+            seen.push(slot);
+        });
+        assert_eq!(seen, (0..net.layers.len()).collect::<Vec<_>>(), "{what}: slots visited in order");
+    }
     // Every synaptic layer fed by spikes reports its load; spikes are sparse.
     assert!(!loads.is_empty(), "{what}: synaptic loads");
     for l in &loads {
@@ -123,4 +136,34 @@ fn networks_without_a_layer_graph_are_refused_with_the_reason() {
     let net = spiking(vgg, input, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
     let err = SparseNetwork::compile(&net, input).unwrap_err().to_string();
     assert!(err.contains("layer graph") && err.contains("max pooling"), "{err}");
+}
+
+#[test]
+fn a_pass_in_order_shows_each_slot_the_changes_made_to_the_earlier_ones() {
+    let input = [3, 16, 16];
+    let spec = "name = \"resnet20-he\"\nwidth = 0.25\nshortcut = \"conv\"";
+    let net = spiking(model(spec, input), input, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
+    let x = images(input, 3);
+    let engine = SparseNetwork::compile(&net, input).unwrap();
+    let timesteps = 6;
+    // Halve every threshold as its slot is reached (the grid stays exact): each slot's input
+    // must be the one the network with all earlier slots halved gives.
+    let mut changed = net.clone();
+    let mut seen: Vec<Vec<f32>> = Vec::new();
+    engine.run_in_order(&mut changed, x.clone(), timesteps, |_, layer, input, _| {
+        layer.thresholds.iter_mut().for_each(|t| *t *= 0.5);
+        seen.push(input.to_vec());
+    });
+    assert_eq!(seen.len(), net.layers.len());
+    let config = SimConfig::new(timesteps, timesteps);
+    let mut differs = 0;
+    for (slot, got) in seen.iter().enumerate() {
+        let want = engine.slot_input(&changed, x.clone(), &config, slot).0;
+        close(got, &want, &format!("slot {slot} after the earlier slots changed"));
+        let unchanged = engine.slot_input(&net, x.clone(), &config, slot).0;
+        differs += usize::from(got != &unchanged);
+    }
+    // The change reached the later slots (else the test would not test it).
+    assert!(differs >= net.layers.len() / 2, "only {differs} slots saw the change");
+    assert!(engine.staged_bytes(3, timesteps) > 3 * timesteps * 4 * 16 * 16 * 4, "one slot's T steps at least");
 }

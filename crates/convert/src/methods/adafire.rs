@@ -246,6 +246,12 @@ impl AdaFire {
 }
 
 impl ConversionMethod for AdaFire {
+
+    /// 2: bias correction replays each slot's input captured in one pass of the event-driven
+    /// engine (version 1: dense simulations per slot).
+    fn version(&self) -> u32 {
+        2
+    }
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
         self.search_thresholds(stats, self.starting_phi())
     }

@@ -66,21 +66,18 @@
 use burn::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use snn::{LayerShape, NeuronLayerSpec, SpikingNetwork, replay_layer, simulate_slot_input};
+use snn::{LayerShape, NeuronLayerSpec, SpikingNetwork, replay_layer};
 use zoo::Network;
 
 use super::{ConversionMethod, MethodMeasure, RegisteredMethod, positive_or};
 use crate::calibrate::{
     KL_HISTOGRAM_BINS, SlotShape, ann_slot_outputs, argmin_first, channel_kl_divergence, channel_mean_difference,
-    histogram_kl_divergence, positive_histogram,
+    histogram_kl_divergence, positive_histogram, visit_slots,
 };
 use crate::{ConvertError, SlotStats, observe};
 
 /// Number of KL grid candidates (the paper's N = 95).
 pub const KL_GRID_POINTS: usize = 95;
-
-/// Steps per network pass in the calibration simulations (memory vs passes; exact either way).
-const SIM_CHUNK: usize = 4;
 
 /// How the threshold is initialised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +215,12 @@ impl Lan2023 {
 }
 
 impl ConversionMethod for Lan2023 {
+
+    /// 2: the threshold search and bias adjustment replay each slot's input captured in one
+    /// pass of the event-driven engine (version 1: dense captures, one per slot).
+    fn version(&self) -> u32 {
+        if self.threshold_init == ThresholdInit::Kl || self.bias_adjustment { 2 } else { 1 }
+    }
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
         vec![positive_or(stats.max(), 1.0)]
     }
@@ -239,48 +242,55 @@ impl ConversionMethod for Lan2023 {
     fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<Vec<MethodMeasure>, ConvertError> {
         let batches = self.batches(calibration);
         let t = self.timesteps as usize;
-        for slot in 0..net.layers.len() {
-            let max = net.layers[slot].thresholds[0];
-            if self.threshold_init == ThresholdInit::Max && !self.bias_adjustment {
-                continue; // θ = max is already set
-            }
-            // The layer's ANN outputs on each calibration batch, `[batch × C × inner]`.
-            let ann: Vec<(Vec<f32>, SlotShape)> =
-                batches.iter().map(|images| ann_slot_outputs(net, images).swap_remove(slot)).collect();
+        if self.threshold_init == ThresholdInit::Max && !self.bias_adjustment {
+            return Ok(Vec::new()); // θ = max is already set
+        }
+        // Every slot's ANN outputs on each calibration batch, `[batch × C × inner]`.
+        let ann: Vec<Vec<(Vec<f32>, SlotShape)>> = batches.iter().map(|images| ann_slot_outputs(net, images)).collect();
+        // The candidate thresholds of a slot, largest first (ties go to the larger threshold).
+        let candidates = |slot: usize, layer: &NeuronLayerSpec| -> Vec<f32> {
+            let max = layer.thresholds[0];
             let mut candidates = match self.threshold_init {
                 ThresholdInit::Kl => kl_grid(max),
                 ThresholdInit::Max => vec![max],
                 ThresholdInit::KlHistogram => {
                     // The neuron expresses multiples of θ/T up to φ·θ (φ spikes per step at
                     // most): search the clipping point φ·θ with φ·T levels, then divide by φ.
-                    let phi = net.layers[slot].neuron.rate_model().max_spikes_per_step.max(1);
-                    let values = ann.iter().flat_map(|(o, _)| o.iter().copied());
+                    let phi = layer.neuron.rate_model().max_spikes_per_step.max(1);
+                    let values = ann.iter().flat_map(|batch| batch[slot].0.iter().copied());
                     vec![histogram_kl_threshold(values, max, t * phi as usize) / phi as f32]
                 }
             };
-            candidates.reverse(); // ties go to the larger threshold
-            let search = self.threshold_init == ThresholdInit::Kl;
-            if !search && !self.bias_adjustment {
-                net.layers[slot].thresholds = vec![candidates[0]];
-                continue;
+            candidates.reverse();
+            candidates
+        };
+        let search = self.threshold_init == ThresholdInit::Kl;
+        let bias_adjustment = self.bias_adjustment;
+        if !search && !bias_adjustment {
+            // The threshold follows from the ANN alone: no simulation.
+            for slot in 0..net.layers.len() {
+                net.layers[slot].thresholds = vec![candidates(slot, &net.layers[slot])[0]];
             }
+            return Ok(Vec::new());
+        }
+        // Slot by slot in forward order, each slot's input captured once on every batch.
+        visit_slots(net, batches, t, |slot, layer, inputs| {
+            let candidates = candidates(slot, layer);
             let mut kl = vec![0f64; candidates.len()];
             // Per candidate: Σ over batches of batch_size · per-channel mean(o − S).
             let mut error: Vec<Vec<f64>> = vec![Vec::new(); candidates.len()];
             let mut samples = 0usize;
-            for (images, (o, shape)) in batches.iter().zip(&ann) {
-                let (o, shape) = (o.as_slice(), *shape);
-                let [batch, ..] = images.dims();
-                let (input, [channels, inner]) = simulate_slot_input(net, images.clone(), t, SIM_CHUNK, slot);
-                debug_assert_eq!((channels, inner), (shape.channels, shape.inner));
+            for (input, batch_ann) in inputs.iter().zip(&ann) {
+                let (o, shape) = (batch_ann[slot].0.as_slice(), batch_ann[slot].1);
+                let batch = input.shape.batch;
+                debug_assert_eq!((input.shape.channels, input.shape.inner), (shape.channels, shape.inner));
                 // The candidates are independent replays: run them in parallel (each keeps only
                 // its KL value and per-channel error, not its output).
-                let layer = &net.layers[slot];
-                let bias_adjustment = self.bias_adjustment;
+                let layer = &*layer;
                 let per_candidate: Vec<(f64, Vec<f32>)> = candidates
                     .par_iter()
                     .map(|&theta| {
-                        let s = replay(layer, theta, &input, batch, shape, t);
+                        let s = replay(layer, theta, input.values, batch, shape, t);
                         let kl = if search { channel_kl_divergence(o, &s, shape) } else { 0.0 };
                         let e = if bias_adjustment { channel_mean_difference(o, &s, shape) } else { Vec::new() };
                         (kl, e)
@@ -288,7 +298,7 @@ impl ConversionMethod for Lan2023 {
                     .collect();
                 for (i, (k, e)) in per_candidate.into_iter().enumerate() {
                     kl[i] += k;
-                    if self.bias_adjustment {
+                    if bias_adjustment {
                         let acc = &mut error[i];
                         acc.resize(e.len(), 0.0);
                         for (a, e) in acc.iter_mut().zip(e) {
@@ -299,15 +309,14 @@ impl ConversionMethod for Lan2023 {
                 samples += batch;
             }
             let best = if search { argmin_first(kl) } else { 0 };
-            let layer = &mut net.layers[slot];
             layer.thresholds = vec![candidates[best]];
-            if self.bias_adjustment {
+            if bias_adjustment {
                 let bias = layer.bias.get_or_insert_with(|| vec![0.0; error[best].len()]);
                 for (b, e) in bias.iter_mut().zip(&error[best]) {
                     *b += (e / samples.max(1) as f64) as f32;
                 }
             }
-        }
+        });
         Ok(Vec::new())
     }
 }

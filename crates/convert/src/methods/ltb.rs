@@ -228,6 +228,12 @@ impl RegisteredMethod for Ltb {
 }
 
 impl ConversionMethod for Ltb {
+
+    /// 2 with a correction: bias correction replays each slot's input captured in one pass of
+    /// the event-driven engine (version 1: dense simulations per slot).
+    fn version(&self) -> u32 {
+        if self.correction == Correction::None { 1 } else { 2 }
+    }
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
         // Only used if fitting produced nothing for a slot: fall back to the max.
         vec![super::positive_or(stats.max(), 1.0)]

@@ -94,6 +94,12 @@ pub trait ConversionMethod: fmt::Debug + Send + Sync {
     fn measures(&self, _at: &MeasureContext) -> Vec<MethodMeasure> {
         Vec::new()
     }
+    /// The version of the method's code, part of the cache key of its evaluations: bump it
+    /// when a change makes the method convert differently (values, not only speed), so cached
+    /// results of the older code are recomputed. 1 by default (and then left out of the key).
+    fn version(&self) -> u32 {
+        1
+    }
 }
 
 /// What a method's [`ConversionMethod::measures`] can build its rows from, at one T.
@@ -254,6 +260,11 @@ impl MethodConfig {
     /// [`ConversionMethod::calibration_timesteps_param`]).
     pub fn calibrates_at_timesteps(&self) -> bool {
         self.method.calibration_timesteps_param().is_some()
+    }
+
+    /// The version of the method's code ([`ConversionMethod::version`]).
+    pub fn version(&self) -> u32 {
+        self.method.version()
     }
 
     /// Whether the method must be converted at every evaluated T (see

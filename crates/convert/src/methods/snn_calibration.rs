@@ -175,6 +175,13 @@ impl RegisteredMethod for SnnCalibration {
 }
 
 impl ConversionMethod for SnnCalibration {
+
+    /// 2: bias correction and potential initialisation replay each slot's input captured in
+    /// one pass of the event-driven engine (float summation order differs from the dense
+    /// engine's simulations of version 1).
+    fn version(&self) -> u32 {
+        if self.weight_calibration || self.mode == CalibrationMode::ThresholdOnly { 1 } else { 2 }
+    }
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
         let t = self.timesteps as f32;
         let layer_samples: Vec<f32> = stats.channel_samples.iter().flatten().copied().collect();

@@ -28,6 +28,7 @@ use burn::prelude::Tensor;
 use rayon::prelude::*;
 use zoo::{Convertible, GraphOp, tensor_values};
 
+use crate::NeuronLayerSpec;
 use crate::neuron::{Diagnostic, LayerShape, RunInfo, SimRng, layer_seed, merge_diagnostics};
 use crate::simulate::{SimConfig, SimInput, SimOutput, SpikingNetwork, StepCollector, observe_steps};
 use kernels::{AvgPool, ScatterAffine, ScatterConv};
@@ -379,38 +380,6 @@ impl SparseNetwork {
                     _ => self.input_of(n, reps, varying, &mut buffers),
                 };
                 let y = match &node.kernel {
-                    Kernel::Input | Kernel::Identity => x,
-                    Kernel::Conv(conv) => {
-                        let mut y = vec![0.0; reps * node.size];
-                        let mut active = 0;
-                        for (xs, ys) in x.chunks(node.input_size).zip(y.chunks_mut(node.size)) {
-                            active += conv.apply(xs, ys, &mut acc);
-                        }
-                        if varying[n] {
-                            run.load[n].0 += x.len() as u64;
-                            run.load[n].1 += active as u64;
-                        }
-                        y
-                    }
-                    Kernel::Affine(affine) => {
-                        let mut y = vec![0.0; reps * node.size];
-                        let mut active = 0;
-                        for (xs, ys) in x.chunks(node.input_size).zip(y.chunks_mut(node.size)) {
-                            active += affine.apply(xs, ys);
-                        }
-                        if varying[n] {
-                            run.load[n].0 += x.len() as u64;
-                            run.load[n].1 += active as u64;
-                        }
-                        y
-                    }
-                    Kernel::Pool(pool) => {
-                        let mut y = vec![0.0; reps * node.size];
-                        for (xs, ys) in x.chunks(node.input_size).zip(y.chunks_mut(node.size)) {
-                            pool.apply(xs, ys);
-                        }
-                        y
-                    }
                     Kernel::Slot(k) if capture == Some(*k) => {
                         run.captured.extend_from_slice(&x);
                         break;
@@ -419,9 +388,7 @@ impl SparseNetwork {
                         let k = *k;
                         let [channels, inner] = node.slot_shape;
                         let shape = LayerShape { batch: 1, channels, inner };
-                        let seed =
-                            SimRng::new(layer_seed(net.seed, config.batch_seed, k) ^ (sample as u64).rotate_left(32))
-                                .next_u64();
+                        let seed = sample_seed(net, config.batch_seed, k, sample);
                         let state =
                             states[k].get_or_insert_with(|| layers[k].new_state(shape, RunInfo { timesteps, seed }));
                         state.run(&mut x, &mut run.spikes[k]);
@@ -432,6 +399,14 @@ impl SparseNetwork {
                     Kernel::Output => {
                         run.outputs.extend_from_slice(&x);
                         x
+                    }
+                    _ => {
+                        let (y, active) = self.apply_synaptic(node, x, &mut acc);
+                        if varying[n] {
+                            run.load[n].0 += (reps * node.input_size) as u64;
+                            run.load[n].1 += active as u64;
+                        }
+                        y
                     }
                 };
                 buffers[n] = Some(y);
@@ -450,6 +425,143 @@ impl SparseNetwork {
         }
         run.diagnostics = states.iter().map(|s| s.as_ref().map(|s| s.diagnostics()).unwrap_or_default()).collect();
         run
+    }
+
+    /// The output of a node that is neither a slot nor the output, for `x` = `[reps ×
+    /// input_size]`: `[reps × size]`, and the number of non-zero inputs a synaptic layer saw.
+    fn apply_synaptic(&self, node: &Node, x: Vec<f32>, acc: &mut Vec<f32>) -> (Vec<f32>, usize) {
+        let reps = x.len() / node.input_size.max(1);
+        let mut active = 0;
+        let y = match &node.kernel {
+            Kernel::Input | Kernel::Identity => x,
+            Kernel::Conv(conv) => {
+                let mut y = vec![0.0; reps * node.size];
+                for (xs, ys) in x.chunks(node.input_size).zip(y.chunks_mut(node.size)) {
+                    active += conv.apply(xs, ys, acc);
+                }
+                y
+            }
+            Kernel::Affine(affine) => {
+                let mut y = vec![0.0; reps * node.size];
+                for (xs, ys) in x.chunks(node.input_size).zip(y.chunks_mut(node.size)) {
+                    active += affine.apply(xs, ys);
+                }
+                y
+            }
+            Kernel::Pool(pool) => {
+                let mut y = vec![0.0; reps * node.size];
+                for (xs, ys) in x.chunks(node.input_size).zip(y.chunks_mut(node.size)) {
+                    pool.apply(xs, ys);
+                }
+                y
+            }
+            Kernel::Slot(_) | Kernel::Output => unreachable!("slots and the output are run by the engine's loops"),
+        };
+        (y, active)
+    }
+
+    /// Runs `images` (`[batch, c, h, w]`) through the network once, node by node in forward
+    /// order with all `timesteps` steps of every sample at a time, and hands each slot's input
+    /// to `visit` before the slot's neurons run on it: `visit(slot, layer, input, shape)` gets
+    /// the slot's neuron layer, which it may change (thresholds, bias, initial potential, ...),
+    /// and the slot's input `[T, batch, channels, inner]` (step-major, as
+    /// [`slot_input`](Self::slot_input) returns it, `shape.batch = batch`). The later slots then
+    /// receive the changed layer's spikes. A layer-by-layer calibration thus costs one
+    /// simulation whatever the depth, where capturing each slot's input on its own costs one
+    /// per slot. Memory: [`staged_bytes`](Self::staged_bytes). Nothing past the last slot is
+    /// computed; the weights (`net.model`) must be the ones compiled.
+    pub fn run_in_order(
+        &self,
+        net: &mut SpikingNetwork,
+        images: Tensor<4>,
+        timesteps: usize,
+        mut visit: impl FnMut(usize, &mut NeuronLayerSpec, &[f32], LayerShape),
+    ) {
+        assert_eq!(net.layers.len(), self.slots, "the network this engine was compiled from");
+        let [batch, ..] = images.dims();
+        let values = tensor_values(images);
+        let per_sample = self.nodes[0].size;
+        let varying = self.varying(false);
+        let Some(last_slot) = self.nodes.iter().rposition(|n| matches!(n.kernel, Kernel::Slot(_))) else {
+            return;
+        };
+        // Per node, per sample: `[reps × size]`, reps = T where the output varies, else 1.
+        let mut buffers: Vec<Option<Vec<Vec<f32>>>> = vec![None; self.nodes.len()];
+        for (n, node) in self.nodes.iter().enumerate().take(last_slot + 1) {
+            let reps = if varying[n] { timesteps } else { 1 };
+            let inputs: Vec<Vec<f32>> = match node.kernel {
+                Kernel::Input => values.chunks(per_sample).map(<[f32]>::to_vec).collect(),
+                _ => (0..batch).into_par_iter().map(|i| self.sample_input(n, i, reps, &buffers)).collect(),
+            };
+            let outputs: Vec<Vec<f32>> = match node.kernel {
+                Kernel::Slot(k) => {
+                    let [channels, inner] = node.slot_shape;
+                    let size = node.size;
+                    let mut stepped = vec![0.0; timesteps * batch * size];
+                    for (b, x) in inputs.iter().enumerate() {
+                        for (t, step) in x.chunks(size).enumerate() {
+                            stepped[(t * batch + b) * size..(t * batch + b + 1) * size].copy_from_slice(step);
+                        }
+                    }
+                    visit(k, &mut net.layers[k], &stepped, LayerShape { batch, channels, inner });
+                    drop(stepped);
+                    let net = &*net;
+                    let shape = LayerShape { batch: 1, channels, inner };
+                    inputs
+                        .into_par_iter()
+                        .enumerate()
+                        .map(|(i, mut x)| {
+                            let seed = sample_seed(net, 0, k, i);
+                            let mut state = net.layers[k].new_state(shape, RunInfo { timesteps, seed });
+                            state.run(&mut x, &mut Vec::new());
+                            x
+                        })
+                        .collect()
+                }
+                _ => inputs.into_par_iter().map(|x| self.apply_synaptic(node, x, &mut Vec::new()).0).collect(),
+            };
+            buffers[n] = Some(outputs);
+            for &j in &node.inputs {
+                if self.nodes[j].last_reader == n {
+                    buffers[j] = None;
+                }
+            }
+        }
+    }
+
+    /// The peak bytes [`run_in_order`](Self::run_in_order) holds for `batch` samples and T
+    /// steps: the outputs alive at each node, its input and (at a slot) the step-major copy.
+    pub fn staged_bytes(&self, batch: usize, timesteps: usize) -> usize {
+        let varying = self.varying(false);
+        let reps = |n: usize| if varying[n] { timesteps } else { 1 };
+        let (mut live, mut peak) = (0usize, 0usize);
+        for (n, node) in self.nodes.iter().enumerate() {
+            let input = reps(n) * node.input_size * batch;
+            let copy = if matches!(node.kernel, Kernel::Slot(_)) { input } else { 0 };
+            live += reps(n) * node.size * batch;
+            peak = peak.max(live + input + copy);
+            for &j in &node.inputs {
+                if self.nodes[j].last_reader == n {
+                    live -= reps(j) * self.nodes[j].size * batch;
+                }
+            }
+        }
+        peak * std::mem::size_of::<f32>()
+    }
+
+    /// Sample `i`'s input of node `n` over `reps` steps (`[reps × input_size]`): the sum of
+    /// its input nodes' outputs (`buffers[j][i]`), static ones broadcast over the steps.
+    fn sample_input(&self, n: usize, i: usize, reps: usize, buffers: &[Option<Vec<Vec<f32>>>]) -> Vec<f32> {
+        let mut sum = vec![0.0; reps * self.nodes[n].input_size];
+        for &j in &self.nodes[n].inputs {
+            let b = &buffers[j].as_ref().expect("a node's inputs are computed before it")[i];
+            for step in sum.chunks_mut(b.len()) {
+                for (a, v) in step.iter_mut().zip(b) {
+                    *a += v;
+                }
+            }
+        }
+        sum
     }
 
     /// The sum of node `n`'s inputs for `reps` steps (`[reps × input_size]`), static inputs
@@ -476,4 +588,10 @@ impl SparseNetwork {
         }
         sum
     }
+}
+
+/// The seed of sample `sample`'s neuron state in slot `slot`: one stream per slot, batch and
+/// sample.
+fn sample_seed(net: &SpikingNetwork, batch_seed: u64, slot: usize, sample: usize) -> u64 {
+    SimRng::new(layer_seed(net.seed, batch_seed, slot) ^ (sample as u64).rotate_left(32)).next_u64()
 }
