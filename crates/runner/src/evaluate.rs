@@ -132,6 +132,7 @@ pub fn evaluate_method(
 
     let mut out = Vec::new();
     let mut total_seconds = 0.0;
+    let mut simulation_seconds = 0.0;
     let last = conversions.len() - 1;
     for (c, (config, conversion_ts)) in conversions.iter().enumerate() {
         let conversion = convert::convert(model, config, &method.overrides(), &calib)
@@ -172,7 +173,9 @@ pub fn evaluate_method(
             vec![(*conversion_ts.last().expect("validated non-empty"), conversion_ts.clone())]
         };
         for (t_run, report_ts) in runs {
+            let started = std::time::Instant::now();
             let sim = simulate_all(&conversion.network, data, &idx, eval, t_run as usize, label, device)?;
+            simulation_seconds += started.elapsed().as_secs_f64();
             for t in report_ts {
                 let tt = t as usize;
                 out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
@@ -228,7 +231,9 @@ pub fn evaluate_method(
             }
         }
     }
-    // T = 0: the whole conversion cost of the row (the sum over per-T conversions).
+    // T = 0: the whole conversion cost of the row (the sum over per-T conversions), and the
+    // wall-clock seconds of all its simulations on the evaluation images.
+    out.insert(0, measure(label, 0, "simulation_seconds", "", simulation_seconds, n));
     out.insert(0, measure(label, 0, "conversion_seconds", "", total_seconds, n));
     Ok(out)
 }
@@ -373,6 +378,7 @@ fn simulate_all(
     let slots: Vec<usize> = if eval.layer_analysis { (0..net.layers.len()).collect() } else { Vec::new() };
     let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
+    let mut last_line = 0.0;
     for (b, chunk) in batches.iter().enumerate() {
         let (x, _, labels) = batch_tensors(&data.test, chunk, &data.norm, None, device);
         // Each batch's random streams are seeded by its index: the same spec gives the same spikes.
@@ -414,17 +420,25 @@ fn simulate_all(
             merge_diagnostics(acc, per_slot);
         }
         bar.inc(1);
-        if plain && (b + 1) % 10 == 0 {
-            eprintln!(
-                "  {label} T={timesteps}: batch {}/{} ({:.0}s)",
-                b + 1,
-                batches.len(),
-                started.elapsed().as_secs_f64()
-            );
+        // In logs (no terminal): every 10th batch, the last one, and at least once a minute.
+        let elapsed = started.elapsed().as_secs_f64();
+        if plain && ((b + 1) % 10 == 0 || b + 1 == batches.len() || elapsed - last_line >= 60.0) {
+            last_line = elapsed;
+            eprintln!("  {label} T={timesteps}: {}", batch_progress(b + 1, batches.len(), elapsed));
         }
     }
     bar.finish_and_clear();
     Ok(totals)
+}
+
+/// `batch 3/10 (12s, ETA 28s)`: batches done of `total` after `elapsed` seconds, and the time
+/// the rest takes at the rate so far (no ETA once done).
+fn batch_progress(done: usize, total: usize, elapsed: f64) -> String {
+    if done >= total || done == 0 {
+        return format!("batch {done}/{total} ({elapsed:.0}s)");
+    }
+    let eta = elapsed / done as f64 * (total - done) as f64;
+    format!("batch {done}/{total} ({elapsed:.0}s, ETA {eta:.0}s)")
 }
 
 /// Rows of the layer analysis at reported step `t` of a run: per slot `sin_ratio` (by step t)
@@ -558,6 +572,12 @@ pub fn conversion_loss_measures(ann: &[Measure], method: &[Measure]) -> Vec<Meas
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_progress_extrapolates_the_rate_so_far() {
+        assert_eq!(batch_progress(3, 10, 12.0), "batch 3/10 (12s, ETA 28s)");
+        assert_eq!(batch_progress(10, 10, 40.0), "batch 10/10 (40s)");
+    }
 
     #[test]
     fn a_method_version_past_one_changes_the_eval_key_and_version_one_keeps_the_old_key() {

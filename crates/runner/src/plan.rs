@@ -49,14 +49,19 @@ pub fn expand(file: &Path, raw: &toml::Table, spec: &Spec) -> Result<Vec<Variant
                 let mut t = table.clone();
                 let mut parts = Vec::new();
                 let short_name = |f: &str| -> String {
-                    // The last path component, or the last two when it alone is ambiguous
-                    // within this sweep (e.g. `lcp.timesteps` vs `eval.timesteps`).
-                    let last = |f: &str| f.rsplit('.').next().unwrap_or(f).to_string();
-                    if fields.iter().filter(|g| last(g) == last(f)).count() > 1 {
-                        f.rsplitn(3, '.').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(".")
-                    } else {
-                        last(f)
-                    }
+                    // The shortest tail of the path no other field of this sweep ends with
+                    // (`epochs`; `lcp.timesteps` vs `eval.timesteps`; `msat.neuron.preset`
+                    // vs `msat-layer-max.neuron.preset`).
+                    let tail = |g: &str, n: usize| -> String {
+                        let parts: Vec<&str> = g.split('.').collect();
+                        parts[parts.len().saturating_sub(n)..].join(".")
+                    };
+                    let depth = f.split('.').count();
+                    (1..depth)
+                        .map(|n| tail(f, n))
+                        .enumerate()
+                        .find(|(n, t)| fields.iter().filter(|g| g.as_str() != f).all(|g| tail(g, n + 1) != *t))
+                        .map_or_else(|| f.to_string(), |(_, t)| t)
                 };
                 for (f, v) in fields.iter().zip(values) {
                     set_path(&mut t, f, v.clone()).map_err(|message| SpecError::Field {
@@ -181,6 +186,18 @@ values = [[8, [8], 2]]
         let v = expand(Path::new("s.toml"), &raw, &spec).unwrap();
         assert_eq!(v[0].label, "lcp.timesteps=8,eval.timesteps=[8],epochs=2");
         assert_eq!(v[0].spec.eval.timesteps, [8]);
+        // Two methods' neuron keys: the label keeps as much of each path as tells them apart.
+        let text = text
+            .replace("label = \"lcp\"\n", "label = \"lcp\"\n[[method]]\nkind = \"snn-calibration\"\nlabel = \"acp\"\n")
+            .replace(
+                r#"fields = ["method.lcp.timesteps", "eval.timesteps", "train.epochs"]"#,
+                r#"fields = ["method.lcp.neuron.v_init", "method.acp.neuron.v_init", "train.epochs"]"#,
+            )
+            .replace("values = [[8, [8], 2]]", r#"values = [["half", "half", 2]]"#);
+        let raw: toml::Table = toml::from_str(&text).unwrap();
+        let spec = parse_table(Path::new("s.toml"), &raw).unwrap();
+        let v = expand(Path::new("s.toml"), &raw, &spec).unwrap();
+        assert_eq!(v[0].label, "lcp.neuron.v_init=half,acp.neuron.v_init=half,epochs=2");
     }
 
     const WHEN_SPEC: &str = r#"

@@ -233,6 +233,10 @@ fn calibrate_at_eval_t_converts_once_per_t_for_methods_with_a_calibration_t() {
     assert_ne!(th2, th8, "calibrated at T = 2 and T = 8: different thresholds");
     let secs = |t| value("lan2023", t, "conversion_seconds")[0];
     assert!((secs(0) - secs(2) - secs(8)).abs() < 1e-9);
+    // The row's simulation time: one row, at T = 0.
+    let sim = value("lan2023", 0, "simulation_seconds");
+    assert!(sim.len() == 1 && sim[0] > 0.0, "{sim:?}");
+    assert!(value("lan2023", 2, "simulation_seconds").is_empty());
     for t in [2, 8] {
         assert_eq!(value("lan2023", t, "accuracy").len(), 1);
     }

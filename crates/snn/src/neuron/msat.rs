@@ -13,6 +13,8 @@
 //! DET  = τ_rd·exp(−x'/C)                                     (Eq. 17; x' = v̂(t) − v(t−1))
 //! θ(t) = λ·sigmoid([dtt] DTT + [det] DET)    for t ≥ 2;   θ(1) = λ
 //! θ(t) = fixed_fraction·λ                   with dtt = det = false (every step)
+//! units = "layer-max": v_p, V̄ and x' divided by λ and V_T = −1 in DTT and DET (the formula
+//!   on the weight-normalised network of the paper's Sec. 3; default "raw", the code's)
 //! v̂    = v(t−1) + x'
 //! s    = clamp(floor(v̂/θ), 0, γ)                             (γ = `max_spikes`, 1)
 //! s̃    = m·s for t ≤ confidence_steps, m ~ Bernoulli(confidence) per element and step; else s
@@ -119,6 +121,20 @@ impl MsatPreset {
     }
 }
 
+/// In which units the DTT and DET see the membrane and the input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MsatUnits {
+    /// The network's own units, V_T = −λ (the authors' code): the sigmoid's argument, and so
+    /// θ/λ, depend on the scale of the layer's activations.
+    #[default]
+    Raw,
+    /// Units of λ, V_T = −1: the formula applied to the weight-normalised network the paper's
+    /// Sec. 3 describes (activations in [0, 1], V_th = 1), which it calls equivalent to
+    /// threshold balancing. θ/λ then does not depend on the activations' scale.
+    LayerMax,
+}
+
 /// Which spike resets the membrane while spike confidence masks spikes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -193,6 +209,13 @@ pub struct Msat {
     /// Adapt the threshold at t = 1 too (v_p = v(0), V̄ = 0) instead of θ(1) = λ.
     #[serde(default)]
     pub adaptive_first_step: bool,
+    /// The units of the DTT and DET (`raw`, the code; `layer-max`, the normalised network).
+    #[serde(default, skip_serializing_if = "is_raw")]
+    pub units: MsatUnits,
+}
+
+fn is_raw(units: &MsatUnits) -> bool {
+    *units == MsatUnits::Raw
 }
 
 impl Default for Msat {
@@ -230,13 +253,19 @@ impl Msat {
         if t <= 1 && !self.adaptive_first_step {
             return 1.0;
         }
+        // Raw: V_T = −λ on the network's values; layer-max: values divided by λ, V_T = −1.
+        let (scale, v_t) = match self.units {
+            MsatUnits::Raw => (1.0, -lambda),
+            MsatUnits::LayerMax if lambda > 0.0 => (1.0 / lambda, -1.0),
+            MsatUnits::LayerMax => (1.0, -1.0),
+        };
         let mut u = 0.0;
         if self.dtt {
-            let d = v_prev - v_mean;
-            u += k.tau_mp * (k.alpha * d - lambda + k.k_a * softplus(d / k.k_i));
+            let d = (v_prev - v_mean) * scale;
+            u += k.tau_mp * (k.alpha * d + v_t + k.k_a * softplus(d / k.k_i));
         }
         if self.det {
-            u += k.tau_rd * (-input / k.c).exp();
+            u += k.tau_rd * (-input * scale / k.c).exp();
         }
         sigmoid(u)
     }
@@ -427,6 +456,29 @@ mod tests {
             factors.push(f);
         }
         (out, factors)
+    }
+
+    #[test]
+    fn layer_max_units_make_the_neuron_scale_free_and_equal_raw_units_at_lambda_one() {
+        let inputs = [0.9, 0.3, 1.2, 0.0, 0.7, 0.4, 1.1, 0.2];
+        let normalised = Msat { units: MsatUnits::LayerMax, ..Msat::default() };
+        let (base, base_f, base_s) = trace(normalised, 1.0, &inputs);
+        // λ = 1: both units are the same formula.
+        let (raw, raw_f, _) = trace(Msat::default(), 1.0, &inputs);
+        assert_eq!((&base, &base_f), (&raw, &raw_f));
+        for c in [4.0f32, 0.25] {
+            let scaled: Vec<f32> = inputs.iter().map(|x| x * c).collect();
+            let (out, f, spikes) = trace(normalised, c, &scaled);
+            assert_eq!(spikes, base_s, "λ = {c}: the same spikes");
+            for ((a, b), (fa, fb)) in out.iter().zip(&base).zip(f.iter().zip(&base_f)) {
+                assert!((a - c * b).abs() <= 1e-5 * c && (fa - fb).abs() < 1e-6, "λ = {c}: {out:?} vs {base:?}");
+            }
+            // Raw units are not scale-free: at λ = 4 the sigmoid's argument drops by ~3.
+            if c > 1.0 {
+                let (_, raw_f, _) = trace(Msat::default(), c, &scaled);
+                assert!(raw_f[1] < 0.5 * f[1], "raw θ/λ {} vs layer-max {}", raw_f[1], f[1]);
+            }
+        }
     }
 
     #[test]
