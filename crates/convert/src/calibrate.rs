@@ -191,8 +191,14 @@ pub fn element_mean_difference(a: &[f32], b: &[f32], per_sample: usize) -> Vec<f
 /// captured by a run of its own.
 pub const STAGED_MEMORY_BUDGET: usize = 4 << 30;
 
-/// Steps per pass when a slot's input is captured by a run of its own.
+/// Steps per pass when a slot's input is captured by a run of its own on the event-driven
+/// engine (one sample at a time: memory is small).
 const CAPTURE_CHUNK: usize = 32;
+
+/// Steps per pass of a dense-engine capture, which folds the steps into the batch: kept small
+/// so a wide layer (PointNet's 1,024 channels × 1,024 points) stays within memory. The
+/// result does not depend on it.
+const DENSE_CAPTURE_CHUNK: usize = 4;
 
 /// One slot's input on one calibration batch: `values` `[T, batch, channels, inner]`
 /// (step-major) of `shape`.
@@ -253,7 +259,9 @@ pub fn visit_slots(
                 let batch = images.dims()[0];
                 let (values, [channels, inner]) = match &engine {
                     Some(engine) => engine.slot_input(net, images.clone(), &config, slot),
-                    None => simulate_slot_input(net, images.clone(), timesteps, config.chunk, slot),
+                    None => {
+                        simulate_slot_input(net, images.clone(), timesteps, timesteps.min(DENSE_CAPTURE_CHUNK), slot)
+                    }
                 };
                 (values, LayerShape { batch, channels, inner })
             })
@@ -291,7 +299,7 @@ pub fn correct_slot(
 ) {
     let batch = images.dims()[0];
     let (values, [channels, inner]) =
-        simulate_slot_input(net, images.clone(), timesteps, timesteps.min(CAPTURE_CHUNK), slot);
+        simulate_slot_input(net, images.clone(), timesteps, timesteps.min(DENSE_CAPTURE_CHUNK), slot);
     let input = SlotInput { values: &values, shape: LayerShape { batch, channels, inner } };
     correct_from_input(&mut net.layers[slot], &input, ann, timesteps, potential_init);
 }
