@@ -202,9 +202,9 @@ const DENSE_CAPTURE_CHUNK: usize = 4;
 
 /// One slot's input on one calibration batch: `values` `[T, batch, channels, inner]`
 /// (step-major) of `shape`.
-pub struct SlotInput<'a> {
+pub struct SlotInput {
     /// The slot's pre-activation at every step, step-major.
-    pub values: &'a [f32],
+    pub values: Vec<f32>,
     /// Batch, channels and positions of the slot.
     pub shape: LayerShape,
 }
@@ -235,7 +235,7 @@ pub fn visit_slots(
             // Split `[T, total, size]` into each batch's `[T, batch, size]`.
             let size = shape.per_sample();
             let mut offset = 0;
-            let split: Vec<(Vec<f32>, LayerShape)> = sizes
+            let inputs: Vec<SlotInput> = sizes
                 .iter()
                 .map(|&batch| {
                     let mut part = Vec::with_capacity(timesteps * batch * size);
@@ -243,17 +243,16 @@ pub fn visit_slots(
                         part.extend_from_slice(&step[offset * size..(offset + batch) * size]);
                     }
                     offset += batch;
-                    (part, LayerShape { batch, ..shape })
+                    SlotInput { values: part, shape: LayerShape { batch, ..shape } }
                 })
                 .collect();
-            let inputs: Vec<SlotInput> = split.iter().map(|(v, s)| SlotInput { values: v, shape: *s }).collect();
             visit(slot, layer, &inputs);
         });
         return;
     }
     let config = SimConfig::new(timesteps, timesteps.min(CAPTURE_CHUNK));
     for slot in 0..net.layers.len() {
-        let captured: Vec<(Vec<f32>, LayerShape)> = batches
+        let inputs: Vec<SlotInput> = batches
             .iter()
             .map(|images| {
                 let batch = images.dims()[0];
@@ -263,10 +262,9 @@ pub fn visit_slots(
                         simulate_slot_input(net, images.clone(), timesteps, timesteps.min(DENSE_CAPTURE_CHUNK), slot)
                     }
                 };
-                (values, LayerShape { batch, channels, inner })
+                SlotInput { values, shape: LayerShape { batch, channels, inner } }
             })
             .collect();
-        let inputs: Vec<SlotInput> = captured.iter().map(|(v, s)| SlotInput { values: v, shape: *s }).collect();
         visit(slot, &mut net.layers[slot], &inputs);
     }
 }
@@ -300,7 +298,7 @@ pub fn correct_slot(
     let batch = images.dims()[0];
     let (values, [channels, inner]) =
         simulate_slot_input(net, images.clone(), timesteps, timesteps.min(DENSE_CAPTURE_CHUNK), slot);
-    let input = SlotInput { values: &values, shape: LayerShape { batch, channels, inner } };
+    let input = SlotInput { values, shape: LayerShape { batch, channels, inner } };
     correct_from_input(&mut net.layers[slot], &input, ann, timesteps, potential_init);
 }
 
@@ -314,14 +312,14 @@ pub fn correct_from_input(
     potential_init: bool,
 ) {
     let (y_ann, shape) = ann;
-    let snn = replay_layer(layer, input.values, input.shape, timesteps);
+    let snn = replay_layer(layer, &input.values, input.shape, timesteps);
     let e = channel_mean_difference(&snn, y_ann, *shape);
     let bias = layer.bias.get_or_insert_with(|| vec![0.0; shape.channels]);
     for (b, e) in bias.iter_mut().zip(&e) {
         *b -= e;
     }
     if potential_init {
-        let snn = replay_layer(layer, input.values, input.shape, timesteps);
+        let snn = replay_layer(layer, &input.values, input.shape, timesteps);
         let d = element_mean_difference(y_ann, &snn, shape.channels * shape.inner);
         layer.v_init = Some(d.into_iter().map(|v| v * timesteps as f32).collect());
     }

@@ -25,12 +25,17 @@ fn mean_abs_error(net: &snn::SpikingNetwork, x: &Tensor<4>, t: usize, slot: usiz
     e.iter().map(|v| v.abs()).sum::<f32>() / e.len() as f32
 }
 
+/// SNN Calibration's thresholds at T = 4 without corrections: what the corrections start from.
+fn threshold_only(model: &zoo::Network, x: &Tensor<4>) -> snn::SpikingNetwork {
+    let method: MethodConfig =
+        toml::from_str("kind = \"snn-calibration\"\nmode = \"threshold-only\"\ntimesteps = 4").unwrap();
+    convert(model, &method, &SpecOverrides::default(), std::slice::from_ref(x)).unwrap().network
+}
+
 #[test]
 fn bias_correction_shrinks_the_mean_output_error_of_every_layer() {
     let (model, x) = setup();
-    let method: MethodConfig =
-        toml::from_str("kind = \"snn-calibration\"\nmode = \"threshold-only\"\ntimesteps = 4").unwrap();
-    let plain = convert(&model, &method, &SpecOverrides::default(), std::slice::from_ref(&x)).unwrap().network;
+    let plain = threshold_only(&model, &x);
     let mut corrected = plain.clone();
     correct_layers(&mut corrected, &x, 4, false);
     for slot in 0..plain.layers.len() {
@@ -101,9 +106,7 @@ fn one_pass_corrections_equal_slot_by_slot_corrections() {
     // order; `correct_slot` captures each slot's input with a dense run of its own. Both must
     // give the same biases and initial potentials (up to float summation order).
     let (model, x) = setup();
-    let method: MethodConfig =
-        toml::from_str("kind = \"snn-calibration\"\nmode = \"threshold-only\"\ntimesteps = 4").unwrap();
-    let plain = convert(&model, &method, &SpecOverrides::default(), std::slice::from_ref(&x)).unwrap().network;
+    let plain = threshold_only(&model, &x);
     let mut staged = plain.clone();
     correct_layers(&mut staged, &x, 4, true);
     let mut per_slot = plain.clone();

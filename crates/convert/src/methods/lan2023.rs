@@ -290,7 +290,7 @@ impl ConversionMethod for Lan2023 {
                 let per_candidate: Vec<(f64, Vec<f32>)> = candidates
                     .par_iter()
                     .map(|&theta| {
-                        let s = replay(layer, theta, input.values, batch, shape, t);
+                        let s = replay(layer, theta, &input.values, batch, shape, t);
                         let kl = if search { channel_kl_divergence(o, &s, shape) } else { 0.0 };
                         let e = if bias_adjustment { channel_mean_difference(o, &s, shape) } else { Vec::new() };
                         (kl, e)

@@ -554,12 +554,7 @@ impl SparseNetwork {
     fn sample_input(&self, n: usize, i: usize, reps: usize, buffers: &[Option<Vec<Vec<f32>>>]) -> Vec<f32> {
         let mut sum = vec![0.0; reps * self.nodes[n].input_size];
         for &j in &self.nodes[n].inputs {
-            let b = &buffers[j].as_ref().expect("a node's inputs are computed before it")[i];
-            for step in sum.chunks_mut(b.len()) {
-                for (a, v) in step.iter_mut().zip(b) {
-                    *a += v;
-                }
-            }
+            add_broadcast(&mut sum, &buffers[j].as_ref().expect("a node's inputs are computed before it")[i]);
         }
         sum
     }
@@ -579,12 +574,7 @@ impl SparseNetwork {
             if Some(p) == moved {
                 continue;
             }
-            let b = buffers[j].as_ref().expect("a node's inputs are computed before it");
-            for step in sum.chunks_mut(b.len()) {
-                for (a, v) in step.iter_mut().zip(b) {
-                    *a += v;
-                }
-            }
+            add_broadcast(&mut sum, buffers[j].as_ref().expect("a node's inputs are computed before it"));
         }
         sum
     }
@@ -594,4 +584,13 @@ impl SparseNetwork {
 /// sample.
 fn sample_seed(net: &SpikingNetwork, batch_seed: u64, slot: usize, sample: usize) -> u64 {
     SimRng::new(layer_seed(net.seed, batch_seed, slot) ^ (sample as u64).rotate_left(32)).next_u64()
+}
+
+/// `sum += b`, with `b` (one step, or as many steps as `sum`) broadcast over `sum`'s steps.
+fn add_broadcast(sum: &mut [f32], b: &[f32]) {
+    for step in sum.chunks_mut(b.len()) {
+        for (a, v) in step.iter_mut().zip(b) {
+            *a += v;
+        }
+    }
 }
