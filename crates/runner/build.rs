@@ -1,4 +1,5 @@
-//! Stamps the commit the binary is built from into `RUNNER_GIT_HASH` (for `runner --version`).
+//! Stamps the commit the binary is built from into `RUNNER_GIT_HASH` (`runner --version` and
+//! the provenance of every computed result).
 
 use std::process::Command;
 
@@ -16,10 +17,15 @@ fn main() {
         _ => "unknown".into(),
     };
     println!("cargo:rustc-env=RUNNER_GIT_HASH={hash}");
-    // A new commit or a change to the index (staging) re-stamps.
+    // A new commit, a change to the index (staging) or to any source of the workspace
+    // re-stamps, so `-dirty` is never stale (result rows carry this hash).
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         for f in ["HEAD", "index"] {
             println!("cargo:rerun-if-changed={dir}/{f}");
         }
+    }
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for path in ["crates", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
 }

@@ -16,7 +16,7 @@ pub mod weight_calibration;
 
 pub use driver::{Conversion, ConvertError, SpecOverrides, convert, method_neuron, spec_readout};
 pub use methods::{
-    ConversionMethod, MeasureContext, MethodConfig, MethodKind, MethodMeasure, RegisteredMethod, method_kinds,
-    register_method,
+    CodeVersions, ConversionMethod, MeasureContext, MethodConfig, MethodKind, MethodMeasure, RegisteredMethod,
+    method_kinds, register_method,
 };
 pub use observe::{ObserveHook, SlotStats, observe};

@@ -24,6 +24,11 @@ impl Cache {
         Self { root: root.into() }
     }
 
+    /// The cache's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Directory of one stage entry.
     pub fn dir(&self, stage: &str, key: &str) -> PathBuf {
         self.root.join(stage).join(key)
@@ -32,18 +37,20 @@ impl Cache {
     /// Whether the entry completed and its files are intact: every file listed in its
     /// `checksums.json` must have the SHA-256 recorded when it was marked done. A damaged
     /// entry is reported, moved aside to `<key>.bad-<unix seconds>` and treated as absent, so
-    /// it is recomputed, never used. (Entries without checksums, written before checksums
-    /// existed, are taken as they are.)
+    /// it is recomputed, never used. An entry without checksums (written before they existed)
+    /// cannot be verified and is treated the same way.
     pub fn is_done(&self, stage: &str, key: &str) -> bool {
         let dir = self.dir(stage, key);
         if !dir.join("DONE").exists() {
             return false;
         }
-        let Ok(text) = std::fs::read(dir.join(CHECKSUMS)) else {
-            return true;
-        };
-        let recorded: Result<std::collections::BTreeMap<String, String>, _> = serde_json::from_slice(&text);
+        let recorded: Result<std::collections::BTreeMap<String, String>, String> =
+            match std::fs::read(dir.join(CHECKSUMS)) {
+                Ok(text) => serde_json::from_slice(&text).map_err(|e| e.to_string()),
+                Err(_) => Err(String::new()),
+            };
         let damaged = match recorded {
+            Err(e) if e.is_empty() => Some(format!("it has no {CHECKSUMS}, so it cannot be verified")),
             Err(e) => Some(format!("{CHECKSUMS} does not parse ({e})")),
             Ok(files) => files.iter().find_map(|(name, want)| match file_sha256(&dir.join(name)) {
                 Ok(got) if &got == want => None,
@@ -131,6 +138,26 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     Ok(hash)
 }
 
+/// Writes `path` through `write`, which is handed a unique temporary name beside `path` (same
+/// directory, so the rename is atomic); the file appears under its name only when complete.
+pub fn write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().with_context(|| format!("{}: no file name", path.display()))?.to_os_string();
+    name.push(format!(".{}.w{n}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let result = write(&tmp).and_then(|()| {
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Writes `value` as pretty JSON, atomically.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)?;
@@ -164,5 +191,36 @@ mod tests {
         write_file(&entry.join("measures.json"), b"[2]").unwrap();
         assert!(!cache.is_done("eval", "k"));
         assert!(!entry.exists(), "moved aside");
+    }
+
+    #[test]
+    fn an_entry_without_checksums_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let entry = cache.dir("eval", "old");
+        write_file(&entry.join("measures.json"), b"[1]").unwrap();
+        write_file(&entry.join("DONE"), b"").unwrap();
+        assert!(!cache.is_done("eval", "old"), "an unverifiable entry is recomputed");
+        assert!(!entry.exists(), "moved aside");
+        let aside: Vec<String> = std::fs::read_dir(dir.path().join("eval"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(aside.iter().any(|n| n.starts_with("old.bad-")), "{aside:?}");
+    }
+
+    #[test]
+    fn write_with_leaves_no_file_when_the_writer_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bpk");
+        let failed = write_with(&path, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            anyhow::bail!("killed midway")
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no checkpoint, no temporary");
+        write_with(&path, |tmp| Ok(std::fs::write(tmp, b"whole")?)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

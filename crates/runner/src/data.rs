@@ -147,6 +147,7 @@ impl Data {
             (train, test, norm, datasets::default_augment(&section.name).map(TrainAugment::Images))
         };
         if let Some(n) = section.train_subset {
+            warn_clamped("dataset.train_subset", n, train.len(), "training samples");
             let idx = datasets::shuffled_indices(train.len(), 0x5EED, 0);
             let mut keep: Vec<usize> = idx.into_iter().take(n).collect();
             keep.sort_unstable();
@@ -195,8 +196,35 @@ impl Data {
     }
 }
 
+/// Says, once per process and key, that the spec asked for more than the data holds and how
+/// many are used instead (`key` names the spec field).
+pub fn warn_clamped(key: &str, asked: usize, available: usize, what: &str) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static WARNED: Mutex<Option<HashSet<(String, usize, usize)>>> = Mutex::new(None);
+    if asked <= available {
+        return;
+    }
+    let first = WARNED.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().insert((
+        key.to_string(),
+        asked,
+        available,
+    ));
+    if first {
+        eprintln!("warning: {key} = {asked} is more than the {available} {what} there are: using {available}");
+    }
+}
+
 /// Indices of a test subset.
 pub fn select_subset(n: usize, subset: Option<&TestSubset>) -> Vec<usize> {
+    if let Some(k) = subset.and_then(|s| s.first.or(s.sample)) {
+        let key = if subset.is_some_and(|s| s.first.is_some()) {
+            "eval.test_subset.first"
+        } else {
+            "eval.test_subset.sample"
+        };
+        warn_clamped(key, k, n, "test samples");
+    }
     match subset {
         None => (0..n).collect(),
         Some(TestSubset { first: Some(k), .. }) => (0..(*k).min(n)).collect(),
@@ -285,6 +313,7 @@ pub fn batch_tensors(
 
 /// Calibration batches: the first `n` training images of a seeded shuffle, no augmentation.
 pub fn calibration_batches(data: &Data, n: usize, batch: usize, seed: u64, device: &Device) -> Vec<Tensor<4>> {
+    warn_clamped("convert.calibration_images", n, data.train.len(), "training samples");
     let idx: Vec<usize> = datasets::shuffled_indices(data.train.len(), seed ^ 0xCA11B, 0).into_iter().take(n).collect();
     idx.chunks(batch).map(|c| batch_tensors(&data.train, c, &data.norm, None, device).0).collect()
 }

@@ -38,8 +38,9 @@ fn measure(method: &str, t: u32, metric: &str, layer: &str, value: f64, n: usize
 }
 
 /// Key of an evaluation stage: the ANN's key, the test set's fingerprint, the method entry,
-/// the convert and eval sections, the seed, and the method's code version when it is past 1
-/// (so the keys of methods never bumped stay as they were).
+/// the convert and eval sections, the seed, and the code versions of the method, its neuron
+/// and its readout ([`convert::MethodConfig::code_versions`]), each only when it is past 1
+/// (so the keys of parts never bumped stay as they were).
 pub fn eval_key(
     train_key: &str,
     test_fingerprint: &str,
@@ -49,9 +50,20 @@ pub fn eval_key(
     seed: u64,
 ) -> String {
     let parts = (train_key, test_fingerprint, method, convert, eval, seed);
-    match method.config.version() {
-        1 => stage_key("eval", EVAL_STAGE_VERSION, &parts),
-        version => stage_key("eval", EVAL_STAGE_VERSION, &(parts, ("method_version", version))),
+    let versions = method.config.code_versions(&method.overrides());
+    let bumped: Vec<(&str, u32)> = [
+        ("method_version", versions.method),
+        ("neuron_version", versions.neuron),
+        ("readout_version", versions.readout),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v > 1)
+    .collect();
+    match bumped.as_slice() {
+        [] => stage_key("eval", EVAL_STAGE_VERSION, &parts),
+        // The form keys had when only methods had versions.
+        [("method_version", version)] => stage_key("eval", EVAL_STAGE_VERSION, &(parts, ("method_version", version))),
+        _ => stage_key("eval", EVAL_STAGE_VERSION, &(parts, bumped)),
     }
 }
 
@@ -599,6 +611,47 @@ mod tests {
         assert_eq!(key(plain), old(plain));
         assert_eq!(light.config.version(), 2, "bias correction on the event-driven engine");
         assert_ne!(key(light), old(light), "results of the older code are not reused");
+    }
+
+    #[test]
+    fn bumping_a_neuron_or_readout_version_changes_only_the_keys_of_evaluations_using_it() {
+        use snn::readout::accumulate::Accumulate;
+        use snn::{NeuronKind, ReadoutKind, neuron::integrate_and_fire::IntegrateAndFire};
+        // Kinds of their own (the registries are global): an IF neuron and the accumulate
+        // readout under new names, registered at version 1, then again at version 2.
+        let register = |version: u32| {
+            let mut neuron = NeuronKind::of::<IntegrateAndFire>();
+            (neuron.name, neuron.version) = ("if-versioned-in-a-test", version);
+            snn::register_neuron(neuron);
+            let mut readout = ReadoutKind::of::<Accumulate>();
+            (readout.name, readout.version) = ("accumulate-versioned-in-a-test", version);
+            snn::register_readout(readout);
+        };
+        register(1);
+        let text = "[dataset]\nname = \"synthetic-shapes2d\"\n[model]\nname = \"small-cnn\"\n\
+                    [[method]]\nkind = \"robust-norm\"\n\
+                    [[method]]\nkind = \"robust-norm\"\nlabel = \"n\"\n\
+                    [method.neuron]\nkind = \"if-versioned-in-a-test\"\n\
+                    [[method]]\nkind = \"robust-norm\"\nlabel = \"r\"\n\
+                    [method.readout]\nkind = \"accumulate-versioned-in-a-test\"\n\
+                    [eval]\ntimesteps = [4]\n";
+        let raw: toml::Table = toml::from_str(text).unwrap();
+        let spec = crate::spec::parse_table(std::path::Path::new("s.toml"), &raw).unwrap();
+        let keys = || -> Vec<String> {
+            spec.methods.iter().map(|m| eval_key("ann", "test", m, &spec.convert, &spec.eval, 0)).collect()
+        };
+        let before = keys();
+        let old = |m: &MethodEntry| {
+            stage_key("eval", EVAL_STAGE_VERSION, &("ann", "test", m, &spec.convert, &spec.eval, 0u64))
+        };
+        let unchanged: Vec<String> = spec.methods.iter().map(old).collect();
+        assert_eq!(before, unchanged, "version-1 neurons and readouts keep the keys they always had");
+        register(2);
+        let after = keys();
+        assert_eq!(after[0], before[0], "the default IF neuron and accumulate readout were not bumped");
+        assert_ne!(after[1], before[1], "the bumped neuron's evaluations are recomputed");
+        assert_ne!(after[2], before[2], "the bumped readout's evaluations are recomputed");
+        assert_ne!(after[1], after[2]);
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub(crate) fn load_trained(
     let cache = Cache::new(&opts.cache_dir);
     let shipped = opts.results_dir.join(SHIPPED_CHECKPOINTS_DIR);
     if spec.model.weights.is_none() {
-        let key = train_key(spec, seed, &data.train_fingerprint);
+        let key = train_key(spec, seed, &data.train_fingerprint)?;
         let committed = shipped.join(format!("{key}.bpk")).exists();
         if !cache.is_done("train", &key) && !committed {
             bail!(

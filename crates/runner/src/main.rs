@@ -29,9 +29,10 @@ struct Global {
     /// Stage cache directory.
     #[arg(long, global = true, default_value = ".cache")]
     cache_dir: PathBuf,
-    /// Where results/<spec stem>/ is written.
-    #[arg(long, global = true, default_value = "results")]
-    results_dir: PathBuf,
+    /// Where <spec stem>/ is written (default `results`; with `--set` overrides and no
+    /// `--results-dir`, `results/<spec stem>+<hash of the overrides>/`).
+    #[arg(long, global = true)]
+    results_dir: Option<PathBuf>,
     /// Backend: flex (CPU, default), ndarray or wgpu (when compiled in).
     #[arg(long, global = true, default_value = "flex")]
     device: String,
@@ -176,7 +177,8 @@ fn run() -> Result<()> {
     let opts = RunOptions {
         data_dir: g.data_dir,
         cache_dir: g.cache_dir,
-        results_dir: g.results_dir,
+        results_dir_chosen: g.results_dir.is_some(),
+        results_dir: g.results_dir.unwrap_or_else(|| PathBuf::from("results")),
         device_name: g.device.clone(),
         overrides: g.overrides,
     };

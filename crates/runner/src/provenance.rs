@@ -1,7 +1,5 @@
 //! Where a number came from: git hash, burn version, backend, date.
 
-use std::process::Command;
-
 /// The burn version this workspace pins (`=0.22.1` in the root Cargo.toml).
 pub const BURN_VERSION: &str = burn_version!();
 
@@ -19,27 +17,15 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// Provenance of this process.
+    /// Provenance of this process: the commit this binary was built from (stamped at build
+    /// time, `-dirty` when the build saw uncommitted changes), not the checkout it runs in.
     pub fn current(backend: &str) -> Self {
-        Self { git_hash: git_hash(), burn_version: BURN_VERSION.into(), backend: backend.into(), date: today_utc() }
-    }
-}
-
-fn git_hash() -> String {
-    let out = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match out(&["rev-parse", "--short=10", "HEAD"]) {
-        Some(h) if !h.is_empty() => {
-            let dirty = out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-            if dirty { format!("{h}-dirty") } else { h }
+        Self {
+            git_hash: env!("RUNNER_GIT_HASH").into(),
+            burn_version: BURN_VERSION.into(),
+            backend: backend.into(),
+            date: today_utc(),
         }
-        _ => "unknown".into(),
     }
 }
 

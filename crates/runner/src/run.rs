@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use datasets::DataRoot;
-use zoo::build_model;
+use zoo::{Network, build_model};
 
 use crate::cache::{Cache, read_json, write_file, write_json};
 use crate::data::Data;
@@ -22,7 +22,7 @@ use crate::report::{
     render_figure, render_markdown, render_summary, write_csv,
 };
 use crate::spec::{Spec, load_spec};
-use crate::train::{TrainedAnn, ship_checkpoint, train_key, train_or_load};
+use crate::train::{TrainedAnn, ann_base_key, ship_checkpoint, train_key, train_or_load};
 
 /// Options shared by every command.
 #[derive(Clone, Debug)]
@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub device_name: String,
     /// `--set key=value` overrides.
     pub overrides: Vec<String>,
+    /// `--results-dir` was given: the table goes to `<results_dir>/<stem>/` even when `--set`
+    /// changed the spec (else such a run writes `<stem>+<hash of the overrides>/`).
+    pub results_dir_chosen: bool,
 }
 
 /// Whether stages may be computed (`run`), must come from the cache (`report`, `merge`), or
@@ -120,8 +123,10 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
             file.display()
         );
     }
-    // A spec changed by `--set` never overwrites the spec's own (committed) table.
-    let out_dir = opts.results_dir.join(results_folder(&stem, &opts.overrides));
+    // A spec changed by `--set` never overwrites the spec's own (committed) table, unless the
+    // user chose where results go.
+    let folder = if opts.results_dir_chosen { stem.clone() } else { results_folder(&stem, &opts.overrides) };
+    let out_dir = opts.results_dir.join(folder);
 
     // Shipped ANN checkpoints live in one folder for all specs, named by training key, so
     // specs that share an ANN share one file.
@@ -288,6 +293,37 @@ fn resolved_toml(spec: &Spec) -> Result<String> {
     ))
 }
 
+/// What a run learns about one variant that only the data (or the weights file) can tell,
+/// kept so that `report` and `merge` render tables from the cache alone, without loading a
+/// dataset or building a model: the data fingerprints that key the stages, the ANN's key per
+/// seed, and the ANN's operation counts. Every run and shard rewrites it
+/// (`<cache>/variant/<key>/record.json`), so a report shows what the last run computed.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct VariantRecord {
+    train_fingerprint: String,
+    test_fingerprint: String,
+    /// Seed → the key of the ANN the evaluations start from (training or import).
+    ann_keys: std::collections::BTreeMap<u64, String>,
+    /// The ANN's operation counts (Lan et al. 2023 Table 8), from a traced forward.
+    operations: Vec<Measure>,
+    /// When and by which code the record was written.
+    provenance: Provenance,
+}
+
+/// Stage name of [`VariantRecord`] entries.
+const VARIANT_STAGE: &str = "variant";
+
+/// Key of a variant's record: what its contents depend on, as the spec says it (weights
+/// paths unresolved, so a report needs no data root). The table, methods and T are not in
+/// it: editing them never hides what was computed.
+fn variant_record_key(spec: &Spec) -> String {
+    crate::plan::stage_key(
+        VARIANT_STAGE,
+        1,
+        &(&spec.dataset, &spec.model, &spec.train, &spec.eval.test_subset, &spec.experiment.seeds),
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_variant(
     variant: &Variant,
@@ -301,20 +337,50 @@ fn run_variant(
     data_cache: &mut HashMap<String, Data>,
     stages: &mut Stages,
 ) -> Result<Vec<ResultRow>> {
-    let resolved = with_resolved_weights(&variant.spec, root)?;
+    let record_path = cache.dir(VARIANT_STAGE, &variant_record_key(&variant.spec)).join("record.json");
+    // A report never loads data or resolves weight paths: what it needs, a run recorded.
+    let (resolved, data, record) = if mode == Mode::CacheOnly {
+        if !record_path.exists() {
+            bail!(
+                "variant `{}`: nothing in the cache {} for it; run the spec first (`runner report` never computes)",
+                if variant.label.is_empty() { "(no sweep)" } else { &variant.label },
+                cache.root().display()
+            );
+        }
+        let record: VariantRecord = read_json(&record_path)?;
+        (variant.spec.clone(), None, record)
+    } else {
+        let resolved = with_resolved_weights(&variant.spec, root)?;
+        let spec = &resolved;
+        let data_key = serde_json::to_string(&spec.dataset)?;
+        if !data_cache.contains_key(&data_key) {
+            data_cache.insert(data_key.clone(), Data::load(&spec.dataset, root)?);
+        }
+        let data = &data_cache[&data_key];
+        // The ANN's operation counts do not depend on the weights or the seed: one traced
+        // forward of an untrained build per variant.
+        let untrained = build_model(&spec.model, data.input_shape(), data.classes(), device)?;
+        let operations = ann_operation_measures(&untrained, data, data.test_indices(&spec.eval).len(), device);
+        let ann_keys = spec
+            .experiment
+            .seeds
+            .iter()
+            .map(|&seed| Ok((seed, ann_base_key(spec, seed, &data.train_fingerprint)?)))
+            .collect::<Result<_>>()?;
+        let record = VariantRecord {
+            train_fingerprint: data.train_fingerprint.clone(),
+            test_fingerprint: data.test_fingerprint.clone(),
+            ann_keys,
+            operations,
+            provenance: provenance.clone(),
+        };
+        write_json(&record_path, &record)?;
+        (resolved, Some(&data_cache[&data_key]), record)
+    };
     let spec = &resolved;
-    let data_key = serde_json::to_string(&spec.dataset)?;
-    if !data_cache.contains_key(&data_key) {
-        data_cache.insert(data_key.clone(), Data::load(&spec.dataset, root)?);
-    }
-    let data = &data_cache[&data_key];
     let mut rows = Vec::new();
-    // The ANN's operation counts do not depend on the weights or the seed: one traced forward
-    // of an untrained build per variant.
-    let untrained = build_model(&spec.model, data.input_shape(), data.classes(), device)?;
-    let operations = ann_operation_measures(&untrained, data, data.test_indices(&spec.eval).len(), device);
     for &seed in &spec.experiment.seeds {
-        let label = |m: &Measure| ResultRow {
+        let label = |m: &Measure, computed: &Provenance, stage_key: &str| ResultRow {
             experiment: experiment.into(),
             dataset: spec.dataset.name.clone(),
             model: spec.model.name.clone(),
@@ -326,44 +392,50 @@ fn run_variant(
             layer: m.layer.clone(),
             value: m.value,
             n_images: m.n_images,
-            git_hash: provenance.git_hash.clone(),
-            burn_version: provenance.burn_version.clone(),
-            backend: provenance.backend.clone(),
-            date: provenance.date.clone(),
+            git_hash: computed.git_hash.clone(),
+            burn_version: computed.burn_version.clone(),
+            backend: computed.backend.clone(),
+            date: computed.date.clone(),
+            stage_key: stage_key.into(),
         };
+        let base_key =
+            record.ann_keys.get(&seed).cloned().with_context(|| {
+                format!("seed {seed}: not in the cache's record of this variant; run the spec first")
+            })?;
         // The ANN is only materialised when some stage needs computing.
         let mut ann = LazyAnn { spec, seed, data, cache, device, mode, shipped, ann: None };
-        let base_key = match &spec.model.weights {
-            Some(_) => ann.get("imported weights")?.key.clone(),
-            None => train_key(spec, seed, &data.train_fingerprint),
-        };
-        let measures: Vec<Measure> = if stages.take() {
-            cached_stage(cache, "ann", &ann_key(&base_key, &data.test_fingerprint, &spec.eval), || {
-                let model = &ann.get("ANN accuracy")?.model;
+        let (ann_measures, ann_entry) = if stages.take() {
+            let key = ann_key(&base_key, &record.test_fingerprint, &spec.eval);
+            let entry = cached_stage(cache, "ann", &key, provenance, || {
+                let (model, data) = ann.get("ANN accuracy")?;
                 Ok(evaluate_ann(model, data, &spec.eval, device))
-            })?
+            })?;
+            (entry.measures, Some((entry.provenance, format!("ann/{key}"))))
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
-        rows.extend(measures.iter().map(label));
-        rows.extend(operations.iter().map(label));
-        let ann_measures = measures;
+        if let Some((computed, stage_key)) = &ann_entry {
+            rows.extend(ann_measures.iter().map(|m| label(m, computed, stage_key)));
+        }
+        let variant_stage = format!("{VARIANT_STAGE}/{}", variant_record_key(&variant.spec));
+        rows.extend(record.operations.iter().map(|m| label(m, &record.provenance, &variant_stage)));
         let mut method_measures = Vec::new();
         for method in spec.methods.iter().filter(|m| m.applies_to(&variant.label)) {
             if !stages.take() {
                 continue;
             }
-            let key = eval_key(&base_key, &data.test_fingerprint, method, &spec.convert, &spec.eval, seed);
-            let measures = cached_stage(cache, "eval", &key, || {
-                let model = &ann.get(&format!("method {}", method.label))?.model;
+            let key = eval_key(&base_key, &record.test_fingerprint, method, &spec.convert, &spec.eval, seed);
+            let entry = cached_stage(cache, "eval", &key, provenance, || {
+                let (model, data) = ann.get(&format!("method {}", method.label))?;
                 eprintln!("converting and simulating `{}` (variant `{}`, seed {seed})", method.label, variant.label);
                 evaluate_method(model, method, data, &spec.convert, &spec.eval, seed, device)
             })?;
-            rows.extend(measures.iter().map(label));
-            method_measures.extend(measures);
+            rows.extend(entry.measures.iter().map(|m| label(m, &entry.provenance, &format!("eval/{key}"))));
+            method_measures.extend(entry.measures);
         }
-        rows.extend(energy_measures(&ann_measures, &method_measures).iter().map(label));
-        rows.extend(conversion_loss_measures(&ann_measures, &method_measures).iter().map(label));
+        // Derived when the table is rendered: this process's provenance, no cache entry.
+        rows.extend(energy_measures(&ann_measures, &method_measures).iter().map(|m| label(m, provenance, "")));
+        rows.extend(conversion_loss_measures(&ann_measures, &method_measures).iter().map(|m| label(m, provenance, "")));
         if mode != Mode::CacheOnly && spec.model.weights.is_none() {
             ship_checkpoint(cache, &base_key, shipped)?;
         }
@@ -371,33 +443,50 @@ fn run_variant(
     Ok(rows)
 }
 
-/// Returns the cached measures of a stage, computing and caching them when absent.
+/// A stage's measures with the provenance of the process that computed them.
+struct StageEntry {
+    measures: Vec<Measure>,
+    provenance: Provenance,
+}
+
+/// Returns the cached measures of a stage, computing and caching them when absent. The entry
+/// keeps the provenance of its computation (`provenance.json`: git commit of the build, burn
+/// version, backend, date), which the result rows carry.
 fn cached_stage(
     cache: &Cache,
     stage: &str,
     key: &str,
+    provenance: &Provenance,
     compute: impl FnOnce() -> Result<Vec<Measure>>,
-) -> Result<Vec<Measure>> {
-    let path = cache.dir(stage, key).join("measures.json");
+) -> Result<StageEntry> {
+    let dir = cache.dir(stage, key);
+    let read = || -> Result<StageEntry> {
+        Ok(StageEntry {
+            measures: read_json(&dir.join("measures.json"))?,
+            provenance: read_json(&dir.join("provenance.json"))?,
+        })
+    };
     if cache.is_done(stage, key) {
-        return read_json(&path);
+        return read();
     }
     // Another run sharing the cache may be computing this entry: wait for it, then read it.
     let _lock = cache.lock(stage, key)?;
     if cache.is_done(stage, key) {
-        return read_json(&path);
+        return read();
     }
     let measures = compute()?;
-    write_json(&path, &measures)?;
+    write_json(&dir.join("measures.json"), &measures)?;
+    write_json(&dir.join("provenance.json"), provenance)?;
     cache.mark_done(stage, key)?;
-    Ok(measures)
+    Ok(StageEntry { measures, provenance: provenance.clone() })
 }
 
 /// Trains or loads the ANN the first time a stage needs it.
 struct LazyAnn<'a> {
     spec: &'a Spec,
     seed: u64,
-    data: &'a Data,
+    /// The variant's data; `None` when reporting from the cache.
+    data: Option<&'a Data>,
     cache: &'a Cache,
     device: &'a Device,
     mode: Mode,
@@ -405,20 +494,24 @@ struct LazyAnn<'a> {
     ann: Option<TrainedAnn>,
 }
 
-impl LazyAnn<'_> {
-    fn get(&mut self, what: &str) -> Result<&TrainedAnn> {
-        if self.ann.is_none() {
-            if self.mode == Mode::CacheOnly {
-                bail!("{what}: not in the cache; run the spec first (`runner report` never computes)");
+impl<'a> LazyAnn<'a> {
+    /// The ANN and the data it was trained on, for computing `what`.
+    fn get(&mut self, what: &str) -> Result<(&Network, &'a Data)> {
+        let data = match (self.mode, self.data) {
+            (Mode::CacheOnly, _) | (_, None) => {
+                bail!("{what}: not in the cache; run the spec first (`runner report` never computes)")
             }
+            (_, Some(data)) => data,
+        };
+        if self.ann.is_none() {
             // One training per ANN however many runs share the cache (shards): they wait here.
             let _lock = match &self.spec.model.weights {
                 Some(_) => None,
-                None => Some(self.cache.lock("train", &train_key(self.spec, self.seed, &self.data.train_fingerprint))?),
+                None => Some(self.cache.lock("train", &train_key(self.spec, self.seed, &data.train_fingerprint)?)?),
             };
-            self.ann = Some(train_or_load(self.spec, self.seed, self.data, self.cache, self.device, self.shipped)?);
+            self.ann = Some(train_or_load(self.spec, self.seed, data, self.cache, self.device, self.shipped)?);
         }
-        Ok(self.ann.as_ref().expect("just set"))
+        Ok((&self.ann.as_ref().expect("just set").model, data))
     }
 }
 

@@ -574,6 +574,20 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
             ),
         );
     }
+    if spec.dataset.train_subset == Some(0) {
+        return err(
+            "dataset.train_subset",
+            "0 training images leave nothing to train or calibrate on: take at least 1 (leave it out for the whole split)"
+                .into(),
+        );
+    }
+    if let Some(s) = &spec.dataset.synthetic {
+        for (key, value) in [("train_size", s.train_size), ("test_size", s.test_size), ("image_size", s.image_size)] {
+            if value == 0 {
+                return err(&format!("dataset.synthetic.{key}"), "must be at least 1".into());
+            }
+        }
+    }
     if !is_points && spec.dataset.points.is_some() {
         return err("dataset.points", format!("`{}` is not a point-cloud set", spec.dataset.name));
     }

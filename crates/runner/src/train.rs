@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use zoo::{Network, build_model, import_weights};
 
-use crate::cache::{Cache, read_json, write_json};
+use crate::cache::{Cache, read_json, write_json, write_with};
 use crate::data::{Data, batch_tensors};
 use crate::plan::{TRAIN_STAGE_VERSION, stage_key};
 use crate::spec::{OptimizerKind, Schedule, Spec, TrainSection};
@@ -41,24 +41,49 @@ pub struct TrainedAnn {
 /// Key of the training stage: dataset, model, train section, seed, training code version,
 /// and the training data fingerprint.
 ///
-/// With `train.init_weights`, the key holds that file's name and size instead of its path,
-/// so it does not depend on where the data root is on a machine (`resolve_weights` makes the
-/// path absolute before training).
-pub fn train_key(spec: &Spec, seed: u64, fingerprint: &str) -> String {
-    match &spec.train.init_weights {
+/// With `train.init_weights`, the key holds the SHA-256 of that file's contents instead of its
+/// path, so it does not depend on where the data root is on a machine (`resolve_weights` makes
+/// the path absolute before training), and a different file under the same name is a new key.
+pub fn train_key(spec: &Spec, seed: u64, fingerprint: &str) -> Result<String> {
+    Ok(match &spec.train.init_weights {
         None => stage_key("train", TRAIN_STAGE_VERSION, &(&spec.dataset, &spec.model, &spec.train, seed, fingerprint)),
         Some(path) => {
             let mut train = spec.train.clone();
             train.init_weights = None;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let sha256 = crate::cache::file_sha256(path).with_context(|| "train.init_weights".to_string())?;
             stage_key(
                 "train",
                 TRAIN_STAGE_VERSION,
-                &(&spec.dataset, &spec.model, &train, seed, fingerprint, ("init_weights", name, size)),
+                &(&spec.dataset, &spec.model, &train, seed, fingerprint, ("init_weights_sha256", sha256)),
             )
         }
+    })
+}
+
+/// Key of an imported ANN (`model.weights`): the model section and the SHA-256 of the
+/// weights file, so a retrained file under the same name and size is a new key. Computed
+/// without loading the weights.
+pub fn import_key(spec: &Spec) -> Result<Option<String>> {
+    let Some(weights) = &spec.model.weights else {
+        return Ok(None);
+    };
+    let sha256 = crate::cache::file_sha256(weights).with_context(|| "model.weights".to_string())?;
+    Ok(Some(stage_key("import", TRAIN_STAGE_VERSION, &(&spec.model, sha256))))
+}
+
+/// Key of the ANN a spec's evaluations start from: [`import_key`] for imported weights, else
+/// [`train_key`].
+pub fn ann_base_key(spec: &Spec, seed: u64, fingerprint: &str) -> Result<String> {
+    match import_key(spec)? {
+        Some(key) => Ok(key),
+        None => train_key(spec, seed, fingerprint),
     }
+}
+
+/// Saves a module's parameters to `path` (burnpack) under a temporary name, then renames it:
+/// a reader, or a run killed midway, never sees a half-written checkpoint.
+fn save_module<M: Module>(model: &M, path: &std::path::Path) -> Result<()> {
+    write_with(path, |tmp| Ok(model.clone().save_file(tmp)?)).with_context(|| format!("saving {}", path.display()))
 }
 
 /// Checkpoints up to this size are copied next to the results they produced.
@@ -81,11 +106,10 @@ pub fn train_or_load(
     let build = |device: &Device| build_model(&spec.model, data.input_shape(), data.classes(), device);
     if let Some(weights) = &spec.model.weights {
         let model = import_weights(build(device)?, weights)?;
-        // Keyed by the file's contents: a retrained file under the same name and size is new.
-        let key = stage_key("import", TRAIN_STAGE_VERSION, &(&spec.model, crate::cache::file_sha256(weights)?));
+        let key = import_key(spec)?.expect("spec imports weights");
         return Ok(TrainedAnn { model, key, progress: TrainProgress::default() });
     }
-    let key = train_key(spec, seed, &data.train_fingerprint);
+    let key = train_key(spec, seed, &data.train_fingerprint)?;
     let dir = cache.dir("train", &key);
     let final_path = dir.join("model.bpk");
     let (shipped_model, shipped_progress) =
@@ -98,7 +122,7 @@ pub fn train_or_load(
             .try_load_file(&shipped_model)
             .with_context(|| format!("loading {}", shipped_model.display()))?;
         std::fs::create_dir_all(&dir)?;
-        model.clone().save_file(&final_path).with_context(|| format!("saving {}", final_path.display()))?;
+        save_module(&model, &final_path)?;
         write_json(&dir.join("progress.json"), &read_json::<TrainProgress>(&shipped_progress)?)?;
         cache.mark_done("train", &key)?;
         model
@@ -107,7 +131,7 @@ pub fn train_or_load(
         write_json(&dir.join("spec.json"), &(&spec.dataset, &spec.model, &spec.train, seed))?;
         restore_partial(&shipped.join(PARTIAL_DIR).join(&key), &dir)?;
         let model = run_training(spec, seed, data, &dir, device)?;
-        model.clone().save_file(&final_path).with_context(|| format!("saving {}", final_path.display()))?;
+        save_module(&model, &final_path)?;
         cache.mark_done("train", &key)?;
         model
     };
@@ -205,6 +229,7 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
         _ => data.augment.clone(),
     };
     let n = data.train.len();
+    crate::data::warn_clamped("train.batch_size", t.batch_size, n, "training samples");
     let iters = n.div_ceil(t.batch_size);
     let test_idx: Vec<usize> = (0..data.test.len()).collect();
     for epoch in progress.epochs_done..t.epochs {
@@ -266,8 +291,10 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
         );
         progress.history.push((train_loss, train_acc, test_acc, secs));
         progress.epochs_done = epoch + 1;
-        model.clone().save_file(&ckpt)?;
-        optim.to_record().save(&optim_ckpt)?;
+        // Each file is written under a temporary name and renamed; the progress last, so a
+        // run killed in between resumes from an epoch whose weights are complete.
+        save_module(&model, &ckpt)?;
+        write_with(&optim_ckpt, |tmp| Ok(optim.to_record().save(tmp)?))?;
         write_json(&dir.join("progress.json"), &progress)?;
     }
     if !dir.join("progress.json").exists() {

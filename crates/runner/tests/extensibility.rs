@@ -202,6 +202,7 @@ fn options(dir: &Path) -> RunOptions {
         results_dir: dir.join("results"),
         device_name: "flex".into(),
         overrides: vec![],
+        results_dir_chosen: false,
     }
 }
 

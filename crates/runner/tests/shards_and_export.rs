@@ -58,6 +58,7 @@ fn options(dir: &Path, cache: &str) -> RunOptions {
         results_dir: dir.join(format!("results-{cache}")),
         device_name: "flex".into(),
         overrides: vec![],
+        results_dir_chosen: false,
     }
 }
 
@@ -226,8 +227,19 @@ fn an_empty_training_set_is_an_error_before_training() {
     std::fs::write(&spec, SPEC.replace("[dataset]\n", "[dataset]\ntrain_subset = 0\n")).unwrap();
     let opts = options(dir.path(), "cache");
     let err = format!("{:#}", run_spec(&spec, &opts, Mode::Compute).unwrap_err());
-    assert!(err.contains("training set is empty") && err.contains("train_subset"), "{err}");
-    assert_eq!(entries(&dir.path().join("cache/train")), 0, "nothing is cached");
+    assert!(err.contains("dataset.train_subset") && err.contains("empty.toml"), "{err}");
+    assert!(!dir.path().join("cache/train").exists(), "nothing is cached");
+    // `runner plan` catches it, and the synthetic sizes, naming the key.
+    let plan = |text: String| {
+        std::fs::write(&spec, text).unwrap();
+        format!("{:#}", runner::run::plan_spec(&spec, &opts).unwrap_err())
+    };
+    assert!(plan(SPEC.replace("[dataset]\n", "[dataset]\ntrain_subset = 0\n")).contains("dataset.train_subset"));
+    for key in ["train_size", "test_size", "image_size"] {
+        let text = SPEC.replace(&format!("{key} = "), &format!("{key} = 0\n# was "));
+        let err = plan(text);
+        assert!(err.contains(&format!("dataset.synthetic.{key}")) && err.contains("at least 1"), "{err}");
+    }
 }
 
 #[test]
@@ -265,4 +277,126 @@ fn a_damaged_cache_entry_is_moved_aside_and_recomputed_never_used() {
     };
     assert!(names(&eval).iter().any(|n| n.contains(".bad-")), "{:?}", names(&eval));
     assert!(names(&dir.path().join("cache/train")).iter().any(|n| n.contains(".bad-")));
+}
+
+/// The tiny CIFAR-10 spec of these tests: 1 epoch, max-norm at T = 4.
+fn cifar_spec_text() -> String {
+    let text = SPEC
+        .replace(
+            "name = \"synthetic-shapes2d\"\n[dataset.synthetic]\ntrain_size = 400\ntest_size = 100\nimage_size = 12\nseed = 3\n",
+            "name = \"cifar10\"\n",
+        )
+        .replace("epochs = 2", "epochs = 1")
+        .replace("calibration_images = 100", "calibration_images = 50");
+    text[..text.find("[[method]]").unwrap()].to_string()
+        + "[[method]]\nkind = \"max-norm\"\n[eval]\ntimesteps = [4]\nbatch_size = 20\n[table]\nrows = [\"method\"]\n"
+}
+
+#[test]
+fn report_and_merge_read_only_the_cache_no_data_and_no_weights_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cifar10(&dir.path().join("data"), 20, 40, |i| (i % 10) as u8);
+    let spec = dir.path().join("cifar.toml");
+    let text = cifar_spec_text();
+    std::fs::write(&spec, &text).unwrap();
+    let opts = options(dir.path(), "cache");
+    // Never run: a report says so and writes nothing.
+    let err = format!("{:#}", run_spec(&spec, &opts, Mode::CacheOnly).unwrap_err());
+    assert!(err.contains("run the spec first"), "{err}");
+    assert!(!dir.path().join("results-cache/cifar").exists());
+
+    run_spec(&spec, &opts, Mode::Compute).unwrap();
+    // A spec importing that ANN's weights (the case `report` used to fail on).
+    let weights = dir.path().join("weights.bpk");
+    std::fs::copy(entry_dirs(&dir.path().join("cache/train"))[0].join("model.bpk"), &weights).unwrap();
+    let imported = text.replace("width = 0.5\n", &format!("width = 0.5\nweights = \"{}\"\n", weights.display()));
+    std::fs::write(&spec, &imported).unwrap();
+    let computed = read_csv(&run_spec(&spec, &opts, Mode::Compute).unwrap().join("results.csv")).unwrap();
+
+    // Without the data and without the weights file, report and merge render the same values.
+    std::fs::rename(dir.path().join("data"), dir.path().join("data-gone")).unwrap();
+    std::fs::remove_file(&weights).unwrap();
+    // Editing the table's title does not hide what was computed.
+    std::fs::write(&spec, imported.replace("[table]\n", "[table]\ntitle = \"Retitled\"\n")).unwrap();
+    let out = run_spec(&spec, &opts, Mode::CacheOnly).unwrap();
+    let reported = read_csv(&out.join("results.csv")).unwrap();
+    assert_eq!(values(&reported), values(&computed));
+    assert!(std::fs::read_to_string(out.join("table.md")).unwrap().contains("Retitled"));
+
+    // Every value computed in a cache entry names it and carries its provenance; values
+    // derived while rendering (loss, energy) name none.
+    for row in &reported {
+        let measured =
+            ["accuracy", "spikes", "sops", "multiplications", "conversion_seconds"].contains(&row.metric.as_str());
+        let derived = ["loss", "rate", "energy_j", "energy_mj"].contains(&row.metric.as_str());
+        if measured {
+            assert!(!row.stage_key.is_empty(), "{row:?}");
+        }
+        if derived {
+            assert!(row.stage_key.is_empty(), "{row:?}");
+        }
+        if let Some((stage, key)) = row.stage_key.split_once('/') {
+            assert!(["ann", "eval", "variant"].contains(&stage), "{row:?}");
+            assert!(dir.path().join("cache").join(stage).join(key).exists(), "{row:?}");
+        }
+        assert!(!row.git_hash.is_empty() && !row.date.is_empty(), "{row:?}");
+    }
+    assert!(reported.iter().any(|r| r.method == "max-norm" && r.stage_key.starts_with("eval/")));
+    let ann = reported.iter().find(|r| r.method == "ann" && r.metric == "accuracy").unwrap();
+    let recorded: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("cache").join(&ann.stage_key).join("provenance.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(recorded["git_hash"], ann.git_hash.as_str(), "the provenance of the computation, not of the report");
+}
+
+#[test]
+fn two_runs_of_one_spec_on_one_cache_both_finish_and_do_the_work_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("twice.toml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let opts = options(dir.path(), "cache");
+    let runs: Vec<_> = (0..2)
+        .map(|i| {
+            let (spec, opts) =
+                (spec.clone(), RunOptions { results_dir: dir.path().join(format!("out{i}")), ..opts.clone() });
+            std::thread::spawn(move || run_spec(&spec, &opts, Mode::Compute).map_err(|e| format!("{e:#}")))
+        })
+        .collect();
+    let outs: Vec<_> = runs.into_iter().map(|r| r.join().unwrap().unwrap()).collect();
+    let tables: Vec<_> = outs.iter().map(|o| values(&read_csv(&o.join("results.csv")).unwrap())).collect();
+    assert_eq!(tables[0], tables[1]);
+    assert_eq!(entries(&dir.path().join("cache/train")), 1, "trained once");
+    assert_eq!(entries(&dir.path().join("cache/eval")), 5, "each method evaluated once");
+    assert_eq!(entries(&dir.path().join("cache/ann")), 1);
+    let leftovers: Vec<_> = walk(&dir.path().join("cache")).into_iter().filter(|p| p.ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Every file under `dir`, as strings.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_set_run_writes_beside_the_spec_table_unless_a_results_dir_is_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("quick.toml");
+    std::fs::write(&spec, SPEC.replace("epochs = 2", "epochs = 1")).unwrap();
+    let overrides = vec!["eval.timesteps=[4]".to_string()];
+    let opts = RunOptions { overrides: overrides.clone(), ..options(dir.path(), "cache") };
+    let out = run_spec(&spec, &opts, Mode::Compute).unwrap();
+    let folder = out.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(folder.starts_with("quick+") && folder.len() == "quick+".len() + 8, "{folder}");
+    let chosen = RunOptions { results_dir_chosen: true, results_dir: dir.path().join("mine"), ..opts };
+    assert_eq!(run_spec(&spec, &chosen, Mode::Compute).unwrap(), dir.path().join("mine/quick"));
 }

@@ -53,7 +53,8 @@ fn training_resumes_from_the_last_completed_epoch() {
     let two = spec(2, 0.05);
     let fp = data.train_fingerprint.clone();
     assert_eq!(fp, data.train.fingerprint());
-    let (src, dst) = (cache.dir("train", &train_key(&one, 0, &fp)), cache.dir("train", &train_key(&two, 0, &fp)));
+    let (src, dst) =
+        (cache.dir("train", &train_key(&one, 0, &fp).unwrap()), cache.dir("train", &train_key(&two, 0, &fp).unwrap()));
     std::fs::create_dir_all(&dst).unwrap();
     for f in ["last-epoch.bpk", "last-epoch-optim.bpk", "progress.json"] {
         std::fs::copy(src.join(f), dst.join(f)).unwrap();
@@ -62,7 +63,7 @@ fn training_resumes_from_the_last_completed_epoch() {
     assert_eq!(resumed.progress.epochs_done, 2);
     assert_eq!(resumed.progress.history.len(), 2);
     assert_eq!(resumed.progress.history[0], first.progress.history[0], "epoch 1 must not be retrained");
-    assert!(cache.is_done("train", &train_key(&two, 0, &fp)));
+    assert!(cache.is_done("train", &train_key(&two, 0, &fp).unwrap()));
 }
 
 #[test]
@@ -78,8 +79,8 @@ fn a_committed_partial_training_resumes_on_a_fresh_cache() {
     let first = train_or_load(&one, 0, &data, &first_cache, &device, &shipped).unwrap();
     let two = spec(2, 0.05);
     let fp = data.train_fingerprint.clone();
-    let src = first_cache.dir("train", &train_key(&one, 0, &fp));
-    let partial = shipped.join(runner::train::PARTIAL_DIR).join(train_key(&two, 0, &fp));
+    let src = first_cache.dir("train", &train_key(&one, 0, &fp).unwrap());
+    let partial = shipped.join(runner::train::PARTIAL_DIR).join(train_key(&two, 0, &fp).unwrap());
     std::fs::create_dir_all(&partial).unwrap();
     for f in ["last-epoch.bpk", "last-epoch-optim.bpk"] {
         std::fs::copy(src.join(f), partial.join(f)).unwrap();
@@ -188,4 +189,21 @@ fn a_missing_init_weights_file_is_a_clear_error() {
         train_or_load(&s, 0, &data, &cache, &Device::flex(), &dir.path().join("shipped")).err().expect("must fail");
     let msg = format!("{err:#}");
     assert!(msg.contains("train.init_weights") && msg.contains("nowhere.bpk"), "{msg}");
+}
+
+#[test]
+fn init_weights_are_keyed_by_their_contents_not_their_name_or_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = spec(1, 0.05);
+    let (a, b) = (dir.path().join("a/w.bpk"), dir.path().join("b/w.bpk"));
+    for (path, bytes) in [(&a, b"same bytes, same size"), (&b, b"same bytes, same size")] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let key = |init: &Path| train_key(&fine_tune_spec(&base, init, false), 0, "fp").unwrap();
+    assert_eq!(key(&a), key(&b), "the same file in another place is the same ANN");
+    // Another file of the same name and size (a retrained checkpoint) is another ANN.
+    std::fs::write(&b, b"other bytes, same size").unwrap();
+    assert_ne!(key(&a), key(&b));
+    assert_ne!(key(&a), train_key(&base, 0, "fp").unwrap());
 }

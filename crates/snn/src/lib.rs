@@ -20,10 +20,11 @@ mod stats;
 pub use neuron::{
     Coding, Diagnostic, FireRule, InitPotential, LayerShape, NeuronError, NeuronKind, NeuronLayerSpec, NeuronModel,
     NeuronState, PlainIf, RateModel, RegisteredNeuron, Reset, RunInfo, SimRng, build_neuron, kind_table,
-    merge_diagnostics, merge_neuron_config, neuron_kinds, register_neuron,
+    merge_diagnostics, merge_neuron_config, neuron_kinds, neuron_version, register_neuron,
 };
 pub use readout::{
-    Readout, ReadoutError, ReadoutKind, ReadoutState, RegisteredReadout, build_readout, readout_kinds, register_readout,
+    Readout, ReadoutError, ReadoutKind, ReadoutState, RegisteredReadout, build_readout, readout_kinds, readout_version,
+    register_readout,
 };
 pub use simulate::{
     SimConfig, SimInput, SimOutput, SpikingNetwork, replay_layer, simulate, simulate_batch, simulate_input,

@@ -195,7 +195,9 @@ impl RegisteredMethod for AdaFire {
             || self.iat_images == 0
             || self.ssc_images == Some(0)
         {
-            return Err("timesteps, search_images, ssc_images, correction_images and iat_images must be at least 1".into());
+            return Err(
+                "timesteps, search_images, ssc_images, correction_images and iat_images must be at least 1".into()
+            );
         }
         if self.min_spikes == 0 || self.min_spikes > self.initial_spikes {
             return Err(format!(
@@ -203,7 +205,8 @@ impl RegisteredMethod for AdaFire {
                 self.min_spikes, self.initial_spikes
             ));
         }
-        if self.max_spikes == 0 || (self.phi_search && !(self.min_spikes..=self.initial_spikes).contains(&self.max_spikes))
+        if self.max_spikes == 0
+            || (self.phi_search && !(self.min_spikes..=self.initial_spikes).contains(&self.max_spikes))
         {
             return Err(format!(
                 "max_spikes = {} must be at least 1 and, with phi_search, one of the candidates {}..={}",
@@ -219,7 +222,11 @@ impl RegisteredMethod for AdaFire {
         if !(self.ssc_budget > 0.0 && self.ssc_budget.is_finite()) {
             return Err(format!("ssc_budget must be positive, got {}", self.ssc_budget));
         }
-        if self.iat_delta.is_nan() || self.iat_delta <= 0.0 || !(0.0..=1.0).contains(&self.iat_alpha_base) || self.iat_beta < 0.0 {
+        if self.iat_delta.is_nan()
+            || self.iat_delta <= 0.0
+            || !(0.0..=1.0).contains(&self.iat_alpha_base)
+            || self.iat_beta < 0.0
+        {
             return Err("need iat_delta > 0, 0 ≤ iat_alpha_base ≤ 1 and iat_beta ≥ 0".into());
         }
         Ok(())
@@ -241,16 +248,21 @@ impl AdaFire {
         if !self.channel_wise {
             return vec![layer];
         }
-        (0..stats.channel_max.len()).map(|c| positive_or(search(stats.channel_max[c], &stats.channel_samples[c]), layer)).collect()
+        (0..stats.channel_max.len())
+            .map(|c| positive_or(search(stats.channel_max[c], &stats.channel_samples[c]), layer))
+            .collect()
     }
 }
 
 impl ConversionMethod for AdaFire {
-
     /// 2: bias correction replays each slot's input captured in one pass of the event-driven
     /// engine (version 1: dense simulations per slot).
     fn version(&self) -> u32 {
         2
+    }
+
+    fn readout_kind(&self) -> Option<&'static str> {
+        (self.iat != Iat::Off).then_some(<EarlyExit as snn::RegisteredReadout>::KIND)
     }
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
         self.search_thresholds(stats, self.starting_phi())
@@ -269,7 +281,11 @@ impl ConversionMethod for AdaFire {
         Some("timesteps")
     }
 
-    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<Vec<MethodMeasure>, ConvertError> {
+    fn calibrate(
+        &self,
+        net: &mut SpikingNetwork,
+        calibration: &[Tensor<4>],
+    ) -> Result<Vec<MethodMeasure>, ConvertError> {
         let t = self.timesteps as usize;
         let mut records = Vec::new();
         let slots = net.layers.len();
@@ -296,10 +312,14 @@ impl ConversionMethod for AdaFire {
             }
             let desired = candidates.iter().position(|&k| k == self.max_spikes).expect("checked: a candidate");
             let budget = self.energy_ratio * energy.iter().map(|e| e[desired]).sum::<f64>();
-            let search = pareto_search(&energy, &sensitivity, budget).ok_or_else(|| ConvertError::InvalidParameter {
-                method: Self::KIND.into(),
-                reason: format!("no φ per layer fits the energy budget {budget:.0} spikes (energy_ratio {})", self.energy_ratio),
-            })?;
+            let search =
+                pareto_search(&energy, &sensitivity, budget).ok_or_else(|| ConvertError::InvalidParameter {
+                    method: Self::KIND.into(),
+                    reason: format!(
+                        "no φ per layer fits the energy budget {budget:.0} spikes (energy_ratio {})",
+                        self.energy_ratio
+                    ),
+                })?;
             records.extend(frontier_rows(&search));
             search.best.choice.iter().map(|&k| candidates[k]).collect()
         } else {

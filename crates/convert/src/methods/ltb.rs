@@ -228,11 +228,14 @@ impl RegisteredMethod for Ltb {
 }
 
 impl ConversionMethod for Ltb {
-
     /// 2 with a correction: bias correction replays each slot's input captured in one pass of
     /// the event-driven engine (version 1: dense simulations per slot).
     fn version(&self) -> u32 {
         if self.correction == Correction::None { 1 } else { 2 }
+    }
+
+    fn readout_kind(&self) -> Option<&'static str> {
+        (self.delay.is_some() || self.delayed_evaluation).then_some(<Delayed as snn::RegisteredReadout>::KIND)
     }
     fn thresholds(&self, stats: &SlotStats) -> Vec<f32> {
         // Only used if fitting produced nothing for a slot: fall back to the max.
@@ -256,7 +259,11 @@ impl ConversionMethod for Ltb {
         }
     }
 
-    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<Vec<MethodMeasure>, ConvertError> {
+    fn calibrate(
+        &self,
+        net: &mut SpikingNetwork,
+        calibration: &[Tensor<4>],
+    ) -> Result<Vec<MethodMeasure>, ConvertError> {
         if self.correction != Correction::None {
             let images = super::snn_calibration::correction_batch(calibration, self.correction_images);
             let advanced = self.correction == Correction::Advanced;

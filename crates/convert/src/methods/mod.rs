@@ -100,6 +100,23 @@ pub trait ConversionMethod: fmt::Debug + Send + Sync {
     fn version(&self) -> u32 {
         1
     }
+
+    /// The readout kind [`ConversionMethod::calibrate`] installs, when it replaces the
+    /// network's `accumulate` readout (its version enters the cache key of the evaluations).
+    fn readout_kind(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// The code versions of one conversion's parts ([`MethodConfig::code_versions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeVersions {
+    /// [`ConversionMethod::version`].
+    pub method: u32,
+    /// [`snn::RegisteredNeuron::VERSION`] of the neuron kind.
+    pub neuron: u32,
+    /// [`snn::RegisteredReadout::VERSION`] of the readout kind.
+    pub readout: u32,
 }
 
 /// What a method's [`ConversionMethod::measures`] can build its rows from, at one T.
@@ -265,6 +282,26 @@ impl MethodConfig {
     /// The version of the method's code ([`ConversionMethod::version`]).
     pub fn version(&self) -> u32 {
         self.method.version()
+    }
+
+    /// The versions of the code a conversion with this method runs, by part, for cache keys:
+    /// the method's, its neuron's (the method's default merged with `overrides.neuron`) and its
+    /// readout's (`overrides.readout`, else what the method installs, else `accumulate`).
+    /// Kinds nobody registered count as version 1 (conversion then fails with their name).
+    pub fn code_versions(&self, overrides: &crate::SpecOverrides) -> CodeVersions {
+        let neuron = snn::merge_neuron_config(&self.method.default_neuron(), &overrides.neuron);
+        let readout = match kind_of(&overrides.readout) {
+            "" => self
+                .method
+                .readout_kind()
+                .unwrap_or(<snn::readout::accumulate::Accumulate as snn::RegisteredReadout>::KIND),
+            kind => kind,
+        };
+        CodeVersions {
+            method: self.version(),
+            neuron: snn::neuron_version(kind_of(&neuron)).unwrap_or(1),
+            readout: snn::readout_version(readout).unwrap_or(1),
+        }
     }
 
     /// Whether the method must be converted at every evaluated T (see

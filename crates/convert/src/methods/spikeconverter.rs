@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use snn::readout::ilif_decode::IlifDecode;
 use snn::neuron::greedy_decode;
+use snn::readout::ilif_decode::IlifDecode;
 use snn::{Coding, RateModel, SpikingNetwork};
 
 use super::{ConversionMethod, MethodMeasure, RegisteredMethod, positive_or};
@@ -125,7 +125,9 @@ impl RegisteredMethod for SpikeConverter {
         if self.curve_timesteps.contains(&0) || self.curve_settings.iter().any(|(t, _)| *t == 0) {
             return Err("curve windows T must be at least 1".into());
         }
-        if let Some(k) = self.curve_k.iter().chain(self.curve_settings.iter().map(|(_, k)| k)).find(|k| !(1.0..=2.0).contains(*k)) {
+        if let Some(k) =
+            self.curve_k.iter().chain(self.curve_settings.iter().map(|(_, k)| k)).find(|k| !(1.0..=2.0).contains(*k))
+        {
             return Err(format!("curve k must be in [1, 2]; got {k}"));
         }
         Ok(())
@@ -212,6 +214,10 @@ impl ConversionMethod for SpikeConverter {
         vec![positive_or(stats.max(), 1.0)]
     }
 
+    fn readout_kind(&self) -> Option<&'static str> {
+        Some(<IlifDecode as snn::RegisteredReadout>::KIND)
+    }
+
     fn default_neuron(&self) -> toml::Table {
         toml::toml! {
             kind = "ilif"
@@ -227,7 +233,11 @@ impl ConversionMethod for SpikeConverter {
         true
     }
 
-    fn calibrate(&self, net: &mut SpikingNetwork, calibration: &[Tensor<4>]) -> Result<Vec<MethodMeasure>, ConvertError> {
+    fn calibrate(
+        &self,
+        net: &mut SpikingNetwork,
+        calibration: &[Tensor<4>],
+    ) -> Result<Vec<MethodMeasure>, ConvertError> {
         let invalid = |reason: String| ConvertError::InvalidParameter { method: Self::KIND.into(), reason };
         let Coding::InverseLeaky { k } = net.layers[0].neuron.rate_model().coding else {
             return Err(invalid(format!(
@@ -276,7 +286,12 @@ mod tests {
         let m = SpikeConverter { ratio_step: 0.005, ..SpikeConverter::default() };
         let stats = uniform_stats(4000, 3.0);
         let samples = search_samples(&stats, 4000);
-        let rate = RateModel { max_spikes_per_step: 1, input_shift: false, initial_potential: 0.0, coding: Coding::InverseLeaky { k: 1.6 } };
+        let rate = RateModel {
+            max_spikes_per_step: 1,
+            input_shift: false,
+            initial_potential: 0.0,
+            coding: Coding::InverseLeaky { k: 1.6 },
+        };
         let (ratio, _, _) = m.search(&samples, &rate, 3.0, 6);
         let first = ratio * rate.coding.step_weight(1, 6);
         assert!((0.36..=0.41).contains(&first), "first-step ratio {first} (θ/U_max = {ratio})");
@@ -285,14 +300,21 @@ mod tests {
     #[test]
     fn k2_gives_the_smallest_error_at_every_t() {
         let m = SpikeConverter::default();
-        let stats = SlotStats::from_channel_values(vec![(0..3000).map(|i| ((i * 7919) % 3000) as f32 / 1000.0).map(|x| x * x).collect()]);
+        let stats = SlotStats::from_channel_values(vec![
+            (0..3000).map(|i| ((i * 7919) % 3000) as f32 / 1000.0).map(|x| x * x).collect(),
+        ]);
         let samples = search_samples(&stats, 3000);
         let max = stats.max();
         for t in [2usize, 4, 8] {
             let errors: Vec<f64> = [1.0f32, 1.3, 1.6, 2.0]
                 .iter()
                 .map(|&k| {
-                    let rate = RateModel { max_spikes_per_step: 1, input_shift: false, initial_potential: 0.0, coding: Coding::InverseLeaky { k } };
+                    let rate = RateModel {
+                        max_spikes_per_step: 1,
+                        input_shift: false,
+                        initial_potential: 0.0,
+                        coding: Coding::InverseLeaky { k },
+                    };
                     m.search(&samples, &rate, max, t).1
                 })
                 .collect();

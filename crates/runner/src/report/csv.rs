@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::report::{ReportError, ResultRow};
 
 /// Column order of the results CSV (the header line, exactly).
-pub const CSV_COLUMNS: [&str; 15] = [
+pub const CSV_COLUMNS: [&str; 16] = [
     "experiment",
     "dataset",
     "model",
@@ -27,6 +27,7 @@ pub const CSV_COLUMNS: [&str; 15] = [
     "burn_version",
     "backend",
     "date",
+    "stage_key",
 ];
 
 /// Writes `rows` as CSV (header [`CSV_COLUMNS`]) to `path` atomically (see [`write_atomic`]).
@@ -55,6 +56,7 @@ pub fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<(), ReportError> {
             &r.burn_version,
             &r.backend,
             &r.date,
+            &r.stage_key,
         ])
         .map_err(csv_err)?;
     }
@@ -212,8 +214,8 @@ mod tests {
     fn read_error_names_file_and_line() {
         let dir = scratch("bad");
         let path = dir.join("broken.csv");
-        let good = "exp,cifar10,vgg16,qcfs,,8,0,accuracy,,93.1,10000,abc,0.16,ndarray,2026-05-09";
-        let bad = "exp,cifar10,vgg16,qcfs,,eight,0,accuracy,,93.1,10000,abc,0.16,ndarray,2026-05-09";
+        let good = "exp,cifar10,vgg16,qcfs,,8,0,accuracy,,93.1,10000,abc,0.16,ndarray,2026-05-09,eval/1f";
+        let bad = "exp,cifar10,vgg16,qcfs,,eight,0,accuracy,,93.1,10000,abc,0.16,ndarray,2026-05-09,eval/1f";
         let text = format!("{}\n{good}\n{bad}\n", CSV_COLUMNS.join(","));
         fs::write(&path, text).unwrap();
         let err = read_csv(&path).unwrap_err();
@@ -226,6 +228,21 @@ mod tests {
         }
         let msg = err.to_string();
         assert!(msg.contains("broken.csv") && msg.contains("line 3"), "{msg}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn results_files_from_before_the_stage_key_column_still_read() {
+        let dir = scratch("old");
+        let path = dir.join("old.csv");
+        let header = CSV_COLUMNS[..15].join(",");
+        fs::write(
+            &path,
+            format!("{header}\nexp,cifar10,vgg16,qcfs,,8,0,accuracy,,93.1,10000,abc,0.16,flex,2026-05-09\n"),
+        )
+        .unwrap();
+        let rows = read_csv(&path).unwrap();
+        assert_eq!((rows.len(), rows[0].value, rows[0].stage_key.as_str()), (1, 93.1, ""));
         fs::remove_dir_all(&dir).unwrap();
     }
 

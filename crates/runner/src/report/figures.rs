@@ -378,6 +378,7 @@ fn blank() -> ResultRow {
         burn_version: String::new(),
         backend: String::new(),
         date: String::new(),
+        stage_key: String::new(),
     }
 }
 

@@ -77,7 +77,7 @@ fn line_suffix(line: Option<u64>) -> String {
 }
 
 /// One measured value, long form. CSV column order exactly:
-/// `experiment,dataset,model,method,variant,T,seed,metric,layer,value,n_images,git_hash,burn_version,backend,date`
+/// `experiment,dataset,model,method,variant,T,seed,metric,layer,value,n_images,git_hash,burn_version,backend,date,stage_key`
 /// (see [`csv::CSV_COLUMNS`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResultRow {
@@ -112,6 +112,11 @@ pub struct ResultRow {
     pub backend: String,
     /// Date of the measurement (ISO 8601).
     pub date: String,
+    /// The cache entry the value was computed in (`<stage>/<key>`, e.g. `eval/3f…`); empty
+    /// for values derived when the table is rendered (loss, energy ratios). Older results
+    /// files have no such column.
+    #[serde(default)]
+    pub stage_key: String,
 }
 
 /// Seed statistics of one cell: values are first averaged per seed (duplicates of the
@@ -175,6 +180,7 @@ mod tests {
             burn_version: "0.16.0".into(),
             backend: "ndarray".into(),
             date: "2026-05-09".into(),
+            stage_key: String::new(),
         }
     }
 

@@ -349,6 +349,8 @@ pub struct NeuronKind {
     pub description: &'static str,
     /// Builds the model from its spec table (without `kind`).
     pub parse: fn(&toml::Table) -> Result<Arc<dyn NeuronModel>, String>,
+    /// The version of the model's code ([`RegisteredNeuron::VERSION`]).
+    pub version: u32,
 }
 
 /// A neuron model that can be named in a spec: its kind, description and parameters.
@@ -357,6 +359,10 @@ pub trait RegisteredNeuron: NeuronModel + DeserializeOwned + Sized + 'static {
     const KIND: &'static str;
     /// One line for `runner list`.
     const DESCRIPTION: &'static str;
+    /// The version of the model's code, part of the cache key of every evaluation that uses
+    /// it: bump it when a change makes the neuron compute different spikes, so cached results
+    /// of the older code are recomputed. 1 by default (and then left out of the keys).
+    const VERSION: u32 = 1;
     /// Range checks of the parameters.
     fn check(&self) -> Result<(), String> {
         Ok(())
@@ -374,6 +380,7 @@ impl NeuronKind {
                 n.check()?;
                 Ok(Arc::new(n))
             },
+            version: N::VERSION,
         }
     }
 }
@@ -394,6 +401,12 @@ pub fn register_neuron(kind: NeuronKind) {
 /// Every registered neuron kind, built-ins first.
 pub fn neuron_kinds() -> Vec<NeuronKind> {
     NEURONS.all()
+}
+
+/// The code version of the neuron kind named `kind` ([`RegisteredNeuron::VERSION`]); None for
+/// a kind nobody registered.
+pub fn neuron_version(kind: &str) -> Option<u32> {
+    NEURONS.find(kind).ok().map(|k| k.version)
 }
 
 /// Errors building a neuron model from a spec table.

@@ -75,6 +75,8 @@ pub struct ReadoutKind {
     pub description: &'static str,
     /// Builds the readout from its spec table (without `kind`).
     pub parse: fn(&toml::Table) -> Result<Arc<dyn Readout>, String>,
+    /// The version of the readout's code ([`RegisteredReadout::VERSION`]).
+    pub version: u32,
 }
 
 /// A readout that can be named in a spec.
@@ -83,6 +85,10 @@ pub trait RegisteredReadout: Readout + DeserializeOwned + Sized + 'static {
     const KIND: &'static str;
     /// One line for `runner list`.
     const DESCRIPTION: &'static str;
+    /// The version of the readout's code, part of the cache key of every evaluation that uses
+    /// it: bump it when a change makes the readout predict differently. 1 by default (and then
+    /// left out of the keys).
+    const VERSION: u32 = 1;
     /// Range checks of the parameters.
     fn check(&self) -> Result<(), String> {
         Ok(())
@@ -100,6 +106,7 @@ impl ReadoutKind {
                 r.check()?;
                 Ok(Arc::new(r))
             },
+            version: R::VERSION,
         }
     }
 }
@@ -120,6 +127,12 @@ pub fn register_readout(kind: ReadoutKind) {
 /// Every registered readout kind, built-ins first.
 pub fn readout_kinds() -> Vec<ReadoutKind> {
     READOUTS.all()
+}
+
+/// The code version of the readout kind named `kind` ([`RegisteredReadout::VERSION`]); None
+/// for a kind nobody registered.
+pub fn readout_version(kind: &str) -> Option<u32> {
+    READOUTS.find(kind).ok().map(|k| k.version)
 }
 
 /// Errors building a readout from a spec table.
