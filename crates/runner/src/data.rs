@@ -197,22 +197,28 @@ impl Data {
 }
 
 /// Says, once per process and key, that the spec asked for more than the data holds and how
-/// many are used instead (`key` names the spec field).
+/// many are used instead (`key` names the spec field): [`clamp_warning`] on standard error.
 pub fn warn_clamped(key: &str, asked: usize, available: usize, what: &str) {
     use std::collections::HashSet;
     use std::sync::Mutex;
     static WARNED: Mutex<Option<HashSet<(String, usize, usize)>>> = Mutex::new(None);
-    if asked <= available {
+    let Some(message) = clamp_warning(key, asked, available, what) else {
         return;
-    }
+    };
     let first = WARNED.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_default().insert((
         key.to_string(),
         asked,
         available,
     ));
     if first {
-        eprintln!("warning: {key} = {asked} is more than the {available} {what} there are: using {available}");
+        eprintln!("{message}");
     }
+}
+
+/// The warning for `key = asked` when only `available` `what` exist; None when it fits.
+pub fn clamp_warning(key: &str, asked: usize, available: usize, what: &str) -> Option<String> {
+    (asked > available)
+        .then(|| format!("warning: {key} = {asked} is more than the {available} {what} there are: using {available}"))
 }
 
 /// Indices of a test subset.
@@ -316,4 +322,19 @@ pub fn calibration_batches(data: &Data, n: usize, batch: usize, seed: u64, devic
     warn_clamped("convert.calibration_images", n, data.train.len(), "training samples");
     let idx: Vec<usize> = datasets::shuffled_indices(data.train.len(), seed ^ 0xCA11B, 0).into_iter().take(n).collect();
     idx.chunks(batch).map(|c| batch_tensors(&data.train, c, &data.norm, None, device).0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asking_for_more_than_the_data_holds_is_a_warning_naming_the_key_and_the_number_used() {
+        assert_eq!(clamp_warning("eval.test_subset.first", 10, 10, "test samples"), None);
+        assert_eq!(
+            clamp_warning("eval.test_subset.first", 500, 40, "test samples").as_deref(),
+            Some("warning: eval.test_subset.first = 500 is more than the 40 test samples there are: using 40")
+        );
+        assert_eq!(select_subset(40, Some(&TestSubset { first: Some(500), sample: None, seed: 0 })).len(), 40);
+    }
 }

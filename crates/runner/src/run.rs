@@ -406,7 +406,10 @@ fn run_variant(
         let mut ann = LazyAnn { spec, seed, data, cache, device, mode, shipped, ann: None };
         let (ann_measures, ann_entry) = if stages.take() {
             let key = ann_key(&base_key, &record.test_fingerprint, &spec.eval);
-            let entry = cached_stage(cache, "ann", &key, provenance, || {
+            let inputs = serde_json::json!({
+                "ann": base_key, "test_fingerprint": record.test_fingerprint, "test_subset": spec.eval.test_subset,
+            });
+            let entry = cached_stage(cache, "ann", &key, &inputs, provenance, || {
                 let (model, data) = ann.get("ANN accuracy")?;
                 Ok(evaluate_ann(model, data, &spec.eval, device))
             })?;
@@ -425,7 +428,12 @@ fn run_variant(
                 continue;
             }
             let key = eval_key(&base_key, &record.test_fingerprint, method, &spec.convert, &spec.eval, seed);
-            let entry = cached_stage(cache, "eval", &key, provenance, || {
+            let inputs = serde_json::json!({
+                "ann": base_key, "test_fingerprint": record.test_fingerprint, "method": method,
+                "convert": spec.convert, "eval": spec.eval, "seed": seed,
+                "code_versions": format!("{:?}", method.config.code_versions(&method.overrides())),
+            });
+            let entry = cached_stage(cache, "eval", &key, &inputs, provenance, || {
                 let (model, data) = ann.get(&format!("method {}", method.label))?;
                 eprintln!("converting and simulating `{}` (variant `{}`, seed {seed})", method.label, variant.label);
                 evaluate_method(model, method, data, &spec.convert, &spec.eval, seed, device)
@@ -450,12 +458,14 @@ struct StageEntry {
 }
 
 /// Returns the cached measures of a stage, computing and caching them when absent. The entry
-/// keeps the provenance of its computation (`provenance.json`: git commit of the build, burn
-/// version, backend, date), which the result rows carry.
+/// keeps what its key was made from (`spec.json`: `inputs`) and the provenance of its
+/// computation (`provenance.json`: git commit of the build, burn version, backend, date),
+/// which the result rows carry.
 fn cached_stage(
     cache: &Cache,
     stage: &str,
     key: &str,
+    inputs: &serde_json::Value,
     provenance: &Provenance,
     compute: impl FnOnce() -> Result<Vec<Measure>>,
 ) -> Result<StageEntry> {
@@ -475,6 +485,7 @@ fn cached_stage(
         return read();
     }
     let measures = compute()?;
+    write_json(&dir.join("spec.json"), inputs)?;
     write_json(&dir.join("measures.json"), &measures)?;
     write_json(&dir.join("provenance.json"), provenance)?;
     cache.mark_done(stage, key)?;

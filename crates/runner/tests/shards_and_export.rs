@@ -348,6 +348,14 @@ fn report_and_merge_read_only_the_cache_no_data_and_no_weights_file() {
     )
     .unwrap();
     assert_eq!(recorded["git_hash"], ann.git_hash.as_str(), "the provenance of the computation, not of the report");
+    // Each entry also keeps what its key was made from.
+    let eval = reported.iter().find(|r| r.method == "max-norm").unwrap();
+    let inputs: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("cache").join(&eval.stage_key).join("spec.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(inputs["method"]["kind"], "max-norm", "{inputs}");
+    assert!(inputs["test_fingerprint"].is_string() && inputs["ann"].is_string(), "{inputs}");
 }
 
 #[test]
