@@ -106,6 +106,26 @@ fn check_length(f: &Loaded, header: usize, expected: Option<usize>, what: &str) 
     Ok(())
 }
 
+/// The header of an IDX3 image file, plain or `.gz`, reading only its first 16 bytes:
+/// (count, rows, columns). What `runner plan` checks before a run.
+pub fn read_images_header(path: &Path) -> Result<(usize, usize, usize), DatasetError> {
+    let io = |source| DatasetError::Io { path: path.to_path_buf(), source };
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let file = BufReader::new(File::open(path).map_err(io)?);
+    let mut reader: Box<dyn Read> = if gz { Box::new(MultiGzDecoder::new(file)) } else { Box::new(file) };
+    let mut bytes = Vec::with_capacity(16);
+    if let Err(e) = reader.by_ref().take(16).read_to_end(&mut bytes) {
+        return Err(DatasetError::Corrupt {
+            path: path.to_path_buf(),
+            offset: bytes.len() as u64,
+            reason: format!("unreadable header ({e})"),
+        });
+    }
+    let f = Loaded { path: path.to_path_buf(), gz, bytes };
+    let dims = parse_header(&f, IMAGES_MAGIC, 3)?;
+    Ok((dims[0], dims[1], dims[2]))
+}
+
 /// Images read from an IDX3 file.
 #[derive(Clone, Debug)]
 pub struct IdxImages {

@@ -177,6 +177,26 @@ pub fn check_available(name: &str, split: Split, root: &DataRoot, points: &Point
     }
 }
 
+/// What the files of an image set's `split` announce in their headers, without reading the
+/// images: (sample count, `[C, H, W]`), for the formats whose header says it (MNIST-style IDX);
+/// `Ok(None)` for the others. `runner plan` checks with it that a split is not empty and that
+/// train and test samples have one shape.
+pub fn peek_image_split(
+    name: &str,
+    split: Split,
+    root: &DataRoot,
+) -> Result<Option<(usize, [usize; 3])>, DatasetError> {
+    if !matches!(name, "mnist" | "fashion-mnist") {
+        return Ok(None);
+    }
+    let dir = locate_images(name, split, root)?;
+    let Some((images, _)) = idx::find_split(&dir, split) else {
+        return Ok(None);
+    };
+    let (count, rows, cols) = idx::read_images_header(&images)?;
+    Ok(Some((count, [1, rows, cols])))
+}
+
 /// [`load_images`] with options for the `imagenet` set (ignored for other names): the
 /// preprocessing sizes and how many images per class to hold in memory.
 pub fn load_images_with(

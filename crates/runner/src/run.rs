@@ -246,6 +246,7 @@ pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
                 for split in [datasets::Split::Train, datasets::Split::Test] {
                     datasets::check_available(&v.spec.dataset.name, split, &root, &points).with_context(in_file)?;
                 }
+                check_image_headers(&v.spec.dataset.name, &root).with_context(in_file)?;
             }
         }
     }
@@ -271,6 +272,32 @@ pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
                 println!("    method {} ({}){own_t}", m.label, m.config.kind());
             }
         }
+    }
+    Ok(())
+}
+
+/// What the headers of an image set's files say a run would trip on: an empty split, or
+/// training and test samples of different shapes (formats without such headers pass).
+fn check_image_headers(name: &str, root: &DataRoot) -> Result<()> {
+    use datasets::Split;
+    let (Some((train, train_shape)), Some((test, test_shape))) =
+        (datasets::peek_image_split(name, Split::Train, root)?, datasets::peek_image_split(name, Split::Test, root)?)
+    else {
+        return Ok(());
+    };
+    for (split, count) in [("training", train), ("test", test)] {
+        if count == 0 {
+            bail!("the {split} images file holds 0 images (its header says so)");
+        }
+    }
+    if train_shape != test_shape {
+        bail!(
+            "training images are {}x{} but test images {}x{} (mismatched files?)",
+            train_shape[1],
+            train_shape[2],
+            test_shape[1],
+            test_shape[2]
+        );
     }
     Ok(())
 }

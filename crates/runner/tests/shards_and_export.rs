@@ -408,3 +408,47 @@ fn a_set_run_writes_beside_the_spec_table_unless_a_results_dir_is_chosen() {
     let chosen = RunOptions { results_dir_chosen: true, results_dir: dir.path().join("mine"), ..opts };
     assert_eq!(run_spec(&spec, &chosen, Mode::Compute).unwrap(), dir.path().join("mine/quick"));
 }
+
+/// Writes an IDX split of `count` blank `side`×`side` images (labels 0) into `dir`.
+fn write_idx_split(dir: &Path, images: &str, labels: &str, count: u32, side: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut img = Vec::new();
+    for v in [0x0803, count, side, side] {
+        img.extend(u32::to_be_bytes(v));
+    }
+    img.resize(16 + (count * side * side) as usize, 0);
+    std::fs::write(dir.join(images), img).unwrap();
+    let mut lbl = Vec::new();
+    for v in [0x0801, count] {
+        lbl.extend(u32::to_be_bytes(v));
+    }
+    lbl.resize(8 + count as usize, 0);
+    std::fs::write(dir.join(labels), lbl).unwrap();
+}
+
+#[test]
+fn an_empty_or_mismatched_idx_split_is_caught_by_plan_and_fails_a_run_before_training() {
+    let text = SPEC
+        .replace(
+            "name = \"synthetic-shapes2d\"\n[dataset.synthetic]\ntrain_size = 400\ntest_size = 100\nimage_size = 12\nseed = 3\n",
+            "name = \"fashion-mnist\"\n",
+        )
+        .replace("epochs = 2", "epochs = 1")
+        .replace("calibration_images = 100", "calibration_images = 4");
+    for (train_count, train_side, expected) in
+        [(0, 28, "training images file holds 0 images"), (6, 14, "training images are 14x14 but test images 28x28")]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data/fashion-mnist");
+        write_idx_split(&data, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", train_count, train_side);
+        write_idx_split(&data, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 5, 28);
+        let spec = dir.path().join("idx.toml");
+        std::fs::write(&spec, &text).unwrap();
+        let opts = options(dir.path(), "cache");
+        let plan = format!("{:#}", runner::run::plan_spec(&spec, &opts).unwrap_err());
+        assert!(plan.contains(expected) && plan.contains("idx.toml") && plan.contains("fashion-mnist"), "{plan}");
+        let run = format!("{:#}", run_spec(&spec, &opts, Mode::Compute).unwrap_err());
+        assert!(run.contains("fashion-mnist"), "{run}");
+        assert!(!dir.path().join("cache/train").exists(), "nothing trained or cached: {run}");
+    }
+}
