@@ -147,7 +147,8 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
             &shipped,
             &mut data_cache,
             &mut stages,
-        )?;
+        )
+        .with_context(|| file.display().to_string())?;
         rows.extend(crate::report::thin_frontiers(variant_rows));
     }
     if let Some(s) = shard {
@@ -368,9 +369,10 @@ fn run_variant(
     // A report never loads data or resolves weight paths: what it needs, a run recorded.
     let (resolved, data, record) = if mode == Mode::CacheOnly {
         if !record_path.exists() {
+            let which =
+                if variant.label.is_empty() { String::new() } else { format!(" (variant `{}`)", variant.label) };
             bail!(
-                "variant `{}`: nothing in the cache {} for it; run the spec first (`runner report` never computes)",
-                if variant.label.is_empty() { "(no sweep)" } else { &variant.label },
+                "nothing in the cache {} for this spec{which}; run it first (`runner report` never computes)",
                 cache.root().display()
             );
         }

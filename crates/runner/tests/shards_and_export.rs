@@ -302,7 +302,7 @@ fn report_and_merge_read_only_the_cache_no_data_and_no_weights_file() {
     let opts = options(dir.path(), "cache");
     // Never run: a report says so and writes nothing.
     let err = format!("{:#}", run_spec(&spec, &opts, Mode::CacheOnly).unwrap_err());
-    assert!(err.contains("run the spec first"), "{err}");
+    assert!(err.contains("run it first") && err.contains("cifar.toml"), "{err}");
     assert!(!dir.path().join("results-cache/cifar").exists());
 
     run_spec(&spec, &opts, Mode::Compute).unwrap();
