@@ -178,15 +178,7 @@ fn new_test_files_or_weights_under_the_same_names_are_evaluated_afresh() {
     let dir = tempfile::tempdir().unwrap();
     write_cifar10(&dir.path().join("data"), 20, 40, |i| (i % 10) as u8);
     let spec = dir.path().join("cifar.toml");
-    let text = SPEC
-        .replace(
-            "name = \"synthetic-shapes2d\"\n[dataset.synthetic]\ntrain_size = 400\ntest_size = 100\nimage_size = 12\nseed = 3\n",
-            "name = \"cifar10\"\n",
-        )
-        .replace("epochs = 2", "epochs = 1")
-        .replace("calibration_images = 100", "calibration_images = 50");
-    let text = text[..text.find("[[method]]").unwrap()].to_string()
-        + "[[method]]\nkind = \"max-norm\"\n[eval]\ntimesteps = [4]\nbatch_size = 20\n[table]\nrows = [\"method\"]\n";
+    let text = cifar_spec_text();
     std::fs::write(&spec, &text).unwrap();
     let opts = options(dir.path(), "cache");
     run_spec(&spec, &opts, Mode::Compute).unwrap();
