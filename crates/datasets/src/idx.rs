@@ -156,13 +156,24 @@ pub fn read_images(path: &Path) -> Result<IdxImages, DatasetError> {
 /// Reads an IDX1 label file (magic 0x00000801), plain or `.gz`, checking every label is
 /// below `num_classes` and, when given, that there are `expected_count` labels.
 pub fn read_labels(path: &Path, num_classes: usize, expected_count: Option<usize>) -> Result<Vec<u16>, DatasetError> {
+    read_labels_for(path, num_classes, expected_count.map(|n| (n, None)))
+}
+
+/// [`read_labels`], with the image file the expected count comes from (named in the error
+/// when the counts disagree: either file may be the damaged one).
+fn read_labels_for(
+    path: &Path,
+    num_classes: usize,
+    expected: Option<(usize, Option<&Path>)>,
+) -> Result<Vec<u16>, DatasetError> {
     let f = read_file(path)?;
     let dims = parse_header(&f, LABELS_MAGIC, 1)?;
     let count = dims[0];
-    if let Some(n) = expected_count
+    if let Some((n, images)) = expected
         && n != count
     {
-        return Err(f.corrupt(4, format!("label count {count} does not match the image count {n}")));
+        let of = images.map(|p| format!(" of {}", p.display())).unwrap_or_default();
+        return Err(f.corrupt(4, format!("label count {count} does not match the image count {n}{of}")));
     }
     check_length(&f, 8, Some(count), &format!("{count} labels"))?;
     let labels = &f.bytes[8..];
@@ -224,7 +235,7 @@ pub fn load_dir(dir: &Path, split: Split, name: &str, class_names: &[&str]) -> R
 /// Loads an image file and a label file into an [`ImageSet`] with 1 channel.
 pub fn load_files(images: &Path, labels: &Path, name: &str, class_names: &[&str]) -> Result<ImageSet, DatasetError> {
     let imgs = read_images(images)?;
-    let labels = read_labels(labels, class_names.len(), Some(imgs.count))?;
+    let labels = read_labels_for(labels, class_names.len(), Some((imgs.count, Some(images))))?;
     Ok(ImageSet {
         name: name.to_string(),
         pixels: imgs.pixels,
@@ -377,6 +388,24 @@ pub(crate) mod tests {
         b.pop();
         std::fs::write(&p, &b).unwrap();
         assert_eq!(corrupt(read_labels(&p, 10, None).unwrap_err()).1, 10);
+    }
+
+    /// A counterexample to the loader property (an error names the damaged file): an image
+    /// file whose count byte was damaged and that was cut at a whole image reads as valid, and
+    /// the count mismatch was reported on the intact label file alone (`label count 3 does not
+    /// match the image count 2`).
+    #[test]
+    fn count_mismatch_names_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (img, lbl) = (dir.path().join("t10k-images-idx3-ubyte"), dir.path().join("t10k-labels-idx1-ubyte"));
+        let mut b = images_bytes(3, 4, 5);
+        b[7] ^= 1; // count 3 -> 2
+        b.truncate(16 + 2 * 20);
+        std::fs::write(&img, &b).unwrap();
+        std::fs::write(&lbl, labels_bytes(&[7, 0, 9])).unwrap();
+        let msg = load_files(&img, &lbl, "mnist", &MNIST_CLASSES).unwrap_err().to_string();
+        assert!(msg.contains("t10k-labels-idx1-ubyte") && msg.contains("t10k-images-idx3-ubyte"), "{msg}");
+        assert!(msg.contains("label count 3 does not match the image count 2"), "{msg}");
     }
 
     #[test]

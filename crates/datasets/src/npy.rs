@@ -591,6 +591,7 @@ fn zip_error(path: &Path, e: zip::result::ZipError) -> DatasetError {
 /// mismatch is [`DatasetError::Corrupt`].
 pub fn read_npz_member(path: &Path, member: &str) -> Result<Vec<u8>, DatasetError> {
     let file = std::fs::File::open(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| zip_error(path, e))?;
     let index = match archive.index_for_name(member) {
         Some(i) => i,
@@ -607,10 +608,26 @@ pub fn read_npz_member(path: &Path, member: &str) -> Result<Vec<u8>, DatasetErro
     };
     let mut entry = archive.by_index(index).map_err(|e| zip_error(path, e))?;
     let declared = entry.size();
-    let mut out = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(1 << 28));
+    // `declared` comes from the ZIP directory: reserve no more than the archive's bytes can
+    // inflate to (DEFLATE expands at most 1032:1)
+    let bound = file_len.saturating_mul(1032).min(1 << 28);
+    let mut out = Vec::with_capacity(usize::try_from(declared.min(bound)).unwrap_or(0));
     if let Err(e) = entry.read_to_end(&mut out) {
         use std::io::ErrorKind;
-        if matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::UnexpectedEof | ErrorKind::Other) {
+        if e.kind() == ErrorKind::Unsupported {
+            return Err(DatasetError::Unsupported {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "member `{member}`: {e}; only stored and DEFLATE members (what np.savez and np.savez_compressed \
+                     write) are supported"
+                ),
+            });
+        }
+        // flate2 reports a corrupt DEFLATE stream as InvalidInput
+        if matches!(
+            e.kind(),
+            ErrorKind::InvalidData | ErrorKind::InvalidInput | ErrorKind::UnexpectedEof | ErrorKind::Other
+        ) {
             return Err(DatasetError::Corrupt {
                 path: path.to_path_buf(),
                 offset: out.len() as u64,
@@ -970,5 +987,27 @@ pub(crate) mod tests {
         assert!(matches!(e, DatasetError::Corrupt { .. }) && e.to_string().contains("bad.npz"), "{e}");
         let e = read_npz_member(&tmp.path().join("none.npz"), "frames.npy").unwrap_err();
         assert!(matches!(e, DatasetError::Io { .. }) && e.to_string().contains("none.npz"), "{e}");
+    }
+
+    /// Seen while running the loader property tests (and a sweep of single-byte flips): a
+    /// corrupt DEFLATE stream (flate2's InvalidInput) and an unknown compression method in the
+    /// central directory were reported as I/O errors ("cannot read ...: corrupt deflate
+    /// stream"), not as a corrupt or an unsupported file.
+    #[test]
+    fn damaged_npz_members_are_corrupt_or_unsupported_not_io() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("frames.npz");
+        let mut b = std::fs::read(fixture("frames_deflated.npz")).unwrap();
+        b[98] ^= 0xff; // inside frames.npy's DEFLATE stream
+        std::fs::write(&f, &b).unwrap();
+        let e = read_npz_member(&f, "frames.npy").unwrap_err();
+        assert!(matches!(e, DatasetError::Corrupt { .. }), "{e:?}");
+        assert!(e.to_string().contains("frames.npz") && e.to_string().contains("frames.npy"), "{e}");
+        let mut b = std::fs::read(fixture("frames_stored.npz")).unwrap();
+        b[776] ^= 0x01; // frames.npy's compression method in the central directory: 0 -> 1
+        std::fs::write(&f, &b).unwrap();
+        let e = read_npz_member(&f, "frames.npy").unwrap_err();
+        assert!(matches!(e, DatasetError::Unsupported { .. }), "{e:?}");
+        assert!(e.to_string().contains("frames.npz") && e.to_string().contains("DEFLATE"), "{e}");
     }
 }

@@ -64,7 +64,8 @@ pub fn parse_off(text: &str, path: &Path) -> Result<Mesh, DatasetError> {
     if nv > u32::MAX as usize {
         return Err(malformed(path, cline, format!("{nv} vertices is too many")));
     }
-    let mut vertices = Vec::with_capacity(nv.min(1 << 24));
+    // the counts come from the file: reserve no more than one entry per line it has
+    let mut vertices = Vec::with_capacity(nv.min(last_line));
     for k in 0..nv {
         let (ln, l) = lines
             .next()
@@ -73,15 +74,14 @@ pub fn parse_off(text: &str, path: &Path) -> Result<Mesh, DatasetError> {
         let mut toks = l.split_whitespace();
         for c in &mut v {
             let t = toks.next().ok_or_else(|| malformed(path, ln, format!("vertex {k}: expected 3 coordinates")))?;
-            *c = t
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| malformed(path, ln, format!("vertex {k}: `{}` is not a finite number", clip(t))))?;
+            // sampled points are float32: a coordinate beyond its range would sample to ±inf
+            *c = t.parse::<f64>().ok().filter(|x| x.abs() <= f64::from(f32::MAX)).ok_or_else(|| {
+                malformed(path, ln, format!("vertex {k}: `{}` is not a finite number in the float32 range", clip(t)))
+            })?;
         }
         vertices.push(v);
     }
-    let mut triangles = Vec::with_capacity(nf.min(1 << 24));
+    let mut triangles = Vec::with_capacity(nf.min(last_line));
     for f in 0..nf {
         let (ln, l) = lines
             .next()
@@ -266,6 +266,24 @@ pub(crate) mod tests {
         let xs: Vec<f32> = a.chunks(3).filter(|q| q[2].abs() < eps).map(|q| q[0]).collect();
         let mean = xs.iter().sum::<f32>() / xs.len() as f32;
         assert!((mean - 2.0).abs() < 0.1, "{mean}");
+    }
+
+    /// Found by the loader property tests: a vertex coordinate finite as f64 but beyond the
+    /// float32 range (digits inserted into `1`) was accepted, and the sampled points were ±inf
+    /// (NaN after normalisation).
+    #[test]
+    fn coordinates_beyond_float32_are_errors() {
+        let text = "OFF\n3 1 0\n0 0 0\n1e39 0 0\n0 1 0\n3 0 1 2\n";
+        match parse_off(text, &p()).unwrap_err() {
+            DatasetError::Malformed { path, location, reason } => {
+                assert_eq!((path, location.as_str()), (p(), "line 4"));
+                assert!(reason.contains("`1e39`") && reason.contains("float32"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let edge = parse_off("OFF\n3 1 0\n0 0 0\n3.4e38 0 0\n0 -3.4e38 0\n3 0 1 2\n", &p()).unwrap();
+        let pts = edge.sample_surface(64, &mut Rng::new(1)).unwrap();
+        assert!(pts.iter().all(|v| v.is_finite()));
     }
 
     #[test]

@@ -75,8 +75,18 @@ pub fn parse_pcd(bytes: &[u8], path: &Path) -> Result<Vec<f32>, DatasetError> {
             xyz[k] = (token, byte, f.size);
             found[k] = true;
         }
-        token += f.count;
-        byte += f.size * f.count;
+        // COUNT comes from the file: a huge one must not overflow the record layout
+        let width = f.size.checked_mul(f.count).and_then(|w| byte.checked_add(w));
+        match (token.checked_add(f.count), width) {
+            (Some(t), Some(b)) => (token, byte) = (t, b),
+            _ => {
+                return Err(DatasetError::Malformed {
+                    path: path.to_path_buf(),
+                    location: "header field COUNT".into(),
+                    reason: format!("COUNT {} of field {} makes a point record too large", f.count, f.name),
+                });
+            }
+        }
     }
     if found.iter().any(|&f| !f) {
         return Err(DatasetError::Malformed {
@@ -85,7 +95,8 @@ pub fn parse_pcd(bytes: &[u8], path: &Path) -> Result<Vec<f32>, DatasetError> {
             reason: "FIELDS must include x, y and z".into(),
         });
     }
-    let mut out = Vec::with_capacity(points * 3);
+    // `points` comes from the header: reserve only what the data can actually hold
+    let mut out = Vec::new();
     match encoding {
         Encoding::Binary => {
             let record = byte;
@@ -103,6 +114,7 @@ pub fn parse_pcd(bytes: &[u8], path: &Path) -> Result<Vec<f32>, DatasetError> {
                     ),
                 });
             }
+            out.reserve_exact(points * 3); // points * record <= data.len(), record >= 12
             for rec in data[..need].chunks_exact(record) {
                 let mut p = [0f32; 3];
                 for (v, &(_, off, size)) in p.iter_mut().zip(&xyz) {
@@ -120,6 +132,8 @@ pub fn parse_pcd(bytes: &[u8], path: &Path) -> Result<Vec<f32>, DatasetError> {
         Encoding::Ascii => {
             let text = &bytes[data_start..];
             let text = text.strip_suffix(b"\n").unwrap_or(text);
+            // a point takes at least one line of several characters
+            out.reserve_exact(3 * points.min(text.len() / 2 + 1));
             let mut read = 0usize;
             let mut line_no = data_line;
             for raw in text.split(|&b| b == b'\n') {
@@ -408,6 +422,29 @@ pub(crate) mod tests {
         }
         let e = parse_pcd(&[0xff, 0xfe, 0x00, b'\n'], &p()).unwrap_err();
         assert!(e.to_string().contains("cloud.pcd") && e.to_string().contains("line 1"), "{e}");
+    }
+
+    /// Header counts come from the file. Found by the loader property tests (which inflate
+    /// header numbers): a huge WIDTH without a POINTS line aborted the process on an allocation
+    /// of terabytes before the data was looked at (or panicked on `points * 3` overflowing);
+    /// a huge WIDTH * HEIGHT did the same in binary files, and a huge COUNT overflowed the
+    /// record size.
+    #[test]
+    fn huge_header_counts_are_errors_not_allocations() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 99999999999\nDATA ascii\n1 2 3\n", "has 1"),
+            (b"FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 9999999999999999999\nDATA ascii\n1 2 3\n", "has 1"),
+            (b"FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 999999\nHEIGHT 99999999\nDATA binary\n\0\0\0\0", "truncated"),
+            (
+                b"FIELDS x y z i\nSIZE 4 4 4 2\nTYPE F F F U\nCOUNT 1 1 1 9999999999999999991\nWIDTH 1\nDATA ascii\n1 2 3 4\n",
+                "too large",
+            ),
+        ];
+        for (bytes, needle) in cases {
+            let e = parse_pcd(bytes, &p()).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("cloud.pcd") && msg.contains(needle), "{needle}: {msg}");
+        }
     }
 
     #[test]

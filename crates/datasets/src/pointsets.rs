@@ -452,7 +452,8 @@ fn load_text(
     limit: usize,
     opts: &PointOptions,
 ) -> Result<Loaded, DatasetError> {
-    let classes = read_names(&dir.join(format!("{prefix}_shape_names.txt")), k)?;
+    let names_file = dir.join(format!("{prefix}_shape_names.txt"));
+    let classes = read_names(&names_file, k)?;
     let list = dir.join(format!("{prefix}_{split}.txt"));
     let mut items = Vec::new();
     for (line, id) in text_lines(&list)? {
@@ -460,7 +461,11 @@ fn load_text(
         let Some(label) = classes.iter().position(|c| c == class) else {
             return Err(DatasetError::Layout {
                 path: list.clone(),
-                reason: format!("line {line}: shape id `{id}` does not start with a class name followed by `_NNNN`"),
+                // either file may be the damaged one: name both
+                reason: format!(
+                    "line {line}: shape id `{id}` does not start with a class name of {} followed by `_NNNN`",
+                    names_file.display()
+                ),
             });
         };
         items.push((dir.join(class).join(format!("{id}.txt")), label as u16));

@@ -289,6 +289,23 @@ fn modelnet_text_layout() {
     assert!(err.to_string().contains("expected 40 class names, found 2"), "{err}");
 }
 
+/// Found by the loader property tests: a damaged class-name list (one byte of `night_stand`
+/// flipped) was reported against the split list alone, which is intact.
+#[test]
+fn unknown_class_in_the_text_layout_names_both_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("modelnet40_normal_resampled");
+    write_text_layout(&dir);
+    let names = dir.join("modelnet40_shape_names.txt");
+    let text = std::fs::read_to_string(&names).unwrap().replace("night_stand", "night_stane");
+    std::fs::write(&names, text).unwrap();
+    let err = load_points("modelnet40", Split::Train, &only(tmp.path()), &opts(4)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, DatasetError::Layout { .. }), "{msg}");
+    assert!(msg.contains("modelnet40_train.txt") && msg.contains("night_stand_0002"), "{msg}");
+    assert!(msg.contains("modelnet40_shape_names.txt"), "{msg}");
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
 }

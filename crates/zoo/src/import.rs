@@ -48,6 +48,15 @@ pub enum ImportError {
         /// The model's tensors (module paths) holding them.
         tensors: Vec<String>,
     },
+    /// Batch-norm running variances with a negative value (a damaged file: a variance cannot
+    /// be negative, and the layer would output NaN).
+    #[error("{path}: negative batch-norm running variance in {tensors:?} (a variance cannot be negative)")]
+    NegativeVariance {
+        /// The file.
+        path: PathBuf,
+        /// The model's `running_var` tensors (module paths) holding them.
+        tensors: Vec<String>,
+    },
     /// Tensors the model expects were not in the file (or the other way round).
     #[error("{path}: weights do not match the model: missing {missing:?}; unused {unused:?}; errors {errors:?}")]
     Mismatch {
@@ -150,18 +159,31 @@ pub fn import_weights(model: Network, path: &Path) -> Result<Network, ImportErro
     if !tensors.is_empty() {
         return Err(ImportError::NonFinite { path: path.into(), tensors });
     }
+    let tensors = tensors_where(&model, |path, values| {
+        path.last().is_some_and(|n| n == "running_var") && values.iter().any(|v| *v < 0.0)
+    });
+    if !tensors.is_empty() {
+        return Err(ImportError::NegativeVariance { path: path.into(), tensors });
+    }
     Ok(model)
 }
 
 /// Module paths (`layer1.0.conv1.weight`) of the float tensors holding a NaN or an infinity.
 pub fn non_finite_tensors(model: &Network) -> Vec<String> {
+    tensors_where(model, |_, values| values.iter().any(|v| !v.is_finite()))
+}
+
+/// Module paths of the float tensors (parameters and running states) for which `bad(path,
+/// values)` holds.
+fn tensors_where(model: &Network, bad: impl FnMut(&[String], &[f32]) -> bool) -> Vec<String> {
     use burn::module::{Module, ModuleVisitor, Param};
     use burn::prelude::Tensor;
-    struct Finite {
+    struct Visit<F> {
         path: Vec<String>,
-        bad: Vec<String>,
+        bad: F,
+        found: Vec<String>,
     }
-    impl ModuleVisitor for Finite {
+    impl<F: FnMut(&[String], &[f32]) -> bool> ModuleVisitor for Visit<F> {
         fn enter_module(&mut self, name: &str, _: &str) {
             self.path.push(name.into());
         }
@@ -169,12 +191,12 @@ pub fn non_finite_tensors(model: &Network) -> Vec<String> {
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if crate::tensor_values(param.val()).iter().any(|v| !v.is_finite()) {
-                self.bad.push(self.path.join("."));
+            if (self.bad)(&self.path, &crate::tensor_values(param.val())) {
+                self.found.push(self.path.join("."));
             }
         }
     }
-    let mut v = Finite { path: Vec::new(), bad: Vec::new() };
+    let mut v = Visit { path: Vec::new(), bad, found: Vec::new() };
     model.visit(&mut v);
-    v.bad
+    v.found
 }
