@@ -72,6 +72,17 @@ pub fn ann_key(train_key: &str, test_fingerprint: &str, eval: &EvalSection) -> S
     stage_key("ann", EVAL_STAGE_VERSION, &(train_key, test_fingerprint, &eval.test_subset))
 }
 
+/// `net` with its first `k` slots' neurons replaced by the ANN's ReLU ([`snn::neuron::analog`]):
+/// exact up to slot k − 1, spiking after it.
+pub fn exact_prefix(net: &SpikingNetwork, k: usize) -> SpikingNetwork {
+    let mut hybrid = net.clone();
+    let analog: std::sync::Arc<dyn snn::NeuronModel> = std::sync::Arc::new(snn::neuron::analog::Analog {});
+    for layer in hybrid.layers.iter_mut().take(k) {
+        layer.neuron = analog.clone();
+    }
+    hybrid
+}
+
 /// MACs per layer for one sample (traced ANN forward).
 pub fn trace_macs(model: &Network, input: [usize; 3], device: &Device) -> Vec<LayerMacs> {
     let [c, h, w] = input;
@@ -188,7 +199,7 @@ pub fn evaluate_method(
             let started = std::time::Instant::now();
             let sim = simulate_all(&conversion.network, data, &idx, eval, t_run as usize, label, device)?;
             simulation_seconds += started.elapsed().as_secs_f64();
-            for t in report_ts {
+            for &t in &report_ts {
                 let tt = t as usize;
                 out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
                 // A pipelined network of windowed layers answers at step T + L (L: the summed
@@ -240,6 +251,18 @@ pub fn evaluate_method(
             // the run to the largest T.
             if c == last {
                 out.extend(diagnostic_measures(label, &sim.diagnostics, &conversion.slots, n));
+            }
+            if eval.exact_prefix_analysis {
+                for k in 1..=conversion.network.layers.len() {
+                    let hybrid = exact_prefix(&conversion.network, k);
+                    let started = std::time::Instant::now();
+                    let sim = simulate_all(&hybrid, data, &idx, eval, t_run as usize, label, device)?;
+                    simulation_seconds += started.elapsed().as_secs_f64();
+                    for &t in &report_ts {
+                        let accuracy = 100.0 * sim.correct_at_t[t as usize - 1] as f64 / n as f64;
+                        out.push(measure(label, t, "accuracy_exact_to", &conversion.slots[k - 1].name, accuracy, n));
+                    }
+                }
             }
         }
     }

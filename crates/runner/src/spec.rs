@@ -403,6 +403,13 @@ pub struct EvalSection {
     /// for the whole network. Costs one ANN forward per batch.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub layer_analysis: bool,
+    /// Exact-prefix analysis: for k = 1..L, the accuracy of the converted network with its
+    /// first k slots replaced by the ANN's ReLU (`analog` neurons: exact up to slot k,
+    /// spiking after it), `accuracy_exact_to` with layer = the last exact slot. The rise from
+    /// one slot to the next is what spiking in that slot costs. L more simulations per
+    /// evaluated network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact_prefix_analysis: bool,
     /// Simulation engine: `auto` (the default: `event` where the network has a layer graph,
     /// else `dense`), `event` (the event-driven engine on the network's layer graph, synaptic
     /// work proportional to the spikes; an error for networks without one) or `dense` (burn's

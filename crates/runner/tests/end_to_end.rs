@@ -486,3 +486,39 @@ fn event_frames_train_on_the_mean_frame_and_simulate_frame_by_frame() {
     let e = format!("{:#}", runner::run::plan_spec(&spec, &options(dir.path())).unwrap_err());
     assert!(e.contains("dataset.events"), "{e}");
 }
+
+#[test]
+fn exact_prefix_analysis_reaches_the_ann_when_every_slot_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("prefix.toml");
+    let text = SPEC
+        .replace("timesteps = [4, 16, 64, 256]", "timesteps = [2, 8]\nexact_prefix_analysis = true")
+        .replace("[[method]]\nkind = \"robust-norm\"\n", "");
+    std::fs::write(&spec, text.replace("method = \"robust-norm\"", "method = \"max-norm\"")).unwrap();
+    let out = run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap();
+    let rows = read_csv(&out.join("results.csv")).unwrap();
+    let ann = rows.iter().find(|r| r.method == "ann" && r.metric == "accuracy").unwrap();
+    let slots: Vec<String> =
+        rows.iter().filter(|r| r.method == "max-norm" && r.metric == "threshold").map(|r| r.layer.clone()).collect();
+    assert!(slots.len() >= 2, "{slots:?}");
+    for t in [2, 8] {
+        let exact: Vec<(String, f64)> = rows
+            .iter()
+            .filter(|r| r.method == "max-norm" && r.t == t && r.metric == "accuracy_exact_to")
+            .map(|r| (r.layer.clone(), r.value))
+            .collect();
+        let order: Vec<&String> = exact.iter().map(|(l, _)| l).collect();
+        assert_eq!(order, slots.iter().collect::<Vec<_>>(), "one row per slot, in order, at T = {t}");
+        // Every slot exact: the ANN itself, whatever T (up to a float tie in the sums: one image).
+        let (_, all_exact) = exact.last().unwrap();
+        assert!(
+            (all_exact - ann.value).abs() <= 100.0 / ann.n_images as f64,
+            "T = {t}: {all_exact} vs ANN {}",
+            ann.value
+        );
+        let snn = rows.iter().find(|r| r.method == "max-norm" && r.t == t && r.metric == "accuracy").unwrap().value;
+        if t == 2 {
+            assert!(snn + 5.0 < ann.value, "at T = 2 spiking must cost something to measure: {snn} vs {}", ann.value);
+        }
+    }
+}

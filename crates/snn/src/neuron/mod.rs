@@ -41,6 +41,7 @@ builtin_neurons! {
     lan_dynamic::LanDynamic,
     msat::Msat,
     ilif::InverseLif,
+    analog::Analog,
 }
 
 /// Shape of one layer of neurons in one simulated batch.
