@@ -365,7 +365,8 @@ fn run_variant(
     data_cache: &mut HashMap<String, Data>,
     stages: &mut Stages,
 ) -> Result<Vec<ResultRow>> {
-    let record_path = cache.dir(VARIANT_STAGE, &variant_record_key(&variant.spec)).join("record.json");
+    let record_key = variant_record_key(&variant.spec);
+    let record_path = cache.dir(VARIANT_STAGE, &record_key).join("record.json");
     // A report never loads data or resolves weight paths: what it needs, a run recorded.
     let (resolved, data, record) = if mode == Mode::CacheOnly {
         if !record_path.exists() {
@@ -449,7 +450,7 @@ fn run_variant(
         if let Some((computed, stage_key)) = &ann_entry {
             rows.extend(ann_measures.iter().map(|m| label(m, computed, stage_key)));
         }
-        let variant_stage = format!("{VARIANT_STAGE}/{}", variant_record_key(&variant.spec));
+        let variant_stage = format!("{VARIANT_STAGE}/{record_key}");
         rows.extend(record.operations.iter().map(|m| label(m, &record.provenance, &variant_stage)));
         let mut method_measures = Vec::new();
         for method in spec.methods.iter().filter(|m| m.applies_to(&variant.label)) {

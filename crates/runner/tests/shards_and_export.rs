@@ -175,12 +175,7 @@ fn entries(dir: &Path) -> usize {
 
 #[test]
 fn new_test_files_or_weights_under_the_same_names_are_evaluated_afresh() {
-    let dir = tempfile::tempdir().unwrap();
-    write_cifar10(&dir.path().join("data"), 20, 40, |i| (i % 10) as u8);
-    let spec = dir.path().join("cifar.toml");
-    let text = cifar_spec_text();
-    std::fs::write(&spec, &text).unwrap();
-    let opts = options(dir.path(), "cache");
+    let (dir, spec, text, opts) = cifar_fixture();
     run_spec(&spec, &opts, Mode::Compute).unwrap();
     let (ann, eval) = (dir.path().join("cache/ann"), dir.path().join("cache/eval"));
     assert_eq!((entries(&ann), entries(&eval)), (1, 1));
@@ -284,14 +279,21 @@ fn cifar_spec_text() -> String {
         + "[[method]]\nkind = \"max-norm\"\n[eval]\ntimesteps = [4]\nbatch_size = 20\n[table]\nrows = [\"method\"]\n"
 }
 
-#[test]
-fn report_and_merge_read_only_the_cache_no_data_and_no_weights_file() {
+/// A temporary directory with a tiny CIFAR-10 copy, [`cifar_spec_text`] written to
+/// `cifar.toml` there, and options with a cache in it.
+fn cifar_fixture() -> (tempfile::TempDir, std::path::PathBuf, String, RunOptions) {
     let dir = tempfile::tempdir().unwrap();
     write_cifar10(&dir.path().join("data"), 20, 40, |i| (i % 10) as u8);
     let spec = dir.path().join("cifar.toml");
     let text = cifar_spec_text();
     std::fs::write(&spec, &text).unwrap();
     let opts = options(dir.path(), "cache");
+    (dir, spec, text, opts)
+}
+
+#[test]
+fn report_and_merge_read_only_the_cache_no_data_and_no_weights_file() {
+    let (dir, spec, text, opts) = cifar_fixture();
     // Never run: a report says so and writes nothing.
     let err = format!("{:#}", run_spec(&spec, &opts, Mode::CacheOnly).unwrap_err());
     assert!(err.contains("run it first") && err.contains("cifar.toml"), "{err}");
