@@ -12,6 +12,7 @@ use zoo::{Convertible, ForwardCtx, LayerMacs, Network, SlotInfo};
 use convert::MeasureContext;
 
 use crate::data::{Data, Samples, batch_tensors, calibration_batches, frame_tensors};
+use crate::exit_frontier::frontier_measures;
 use crate::plan::{EVAL_STAGE_VERSION, stage_key};
 use crate::spec::{ConvertSection, Engine, EvalSection, MethodEntry};
 use crate::train::progress_bar;
@@ -222,6 +223,10 @@ pub fn evaluate_method(
                     for (k, c) in counts.iter().enumerate() {
                         out.push(measure(label, t, "exit_share", &format!("t={}", k + 1), *c as f64 / n as f64, n));
                     }
+                    if eval.exit_frontier {
+                        let readout = &*conversion.network.readout;
+                        out.extend(frontier_measures(label, t, &sim.confidence_trace, &sim.labels, readout));
+                    }
                 }
                 let mut spikes_total = 0.0;
                 let mut sops_total = 0.0;
@@ -340,6 +345,9 @@ struct SimTotals {
     latency: usize,
     /// Per evaluated sample: its early-exit step, if it exited.
     exit_steps: Vec<Option<usize>>,
+    /// Per evaluated sample: its label, and (early-exit readouts) its confidence trace.
+    labels: Vec<i64>,
+    confidence_trace: Vec<Vec<(f32, u32)>>,
     /// Per slot: the neuron model's diagnostics, merged over all batches.
     diagnostics: Vec<Vec<Diagnostic>>,
     /// With `[eval] layer_analysis`: per slot, the layer analysis summed over all batches.
@@ -407,6 +415,8 @@ fn simulate_all(
         neurons: vec![],
         latency,
         exit_steps: Vec::with_capacity(idx.len()),
+        labels: Vec::with_capacity(idx.len()),
+        confidence_trace: Vec::new(),
         diagnostics: vec![Vec::new(); net.layers.len()],
         layers: if eval.layer_analysis { vec![LayerAnalysis::default(); net.layers.len()] } else { Vec::new() },
     };
@@ -451,6 +461,8 @@ fn simulate_all(
         }
         totals.neurons = out.neurons;
         totals.exit_steps.extend(out.exit_steps);
+        totals.labels.extend_from_slice(&labels);
+        totals.confidence_trace.extend(out.confidence_trace);
         for (acc, per_slot) in totals.diagnostics.iter_mut().zip(out.diagnostics) {
             merge_diagnostics(acc, per_slot);
         }

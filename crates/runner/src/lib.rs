@@ -12,6 +12,7 @@ pub mod cache;
 pub mod data;
 pub mod device;
 pub mod evaluate;
+pub mod exit_frontier;
 pub mod export;
 pub mod plan;
 pub mod provenance;

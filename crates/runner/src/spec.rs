@@ -410,6 +410,13 @@ pub struct EvalSection {
     /// evaluated network.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exact_prefix_analysis: bool,
+    /// For methods with an early-exit readout: accuracy against mean exit step of whole
+    /// families of exit rules (fixed T, one uniform threshold, the readout's own per-step
+    /// thresholds shifted), replayed from one simulation (`runner::exit_frontier`): metrics
+    /// `frontier_accuracy`/`frontier_mean_step` per rule, `frontier_fewest_steps_<family>`
+    /// and `frontier_speedup_<family>` per family.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exit_frontier: bool,
     /// Simulation engine: `auto` (the default: `event` where the network has a layer graph,
     /// else `dense`), `event` (the event-driven engine on the network's layer graph, synaptic
     /// work proportional to the spikes; an error for networks without one) or `dense` (burn's
@@ -628,6 +635,20 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     let too_long = |ts: &[u32]| ts.iter().copied().find(|t| *t > MAX_TIMESTEPS);
     if let Some(t) = too_long(&spec.eval.timesteps) {
         return err("eval.timesteps", format!("T = {t} is above the limit of {MAX_TIMESTEPS} steps"));
+    }
+    let early_exit = <snn::readout::early_exit::EarlyExit as snn::RegisteredReadout>::KIND;
+    let exits_early = |m: &MethodEntry| match m.readout.get("kind") {
+        Some(kind) => kind.as_str() == Some(early_exit),
+        None => m.config.method().readout_kind() == Some(early_exit),
+    };
+    if spec.eval.exit_frontier && !spec.methods.iter().any(exits_early) {
+        return err(
+            "eval.exit_frontier",
+            format!(
+                "no method has an `{early_exit}` readout to replay (e.g. adafire with iat = \"adaptive\", or \
+                 [method.readout] kind = \"{early_exit}\")"
+            ),
+        );
     }
     for (i, m) in spec.methods.iter().enumerate() {
         if let Some(t) = too_long(&m.timesteps) {

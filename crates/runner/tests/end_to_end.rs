@@ -299,9 +299,10 @@ iat = "adaptive"
 timesteps = [4]
 batch_size = 60
 chunk = 4
+exit_frontier = true
 [table]
 rows = ["method"]
-figures = ["accuracy_vs_energy", "accuracy_vs_exit_step", "exit_step_distribution", "sensitivity_vs_phi", "sensitivity_vs_rho", "pareto_frontier"]
+figures = ["accuracy_vs_energy", "accuracy_vs_exit_step", "exit_step_distribution", "sensitivity_vs_phi", "sensitivity_vs_rho", "pareto_frontier", "exit_frontier"]
 "#;
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("adafire_spec.toml");
@@ -320,6 +321,18 @@ figures = ["accuracy_vs_energy", "accuracy_vs_exit_step", "exit_step_distributio
     assert_eq!(of("energy_mj"), 1);
     let share: f64 = rows.iter().filter(|r| r.metric == "exit_share").map(|r| r.value).sum();
     assert!((share - 1.0).abs() < 1e-9, "exit shares sum to 1: {share}");
+    // The exit frontier replays the readout's own rule (fitted, Δ = 0) exactly as it ran.
+    let value = |metric: &str, layer: &str| {
+        rows.iter()
+            .find(|r| r.method == "adafire+ssc+iat" && r.metric == metric && r.layer == layer && r.t == 4)
+            .unwrap_or_else(|| panic!("no {metric} row for `{layer}`"))
+            .value
+    };
+    assert_eq!(value("frontier_accuracy", "fitted Δ=+0.00"), value("accuracy", ""));
+    assert!((value("frontier_mean_step", "fitted Δ=+0.00") - value("mean_exit_step", "")).abs() < 1e-12);
+    assert_eq!(value("frontier_mean_step", "fixed t=4"), 4.0);
+    assert_eq!(of("frontier_accuracy"), 4 + 38 + 26);
+    assert!(value("frontier_speedup_fixed", "") >= 1.0, "fixed t=T is in its own family");
     for f in [
         "accuracy_vs_energy",
         "accuracy_vs_exit_step",
@@ -327,6 +340,7 @@ figures = ["accuracy_vs_energy", "accuracy_vs_exit_step", "exit_step_distributio
         "sensitivity_vs_phi",
         "sensitivity_vs_rho",
         "pareto_frontier",
+        "exit_frontier",
     ] {
         let svg = std::fs::read_to_string(out.join(format!("{f}.svg"))).unwrap_or_else(|e| panic!("{f}.svg: {e}"));
         assert!(svg.starts_with("<svg") && svg.contains(r#"class="series""#), "{f}.svg has no series");

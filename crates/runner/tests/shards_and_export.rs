@@ -446,3 +446,12 @@ fn an_empty_or_mismatched_idx_split_is_caught_by_plan_and_fails_a_run_before_tra
         assert!(!dir.path().join("cache/train").exists(), "nothing trained or cached: {run}");
     }
 }
+
+#[test]
+fn an_exit_frontier_without_an_early_exit_readout_is_a_plan_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("frontier.toml");
+    std::fs::write(&spec, SPEC.replace("[eval]\n", "[eval]\nexit_frontier = true\n")).unwrap();
+    let err = format!("{:#}", runner::run::plan_spec(&spec, &options(dir.path(), "cache")).unwrap_err());
+    assert!(err.contains("eval.exit_frontier") && err.contains("early-exit") && err.contains("frontier.toml"), "{err}");
+}

@@ -110,6 +110,12 @@ pub struct SimOutput {
     pub sample_spikes: Vec<u64>,
     /// Per sample: the coding step at which the readout stopped it (None: ran to T).
     pub exit_steps: Vec<Option<usize>>,
+    /// With a readout that exits early: per sample and coding step t = 1..T, the confidence
+    /// 1 − H_t of its output summed up to t (`readout::early_exit::confidence_of`) and the
+    /// class that sum predicts, whether or not the sample had exited by then (the network runs
+    /// every sample to T); replays other exit rules without simulating again
+    /// (`readout::early_exit::exit_step`). Empty for other readouts.
+    pub confidence_trace: Vec<Vec<(f32, u32)>>,
     /// Per slot: neurons per sample.
     pub neurons: Vec<u64>,
     /// Output summed over the coding steps, `[batch × classes]`.
@@ -360,6 +366,7 @@ pub(crate) struct StepCollector<'a> {
     final_output: Vec<f32>,
     correct_at_t: Vec<u64>,
     exit_steps: Vec<Option<usize>>,
+    confidence_trace: Vec<Vec<(f32, u32)>>,
 }
 
 impl<'a> StepCollector<'a> {
@@ -371,6 +378,7 @@ impl<'a> StepCollector<'a> {
             final_output: Vec::new(),
             correct_at_t: Vec::new(),
             exit_steps: vec![None; labels.len()],
+            confidence_trace: Vec::new(),
         }
     }
 
@@ -391,6 +399,12 @@ impl<'a> StepCollector<'a> {
         self.correct_at_t.push(correct as u64);
         for (e, x) in self.exit_steps.iter_mut().zip(state.exit_steps()) {
             *e = e.or(x);
+        }
+        if self.readout.exits_early() {
+            self.confidence_trace.resize_with(batch, Vec::new);
+            for (trace, row) in self.confidence_trace.iter_mut().zip(self.final_output.chunks(classes.max(1))) {
+                trace.push((crate::readout::early_exit::confidence_of(row), crate::readout::argmax(row) as u32));
+            }
         }
     }
 
@@ -434,6 +448,7 @@ impl<'a> StepCollector<'a> {
             spikes,
             sample_spikes,
             exit_steps,
+            confidence_trace: self.confidence_trace,
             neurons,
             final_output: self.final_output,
             diagnostics,

@@ -14,13 +14,17 @@ use crate::report::plot::{PALETTE, esc, marker, n, nice_step};
 use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique};
 
 /// Every figure name a spec may list, with what it draws.
-pub const FIGURES: [(&str, &str); 15] = [
+pub const FIGURES: [(&str, &str); 16] = [
     ("accuracy_vs_energy", "accuracy vs energy per image (energy_mj), one point per T, a line per method"),
     (
         "accuracy_vs_exit_step",
         "accuracy vs mean exit step (early-exit readouts), a line per method through its variants and T",
     ),
     ("exit_step_distribution", "share of test images exiting at each step (exit_share), per method at its largest T"),
+    (
+        "exit_frontier",
+        "accuracy vs mean exit step of replayed exit rules ([eval] exit_frontier): fixed T, uniform and fitted thresholds, per method at its largest T (Wang et al. 2024, Fig. 9)",
+    ),
     ("sensitivity_vs_phi", "per-layer sensitivity vs φ of the AdaFire φ search (Wang et al. 2024, Fig. 3a)"),
     ("sensitivity_vs_rho", "per-layer sensitivity vs threshold ratio ρ of SSC (Wang et al. 2024, Fig. 3b)"),
     ("pareto_frontier", "the φ search's Pareto frontier, spikes vs sensitivity, with the chosen point (Fig. 4)"),
@@ -99,6 +103,7 @@ pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<Stri
         "accuracy_vs_energy" => per_t_chart(title, rows, "energy_mj", "energy per image (mJ)", true),
         "accuracy_vs_exit_step" => per_t_chart(title, rows, "mean_exit_step", "mean exit step", false),
         "exit_step_distribution" => exit_distribution(title, rows),
+        "exit_frontier" => exit_frontier(title, rows),
         "sensitivity_vs_phi" => {
             search_curves(title, rows, "sensitivity_phi", "φ (spikes per step at most)", SENSITIVITY)
         }
@@ -201,6 +206,51 @@ fn per_t_chart(title: &str, rows: &[ResultRow], x_metric: &str, x_label: &str, p
         y_label: "accuracy (%)".into(),
         series,
         log_x: x_metric == "energy_mj",
+    })
+}
+
+/// `frontier_accuracy` / `frontier_mean_step` rows (layer = the rule, `fixed t=…`,
+/// `uniform α=…`, `fitted Δ=…`) of each method at its largest T: one line per method and
+/// family, points sorted by mean step.
+fn exit_frontier(title: &str, rows: &[ResultRow]) -> Option<Chart> {
+    let mut largest: Vec<(String, u32)> = Vec::new();
+    for r in rows.iter().filter(|r| r.metric == "frontier_accuracy") {
+        let label = series_label(r);
+        match largest.iter_mut().find(|(l, _)| *l == label) {
+            Some(k) => k.1 = k.1.max(r.t),
+            None => largest.push((label, r.t)),
+        }
+    }
+    let mut series = Vec::new();
+    for (label, t) in largest {
+        let at = |metric: &str| -> BTreeMap<&str, f64> {
+            rows.iter()
+                .filter(|r| r.metric == metric && r.t == t && series_label(r) == label)
+                .map(|r| (r.layer.as_str(), r.value))
+                .collect()
+        };
+        let (accuracy, steps) = (at("frontier_accuracy"), at("frontier_mean_step"));
+        for family in ["fixed", "uniform", "fitted"] {
+            let mut points: Vec<Point> = accuracy
+                .iter()
+                .filter(|(rule, _)| rule.starts_with(family))
+                .filter_map(|(rule, &y)| {
+                    let x = *steps.get(rule)?;
+                    Some(Point { x, y, tip: format!("{rule}: {y:.2}% at {x:.2} steps") })
+                })
+                .collect();
+            points.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
+            if !points.is_empty() {
+                series.push(Line { label: format!("{label}, {family} (T={t})"), points, joined: true });
+            }
+        }
+    }
+    Some(Chart {
+        title: title.into(),
+        x_label: "mean exit step".into(),
+        y_label: "accuracy (%)".into(),
+        series,
+        log_x: false,
     })
 }
 

@@ -11,17 +11,19 @@
 //! s(t) = [ṽ ≥ θ̃] if φ = 1, else clip(floor(ṽ(t)/θ̃(t)), 0, φ)   (Eqs. 13–14; φ = `max_spikes` = 2ⁿ − 1)
 //! v(t) = ṽ(t) − s(t)·θ̃(t)   (soft reset; hard: 0);   output s(t)·θ̃(t)
 //! ```
-//! τ is counted against the *base* threshold θ (each neuron's own θ with per-channel
-//! thresholds), not θ̃(t): the paper's Eq. 9 counts against θ̃(t), which itself depends on
-//! τ; the base threshold breaks that cycle. The count uses the neuron's fire rule. ω ∈
-//! [1 − α, 1] and ω → 1 as t grows. The ω of every sample is recorded per step (diagnostic
+//! The paper's Eq. 9 counts against θ̃(t), which itself depends on τ(t); `tau_against`
+//! chooses how to break that cycle: `"base"` (default) counts against the base threshold θ
+//! (each neuron's own θ with per-channel thresholds), `"previous"` against the sample's
+//! θ̃(t−1) = ω(t−1)·θ (θ̃(0) = θ, so step 1 is the same under both). The count uses the
+//! neuron's fire rule. ω ∈ [1 − α, 1] and ω → 1 as t grows. The ω of every sample is recorded per step (diagnostic
 //! `omega`: results rows `omega_mean`/`omega_min`/`omega_max`, the paper's Figure 4).
 //!
 //! Rate model (for calibrations): the IF rate with φ spikes per step; the dynamic threshold
 //! is ignored there (ω → 1 after a few steps).
 //!
 //! Spec: `[method.neuron] kind = "lan-dynamic"`, `alpha` (default 0.5), `max_spikes`
-//! (default 3 = 2² − 1), and the `if` neuron's `reset`, `v_init`, `fire`, `input_shift`.
+//! (default 3 = 2² − 1), `tau_against` (`"base"` or `"previous"`), and the `if` neuron's
+//! `reset`, `v_init`, `fire`, `input_shift`.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +39,23 @@ fn half() -> f32 {
 }
 fn three() -> u32 {
     3
+}
+
+/// The threshold τ(t) of Eq. 9 counts active neurons against (the paper's θ̃(t) depends on τ(t)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TauAgainst {
+    /// The base threshold θ.
+    #[default]
+    Base,
+    /// The sample's previous dynamic threshold θ̃(t−1) = ω(t−1)·θ, with ω(0) = 1.
+    Previous,
+}
+
+impl TauAgainst {
+    fn is_base(&self) -> bool {
+        *self == TauAgainst::Base
+    }
 }
 
 /// The dynamic-threshold neuron's parameters.
@@ -62,6 +81,10 @@ pub struct LanDynamic {
     /// Add θ/(2T) to the input every step.
     #[serde(default)]
     pub input_shift: bool,
+    /// What τ(t) counts active neurons against: `base` θ (default) or the `previous` θ̃(t−1).
+    /// Left out of the configuration (and so of cache keys) when `base`.
+    #[serde(default, skip_serializing_if = "TauAgainst::is_base")]
+    pub tau_against: TauAgainst,
 }
 
 impl Default for LanDynamic {
@@ -73,6 +96,7 @@ impl Default for LanDynamic {
             v_init: InitPotential::Zero,
             fire: FireRule::GreaterEqual,
             input_shift: false,
+            tau_against: TauAgainst::Base,
         }
     }
 }
@@ -121,6 +145,7 @@ impl NeuronModel for LanDynamic {
             shape,
             channel,
             omega: Vec::new(),
+            previous_omega: vec![1.0; shape.batch],
         })
     }
     fn depends_on_timesteps(&self) -> bool {
@@ -142,6 +167,8 @@ struct LanDynamicState {
     channel: Vec<(f32, f32)>,
     /// Per global step: ω over the batch's samples.
     omega: Vec<SampleStats>,
+    /// Per sample: ω(t−1) (1 before the first step), for `tau_against = "previous"`.
+    previous_omega: Vec<f32>,
 }
 
 impl NeuronState for LanDynamicState {
@@ -158,16 +185,22 @@ impl NeuronState for LanDynamicState {
         for step in data.chunks_mut(n) {
             let t = self.omega.len() + 1;
             let mut stats = SampleStats::default();
-            for (xs, vs) in step.chunks_mut(per_sample).zip(self.membrane.chunks_mut(per_sample)) {
+            let samples = step.chunks_mut(per_sample).zip(self.membrane.chunks_mut(per_sample));
+            for ((xs, vs), previous) in samples.zip(self.previous_omega.iter_mut()) {
                 // Integrate the whole sample first: τ(t) needs every ṽ(t) of the layer.
+                let against = match p.tau_against {
+                    TauAgainst::Base => 1.0,
+                    TauAgainst::Previous => *previous,
+                };
                 let mut active = 0usize;
                 for ((xc, vc), &(theta, shift)) in xs.chunks(inner).zip(vs.chunks_mut(inner)).zip(&self.channel) {
                     for (x, v) in xc.iter().zip(vc.iter_mut()) {
                         *v += *x + shift;
-                        active += usize::from(p.fire.reaches(*v, theta));
+                        active += usize::from(p.fire.reaches(*v, against * theta));
                     }
                 }
                 let w = dynamic_threshold_factor(p.alpha, t, active, per_sample);
+                *previous = w;
                 stats.push(w);
                 let mut count = 0u32;
                 for ((xc, vc), &(theta, _)) in xs.chunks_mut(inner).zip(vs.chunks_mut(inner)).zip(&self.channel) {
@@ -286,6 +319,32 @@ mod tests {
             let mean = data.iter().sum::<f32>() / steps as f32;
             assert!((mean - x.min(3.0)).abs() <= 3.0 / steps as f32 + 1e-3, "x={x}: {mean}");
         }
+    }
+
+    #[test]
+    fn tau_against_the_previous_dynamic_threshold() {
+        // One sample, 4 neurons, θ = 1, no adaptive firing. t = 1: ṽ = [1.2, .6, .3, 0], one
+        // active under both readings (θ̃(0) = θ) → ω(1) = .625, neuron 0 fires (residual .575).
+        // t = 2 with input [0, .2, .5, .7]: ṽ = [.575, .8, .8, .7]. Against θ: nobody ≥ 1 → τ = 1,
+        // ω = 1 − .5/e ≈ .816 (θ̃ = .816) → nobody fires. Against θ̃(1) = .625: three active,
+        // τ = .25, ω = 1 − .5·.25/e ≈ .954 → nobody fires either.
+        let shape = LayerShape { batch: 1, channels: 1, inner: 4 };
+        let previous = LanDynamic { tau_against: TauAgainst::Previous, ..LanDynamic::new(0.5, 1) };
+        let mut base = state(LanDynamic::new(0.5, 1), vec![1.0], shape);
+        let mut prev = state(previous, vec![1.0], shape);
+        for s in [&mut base, &mut prev] {
+            let mut data = vec![1.2f32, 0.6, 0.3, 0.0, /* t = 2 */ 0.0, 0.2, 0.5, 0.7];
+            s.run(&mut data, &mut Vec::new());
+            assert_eq!(data[..4], [0.625, 0.0, 0.0, 0.0]);
+            assert_eq!(data[4..], [0.0; 4]);
+        }
+        let omega = |s: &dyn NeuronState| s.diagnostics()[0].per_step.iter().map(|w| w.mean()).collect::<Vec<_>>();
+        let w2 = 1.0 - 0.5 * (-1.0f64).exp();
+        assert!((omega(&*base)[1] - w2).abs() < 1e-6, "{:?}", omega(&*base));
+        assert!((omega(&*prev)[1] - (1.0 - 0.125 * (-1.0f64).exp())).abs() < 1e-6, "{:?}", omega(&*prev));
+        // The base reading is the default and stays out of the configuration (cache keys).
+        assert!(!LanDynamic::default().config().contains_key("tau_against"));
+        assert_eq!(previous.config()["tau_against"].as_str(), Some("previous"));
     }
 
     #[test]

@@ -64,6 +64,28 @@ pub fn confidence_of(scores: &[f32]) -> f32 {
     (1.0 - h / (c as f64).ln()) as f32
 }
 
+impl EarlyExit {
+    /// The exit of one sample replayed from its confidence trace (`SimOutput::confidence_trace`:
+    /// per step t = 1..T, the confidence and prediction of its output summed up to t): the first
+    /// t ≥ `min_steps` with confidence > α_t, and the prediction there; T and the last
+    /// prediction when the rule never fires. Exactly what the readout decides during a run.
+    pub fn replay(&self, trace: &[(f32, u32)]) -> (usize, u32) {
+        exit_step(trace, &self.confidence, self.min_steps)
+    }
+}
+
+/// [`EarlyExit::replay`] with the rule's parts: (exit step, prediction) of a confidence trace
+/// under thresholds `confidence` and no exit before `min_steps`. (0, 0) for an empty trace.
+pub fn exit_step(trace: &[(f32, u32)], confidence: &Confidence, min_steps: usize) -> (usize, u32) {
+    for (i, &(c, class)) in trace.iter().enumerate() {
+        let t = i + 1;
+        if t >= min_steps && c > confidence.at(t) {
+            return (t, class);
+        }
+    }
+    trace.last().map_or((0, 0), |&(_, class)| (trace.len(), class))
+}
+
 impl RegisteredReadout for EarlyExit {
     const KIND: &'static str = "early-exit";
     const DESCRIPTION: &'static str =
@@ -163,6 +185,44 @@ mod tests {
         assert_eq!(s.predictions(), vec![0, 1]);
         let per_step = Confidence::PerStep(vec![0.9, 0.1]);
         assert_eq!((per_step.at(1), per_step.at(2), per_step.at(9)), (0.9, 0.1, 0.1));
+    }
+
+    #[test]
+    fn replaying_the_confidence_trace_reproduces_the_readout() {
+        // Random outputs for 40 samples over 12 steps, 5 classes; per-step thresholds.
+        let (batch, classes, steps) = (40, 5, 12);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 1000) as f32 / 250.0
+        };
+        let rule = EarlyExit {
+            confidence: Confidence::PerStep((0..steps).map(|t| 0.3 + 0.06 * t as f32).collect()),
+            min_steps: 2,
+        };
+        let mut state = rule.new_state(batch, classes);
+        let mut sums = vec![0f32; batch * classes];
+        let mut traces = vec![Vec::new(); batch];
+        for t in 1..=steps {
+            let out: Vec<f32> = (0..batch * classes).map(|_| next()).collect();
+            state.push(t, &out);
+            for (a, o) in sums.iter_mut().zip(&out) {
+                *a += o;
+            }
+            for (trace, row) in traces.iter_mut().zip(sums.chunks(classes)) {
+                trace.push((confidence_of(row), argmax(row) as u32));
+            }
+        }
+        let (exits, predictions) = (state.exit_steps(), state.predictions());
+        assert!(exits.iter().any(|e| e.is_some()) && exits.iter().any(|e| e.is_none()), "{exits:?}");
+        for i in 0..batch {
+            let (t, class) = rule.replay(&traces[i]);
+            assert_eq!(t, exits[i].unwrap_or(steps), "sample {i}");
+            assert_eq!(class as usize, predictions[i], "sample {i}");
+        }
+        assert_eq!(exit_step(&[], &Confidence::Constant(0.5), 1), (0, 0));
     }
 
     #[test]
