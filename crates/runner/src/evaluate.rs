@@ -347,7 +347,7 @@ struct SimTotals {
     exit_steps: Vec<Option<usize>>,
     /// Per evaluated sample: its label, and (early-exit readouts) its confidence trace.
     labels: Vec<i64>,
-    confidence_trace: Vec<Vec<(f32, u32)>>,
+    confidence_trace: Vec<Vec<snn::readout::early_exit::StepConfidence>>,
     /// Per slot: the neuron model's diagnostics, merged over all batches.
     diagnostics: Vec<Vec<Diagnostic>>,
     /// With `[eval] layer_analysis`: per slot, the layer analysis summed over all batches.

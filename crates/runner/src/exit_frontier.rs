@@ -9,7 +9,13 @@
 //! - `uniform α=a`: one threshold a at every step, a ∈ [`UNIFORM_THRESHOLDS`];
 //! - `fitted Δ=d`: the readout's own per-step thresholds α_t shifted by d ∈ [`FITTED_SHIFTS`]
 //!   and clamped to [0, 1] (only for a per-step `confidence` list). For IAT's Eq. 18 this is
-//!   the rule fitted with α_base + d, as long as no fitted α_t was capped at 1.
+//!   the rule fitted with α_base + d, as long as no fitted α_t was capped at 1;
+//! - `averaged α=a`: one threshold a, tested on the confidence of the *time-averaged* output
+//!   (1/t)·Σ o instead of the sum (not the paper's rule: the sum's softmax sharpens as t grows,
+//!   the average's does not);
+//! - `stable prediction`: each sample stops at the first step from which its prediction no
+//!   longer changes up to T (an oracle that knows the future; the accuracy at T by
+//!   construction): the fewest mean steps any rule needs to keep every prediction of T.
 //!
 //! Each family's summary (whole-network rows, so a table can show them with `also`):
 //! `frontier_fewest_steps_<family>`, the fewest mean steps of a rule of the family whose
@@ -17,7 +23,7 @@
 //! and `frontier_speedup_<family>` = T / that.
 
 use snn::readout::Readout;
-use snn::readout::early_exit::{Confidence, EarlyExit, exit_step};
+use snn::readout::early_exit::{Confidence, EarlyExit, StepConfidence, exit_step};
 
 use crate::evaluate::Measure;
 
@@ -32,6 +38,9 @@ pub const FITTED_SHIFTS: &[f32] = &[
     -0.40, -0.38, -0.36, -0.34, -0.32, -0.30, -0.28, -0.26, -0.24, -0.22, -0.20, -0.18, -0.16, -0.14, -0.12, -0.10,
     -0.08, -0.06, -0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.08, 0.10,
 ];
+
+/// The families, in the order of the rows.
+pub const FAMILIES: [&str; 5] = ["fixed", "uniform", "fitted", "averaged", "stable"];
 
 /// Accuracy loss (pp) against running to T that a rule may cost and still count as "as accurate".
 pub const TOLERANCE_PP: f64 = 0.5;
@@ -49,37 +58,49 @@ pub struct FrontierPoint {
 /// (confidence, prediction) per step (at least `t` steps); `labels`: per sample;
 /// `readout`: the network's readout (its per-step thresholds, when it has a list, give the
 /// `fitted` family; its `min_steps` holds for every rule but `fixed`).
-pub fn frontier(traces: &[Vec<(f32, u32)>], labels: &[i64], t: usize, readout: &dyn Readout) -> Vec<FrontierPoint> {
+pub fn frontier(traces: &[Vec<StepConfidence>], labels: &[i64], t: usize, readout: &dyn Readout) -> Vec<FrontierPoint> {
     let n = traces.len().min(labels.len());
     if n == 0 || t == 0 {
         return Vec::new();
     }
     let own = readout_rule(readout);
     let min_steps = own.as_ref().map_or(1, |r| r.min_steps);
-    let replay = |family: &'static str, rule: String, confidence: &Confidence| {
+    let point = |family: &'static str, rule: String, exits: &dyn Fn(&[StepConfidence]) -> (usize, u32)| {
         let (mut correct, mut steps) = (0usize, 0usize);
         for (trace, &label) in traces.iter().zip(labels) {
-            let (step, class) = exit_step(&trace[..t.min(trace.len())], confidence, min_steps);
+            let (step, class) = exits(&trace[..t.min(trace.len())]);
             steps += step;
             correct += usize::from(class as i64 == label);
         }
         FrontierPoint { family, rule, accuracy: 100.0 * correct as f64 / n as f64, mean_step: steps as f64 / n as f64 }
     };
+    let cumulative = |s: &StepConfidence| s.cumulative;
+    let averaged = |s: &StepConfidence| s.averaged;
     let mut points = Vec::new();
     for k in 1..=t {
-        let correct = traces.iter().zip(labels).filter(|(tr, l)| tr.get(k - 1).is_some_and(|p| p.1 as i64 == **l));
-        let accuracy = 100.0 * correct.count() as f64 / n as f64;
-        points.push(FrontierPoint { family: "fixed", rule: format!("fixed t={k}"), accuracy, mean_step: k as f64 });
+        let class_at = |trace: &[StepConfidence]| trace.get(k - 1).or(trace.last()).map_or(0, |s| s.class);
+        points.push(point("fixed", format!("fixed t={k}"), &|trace| (k, class_at(trace))));
     }
     for &a in UNIFORM_THRESHOLDS {
-        points.push(replay("uniform", format!("uniform α={a}"), &Confidence::Constant(a)));
+        let rule = Confidence::Constant(a);
+        points.push(point("uniform", format!("uniform α={a}"), &|tr| exit_step(tr, &rule, min_steps, cumulative)));
     }
     if let Some(EarlyExit { confidence: Confidence::PerStep(alphas), .. }) = &own {
         for &d in FITTED_SHIFTS {
-            let shifted = Confidence::PerStep(alphas.iter().map(|a| (a + d).clamp(0.0, 1.0)).collect());
-            points.push(replay("fitted", format!("fitted Δ={d:+.2}"), &shifted));
+            let rule = Confidence::PerStep(alphas.iter().map(|a| (a + d).clamp(0.0, 1.0)).collect());
+            points
+                .push(point("fitted", format!("fitted Δ={d:+.2}"), &|tr| exit_step(tr, &rule, min_steps, cumulative)));
         }
     }
+    for &a in UNIFORM_THRESHOLDS {
+        let rule = Confidence::Constant(a);
+        points.push(point("averaged", format!("averaged α={a}"), &|tr| exit_step(tr, &rule, min_steps, averaged)));
+    }
+    points.push(point("stable", "stable prediction".into(), &|trace| {
+        let last = trace.last().map_or(0, |s| s.class);
+        let changed = trace.iter().rposition(|s| s.class != last).map_or(0, |i| i + 1);
+        ((changed + 1).min(trace.len()), last)
+    }));
     points
 }
 
@@ -106,7 +127,7 @@ pub fn fewest_steps(points: &[FrontierPoint], family: &str, reference: f64) -> O
 pub fn frontier_measures(
     label: &str,
     t: u32,
-    traces: &[Vec<(f32, u32)>],
+    traces: &[Vec<StepConfidence>],
     labels: &[i64],
     readout: &dyn Readout,
 ) -> Vec<Measure> {
@@ -126,7 +147,7 @@ pub fn frontier_measures(
         out.push(row("frontier_mean_step", &p.rule, p.mean_step));
     }
     let Some(at_t) = points.iter().find(|p| p.family == "fixed" && p.mean_step == t as f64) else { return out };
-    for family in ["fixed", "uniform", "fitted"] {
+    for family in FAMILIES {
         if let Some(steps) = fewest_steps(&points, family, at_t.accuracy) {
             out.push(row(&format!("frontier_fewest_steps_{family}"), "", steps));
             out.push(row(&format!("frontier_speedup_{family}"), "", t as f64 / steps));
@@ -143,11 +164,13 @@ mod tests {
 
     /// Three samples over 4 steps: sample 0 confident and right from step 1; sample 1 confident
     /// but wrong at step 1, right from step 3; sample 2 never confident, right only at step 4.
-    fn traces() -> (Vec<Vec<(f32, u32)>>, Vec<i64>) {
+    /// (Averaged confidences are the cumulative ones halved: only the family differs.)
+    fn traces() -> (Vec<Vec<StepConfidence>>, Vec<i64>) {
+        let s = |c: f32, class: u32| StepConfidence { cumulative: c, averaged: c / 2.0, class };
         let traces = vec![
-            vec![(0.9, 0), (0.95, 0), (0.97, 0), (0.98, 0)],
-            vec![(0.7, 2), (0.6, 2), (0.8, 1), (0.9, 1)],
-            vec![(0.1, 0), (0.2, 0), (0.2, 0), (0.3, 2)],
+            vec![s(0.9, 0), s(0.95, 0), s(0.97, 0), s(0.98, 0)],
+            vec![s(0.7, 2), s(0.6, 2), s(0.8, 1), s(0.9, 1)],
+            vec![s(0.1, 0), s(0.2, 0), s(0.2, 0), s(0.3, 2)],
         ];
         (traces, vec![0, 1, 2])
     }
@@ -176,6 +199,12 @@ mod tests {
         assert_eq!(fewest_steps(&points, "fixed", 100.0), Some(4.0));
         assert_eq!(fewest_steps(&points, "uniform", 100.0), Some(8.0 / 3.0));
         assert_eq!(fewest_steps(&points, "uniform", 200.0), None);
+        // Averaged at α = 0.46: only sample 0 (0.475 at t = 2) exits early.
+        let p = get("averaged α=0.46");
+        assert_eq!((p.accuracy, p.mean_step), (100.0, 10.0 / 3.0));
+        // Stable prediction: sample 0 from t = 1, sample 1 from t = 3, sample 2 only at t = 4.
+        let p = get("stable prediction");
+        assert_eq!((p.accuracy, p.mean_step), (100.0, 8.0 / 3.0));
     }
 
     #[test]
@@ -196,6 +225,6 @@ mod tests {
         let rows = frontier_measures("m", 4, &tr, &labels, &readout);
         let speedup = rows.iter().find(|r| r.metric == "frontier_speedup_fitted" && r.layer.is_empty()).unwrap();
         assert!((speedup.value - 1.5).abs() < 1e-12, "{}", speedup.value);
-        assert_eq!(rows.iter().filter(|r| r.metric == "frontier_accuracy").count(), 4 + 38 + 26);
+        assert_eq!(rows.iter().filter(|r| r.metric == "frontier_accuracy").count(), 4 + 38 + 26 + 38 + 1);
     }
 }

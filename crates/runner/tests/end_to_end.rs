@@ -331,7 +331,8 @@ figures = ["accuracy_vs_energy", "accuracy_vs_exit_step", "exit_step_distributio
     assert_eq!(value("frontier_accuracy", "fitted Δ=+0.00"), value("accuracy", ""));
     assert!((value("frontier_mean_step", "fitted Δ=+0.00") - value("mean_exit_step", "")).abs() < 1e-12);
     assert_eq!(value("frontier_mean_step", "fixed t=4"), 4.0);
-    assert_eq!(of("frontier_accuracy"), 4 + 38 + 26);
+    assert_eq!(of("frontier_accuracy"), 4 + 38 + 26 + 38 + 1);
+    assert_eq!(value("frontier_accuracy", "stable prediction"), value("frontier_accuracy", "fixed t=4"));
     assert!(value("frontier_speedup_fixed", "") >= 1.0, "fixed t=T is in its own family");
     for f in [
         "accuracy_vs_energy",

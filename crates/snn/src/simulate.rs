@@ -31,6 +31,7 @@ use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values
 
 use crate::neuron::{Diagnostic, LayerShape, NeuronLayerSpec, NeuronState, RunInfo, layer_seed};
 use crate::readout::accumulate::Accumulate;
+use crate::readout::early_exit::StepConfidence;
 use crate::readout::{Readout, ReadoutState};
 
 /// A converted network: the (BN-folded) ANN weights, one neuron layer per slot and a readout.
@@ -111,11 +112,11 @@ pub struct SimOutput {
     /// Per sample: the coding step at which the readout stopped it (None: ran to T).
     pub exit_steps: Vec<Option<usize>>,
     /// With a readout that exits early: per sample and coding step t = 1..T, the confidence
-    /// 1 − H_t of its output summed up to t (`readout::early_exit::confidence_of`) and the
-    /// class that sum predicts, whether or not the sample had exited by then (the network runs
-    /// every sample to T); replays other exit rules without simulating again
-    /// (`readout::early_exit::exit_step`). Empty for other readouts.
-    pub confidence_trace: Vec<Vec<(f32, u32)>>,
+    /// of its output summed up to t and the class that sum predicts
+    /// (`readout::early_exit::StepConfidence`), whether or not the sample had exited by then
+    /// (the network runs every sample to T); replays other exit rules without simulating
+    /// again (`readout::early_exit::exit_step`). Empty for other readouts.
+    pub confidence_trace: Vec<Vec<StepConfidence>>,
     /// Per slot: neurons per sample.
     pub neurons: Vec<u64>,
     /// Output summed over the coding steps, `[batch × classes]`.
@@ -366,7 +367,7 @@ pub(crate) struct StepCollector<'a> {
     final_output: Vec<f32>,
     correct_at_t: Vec<u64>,
     exit_steps: Vec<Option<usize>>,
-    confidence_trace: Vec<Vec<(f32, u32)>>,
+    confidence_trace: Vec<Vec<StepConfidence>>,
 }
 
 impl<'a> StepCollector<'a> {
@@ -403,7 +404,7 @@ impl<'a> StepCollector<'a> {
         if self.readout.exits_early() {
             self.confidence_trace.resize_with(batch, Vec::new);
             for (trace, row) in self.confidence_trace.iter_mut().zip(self.final_output.chunks(classes.max(1))) {
-                trace.push((crate::readout::early_exit::confidence_of(row), crate::readout::argmax(row) as u32));
+                trace.push(StepConfidence::of(row, t));
             }
         }
     }

@@ -98,7 +98,8 @@ fn event_driven_and_dense_engines_give_the_same_spikes() {
         ("name = \"small-cnn\"", cnn, burst, "small-cnn, burst"),
         ("name = \"resnet20-he\"\nwidth = 0.25\nshortcut = \"pad\"", rgb, soft.clone(), "resnet20-he, option A"),
         ("name = \"resnet20-he\"\nwidth = 0.25\nshortcut = \"conv\"", rgb, soft.clone(), "resnet20-he, option B"),
-        ("name = \"vgg16\"\nwidth = 0.125", [3, 32, 32], soft, "vgg16 x0.125"),
+        ("name = \"vgg16\"\nwidth = 0.125", [3, 32, 32], soft.clone(), "vgg16 x0.125"),
+        ("name = \"pointnet\"\nwidth = 0.25", [3, 32, 1], soft, "pointnet x0.25, 32 points, avg pooling"),
     ];
     for (spec, input, neuron, what) in cases {
         let net = spiking(model(spec, input), input, neuron);

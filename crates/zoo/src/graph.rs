@@ -396,6 +396,7 @@ mod tests {
         check("resnet20-he", [3, 16, 16], "pad", "avg");
         check("resnet20-he", [3, 16, 16], "conv", "avg");
         check("resnet20-sengupta", [3, 16, 16], "conv", "avg");
+        check("pointnet", [3, 24, 1], "conv", "avg");
     }
 
     #[test]
@@ -405,9 +406,13 @@ mod tests {
         let net = build_model(&spec, [3, 32, 32], 10, &device).unwrap().fold_batchnorm();
         let err = net.layer_graph([3, 32, 32]).unwrap_err().to_string();
         assert!(err.contains("max pooling"), "{err}");
-        let spec: crate::ModelSpec = toml::from_str("name = \"pointnet\"\nwidth = 0.25").unwrap();
-        let net = build_model(&spec, [3, 64, 1], 10, &device).unwrap();
-        assert!(net.layer_graph([3, 64, 1]).unwrap_err().to_string().contains("pointnet"));
+        for (extra, reason) in [("pooling = \"max\"", "max pooling"), ("tnet = true", "T-Net")] {
+            let spec: crate::ModelSpec =
+                toml::from_str(&format!("name = \"pointnet\"\nwidth = 0.25\n{extra}")).unwrap();
+            let net = build_model(&spec, [3, 64, 1], 10, &device).unwrap().fold_batchnorm();
+            let err = net.layer_graph([3, 64, 1]).unwrap_err().to_string();
+            assert!(err.contains("pointnet") && err.contains(reason), "{err}");
+        }
         // BN must be folded first.
         let spec: crate::ModelSpec = toml::from_str("name = \"small-cnn\"").unwrap();
         let net = build_model(&spec, [1, 12, 12], 10, &device).unwrap();

@@ -288,7 +288,7 @@ impl Convertible for Network {
             Network::SmallCnn(m) => m.layer_graph(input),
             Network::Vgg(m) => m.layer_graph(input),
             Network::ResNet(m) => m.layer_graph(input),
-            Network::PointNet(_) => Err(none("pointnet", "max pooling over points and the T-Net have no graph form")),
+            Network::PointNet(m) => m.layer_graph(input),
             Network::PointNet2(_) => {
                 Err(none("pointnet2-ssg", "sampling, grouping and max pooling over groups have no graph form"))
             }

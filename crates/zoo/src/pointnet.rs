@@ -21,6 +21,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear};
 use burn::prelude::*;
 
+use crate::graph::{GraphBuilder, GraphError, LayerGraph};
 use crate::layers::{
     bn, conv, conv_bn_forward_counted, fold_linear_pair, fold_pair, linear, linear_bn_forward, linear_forward, scaled,
 };
@@ -98,6 +99,28 @@ impl SharedMlp {
             .collect()
     }
 
+    /// The MLP's layers and slots `slot0..` in the layer graph, fed by `from`; with
+    /// `pool_points`, the last slot's outputs averaged over the points (the height axis).
+    fn graph(
+        &self,
+        g: &mut GraphBuilder,
+        prefix: &str,
+        slot0: usize,
+        pool_points: bool,
+        from: &str,
+    ) -> Result<String, GraphError> {
+        let mut x = from.to_string();
+        for (i, conv) in self.mlp_convs.iter().enumerate() {
+            x = g.conv(&format!("{prefix}.mlp_convs.{i}"), conv, self.mlp_bns.get(i), &x)?;
+            x = g.slot(&format!("{prefix}.mlp_convs.{i}.relu"), slot0 + i, &[&x])?;
+        }
+        if pool_points {
+            let points = g.output_shape(&x)[1];
+            x = g.avg_pool(&format!("{prefix}.pool"), [points, 1], &x);
+        }
+        Ok(x)
+    }
+
     /// Folds every BN into its conv.
     pub(crate) fn fold(self) -> Self {
         let mut bns = self.mlp_bns.into_iter();
@@ -159,6 +182,18 @@ impl Head {
     }
 
     /// The two slots `{prefix}.fc1.relu`, `{prefix}.fc2.relu`.
+    /// `fc1 → slot0 → fc2 → slot0 + 1 → fc3` in the layer graph, fed by `from` (`[features]`).
+    fn graph(&self, g: &mut GraphBuilder, prefix: &str, slot0: usize, from: &str) -> Result<String, GraphError> {
+        if self.bn1.is_some() || self.bn2.is_some() {
+            return Err(g.unsupported(format!("`{prefix}` still has a batch norm: fold it first")));
+        }
+        let x = g.affine(&format!("{prefix}.fc1"), &self.fc1, from)?;
+        let x = g.slot(&format!("{prefix}.fc1.relu"), slot0, &[&x])?;
+        let x = g.affine(&format!("{prefix}.fc2"), &self.fc2, &x)?;
+        let x = g.slot(&format!("{prefix}.fc2.relu"), slot0 + 1, &[&x])?;
+        g.affine(&format!("{prefix}.fc3"), &self.fc3, &x)
+    }
+
     pub(crate) fn slots(prefix: &str) -> Vec<SlotInfo> {
         let s = |a: &str, b: &str| SlotInfo {
             name: format!("{prefix}.{a}.relu"),
@@ -278,6 +313,28 @@ impl Convertible for PointNet {
         s.extend(self.feat.slots("feat", "head.fc1"));
         s.extend(Head::slots("head"));
         s
+    }
+
+    /// Without the T-Net and with average pooling: the shared MLP (1x1 convolutions over the
+    /// `[3, points, 1]` input), the average over points, the head. The T-Net multiplies the
+    /// points by a 3×3 matrix computed from them (no fixed synaptic weights), and max pooling
+    /// over points sits before the neurons: neither has a graph form.
+    fn layer_graph(&self, input: [usize; 3]) -> Result<LayerGraph, GraphError> {
+        let mut g = GraphBuilder::new("pointnet", input);
+        if self.tnet.is_some() {
+            return Err(
+                g.unsupported("the T-Net's input transform (a 3×3 matrix computed from the points) has no graph form")
+            );
+        }
+        if self.pooling == Pooling::Max {
+            return Err(
+                g.unsupported("max pooling over points (before the neurons) has no graph form: use pooling = \"avg\"")
+            );
+        }
+        let x = self.feat.graph(&mut g, "feat", 0, true, "input")?;
+        let x = g.flatten("flatten", &x);
+        let x = self.head.graph(&mut g, "head", self.feat.len(), &x)?;
+        Ok(g.finish(&x))
     }
 
     fn fold_batchnorm(self) -> Self {

@@ -23,7 +23,7 @@ pub const FIGURES: [(&str, &str); 16] = [
     ("exit_step_distribution", "share of test images exiting at each step (exit_share), per method at its largest T"),
     (
         "exit_frontier",
-        "accuracy vs mean exit step of replayed exit rules ([eval] exit_frontier): fixed T, uniform and fitted thresholds, per method at its largest T (Wang et al. 2024, Fig. 9)",
+        "accuracy vs mean exit step of replayed exit rules ([eval] exit_frontier): fixed T, uniform, fitted and averaged-output thresholds, the stable-prediction oracle, per method at its largest T (Wang et al. 2024, Fig. 9)",
     ),
     ("sensitivity_vs_phi", "per-layer sensitivity vs φ of the AdaFire φ search (Wang et al. 2024, Fig. 3a)"),
     ("sensitivity_vs_rho", "per-layer sensitivity vs threshold ratio ρ of SSC (Wang et al. 2024, Fig. 3b)"),
@@ -230,7 +230,7 @@ fn exit_frontier(title: &str, rows: &[ResultRow]) -> Option<Chart> {
                 .collect()
         };
         let (accuracy, steps) = (at("frontier_accuracy"), at("frontier_mean_step"));
-        for family in ["fixed", "uniform", "fitted"] {
+        for family in crate::exit_frontier::FAMILIES {
             let mut points: Vec<Point> = accuracy
                 .iter()
                 .filter(|(rule, _)| rule.starts_with(family))

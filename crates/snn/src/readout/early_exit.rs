@@ -64,26 +64,53 @@ pub fn confidence_of(scores: &[f32]) -> f32 {
     (1.0 - h / (c as f64).ln()) as f32
 }
 
-impl EarlyExit {
-    /// The exit of one sample replayed from its confidence trace (`SimOutput::confidence_trace`:
-    /// per step t = 1..T, the confidence and prediction of its output summed up to t): the first
-    /// t ≥ `min_steps` with confidence > α_t, and the prediction there; T and the last
-    /// prediction when the rule never fires. Exactly what the readout decides during a run.
-    pub fn replay(&self, trace: &[(f32, u32)]) -> (usize, u32) {
-        exit_step(trace, &self.confidence, self.min_steps)
+/// One sample after coding step t, as an exit rule sees it (`SimOutput::confidence_trace`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepConfidence {
+    /// 1 − H of softmax(Σ_{k≤t} o(k)): the confidence the `early-exit` rule tests.
+    pub cumulative: f32,
+    /// 1 − H of softmax((1/t)·Σ_{k≤t} o(k)): the same on the time-averaged output, whose
+    /// softmax temperature does not fall as t grows (not the paper's rule; a diagnostic).
+    pub averaged: f32,
+    /// The class the sum predicts.
+    pub class: u32,
+}
+
+impl StepConfidence {
+    /// The record of one sample whose output summed over `t` steps is `sum`.
+    pub fn of(sum: &[f32], t: usize) -> Self {
+        let scale = 1.0 / t.max(1) as f32;
+        let mean: Vec<f32> = sum.iter().map(|v| v * scale).collect();
+        Self { cumulative: confidence_of(sum), averaged: confidence_of(&mean), class: super::argmax(sum) as u32 }
     }
 }
 
-/// [`EarlyExit::replay`] with the rule's parts: (exit step, prediction) of a confidence trace
-/// under thresholds `confidence` and no exit before `min_steps`. (0, 0) for an empty trace.
-pub fn exit_step(trace: &[(f32, u32)], confidence: &Confidence, min_steps: usize) -> (usize, u32) {
-    for (i, &(c, class)) in trace.iter().enumerate() {
+impl EarlyExit {
+    /// The exit of one sample replayed from its confidence trace (per step t = 1..T): the
+    /// first t ≥ `min_steps` with cumulative confidence > α_t, and the prediction there; T and
+    /// the last prediction when the rule never fires. Exactly what the readout decides during
+    /// a run.
+    pub fn replay(&self, trace: &[StepConfidence]) -> (usize, u32) {
+        exit_step(trace, &self.confidence, self.min_steps, |s| s.cumulative)
+    }
+}
+
+/// The exit (step, prediction) of a confidence trace under thresholds `confidence`, no exit
+/// before `min_steps`, testing `score` of each step's record: the first t ≥ `min_steps` with
+/// score > α_t, else T and the last prediction. (0, 0) for an empty trace.
+pub fn exit_step(
+    trace: &[StepConfidence],
+    confidence: &Confidence,
+    min_steps: usize,
+    score: impl Fn(&StepConfidence) -> f32,
+) -> (usize, u32) {
+    for (i, step) in trace.iter().enumerate() {
         let t = i + 1;
-        if t >= min_steps && c > confidence.at(t) {
-            return (t, class);
+        if t >= min_steps && score(step) > confidence.at(t) {
+            return (t, step.class);
         }
     }
-    trace.last().map_or((0, 0), |&(_, class)| (trace.len(), class))
+    trace.last().map_or((0, 0), |step| (trace.len(), step.class))
 }
 
 impl RegisteredReadout for EarlyExit {
@@ -212,7 +239,7 @@ mod tests {
                 *a += o;
             }
             for (trace, row) in traces.iter_mut().zip(sums.chunks(classes)) {
-                trace.push((confidence_of(row), argmax(row) as u32));
+                trace.push(StepConfidence::of(row, t));
             }
         }
         let (exits, predictions) = (state.exit_steps(), state.predictions());
@@ -222,7 +249,11 @@ mod tests {
             assert_eq!(t, exits[i].unwrap_or(steps), "sample {i}");
             assert_eq!(class as usize, predictions[i], "sample {i}");
         }
-        assert_eq!(exit_step(&[], &Confidence::Constant(0.5), 1), (0, 0));
+        assert_eq!(exit_step(&[], &Confidence::Constant(0.5), 1, |s| s.cumulative), (0, 0));
+        // The averaged confidence divides the sum by t first: lower from t = 2 on.
+        let step = StepConfidence::of(&[4.0, 0.0, 0.0], 2);
+        assert_eq!(step.averaged, confidence_of(&[2.0, 0.0, 0.0]));
+        assert!(step.averaged < step.cumulative && step.class == 0);
     }
 
     #[test]
