@@ -25,6 +25,7 @@
 
 pub mod augment;
 pub mod cifar;
+pub mod detection_metrics;
 pub mod error;
 pub mod event_frames;
 pub mod h5;
