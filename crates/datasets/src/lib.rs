@@ -40,8 +40,10 @@ pub mod pointsets;
 pub mod rng;
 pub mod root;
 pub mod shapenet_part;
+pub mod synthetic_detection;
 pub mod synthetic_shapes2d;
 pub mod synthetic_shapes3d;
+pub mod voc;
 
 pub use augment::{Augment, Normalization, make_batch};
 pub use error::DatasetError;
