@@ -2,7 +2,8 @@
 //! exit thresholds fitted on training images, used by the `early-exit` readout.
 //!
 //! On the fitting images the SNN runs to T; at each step t the normalised entropy of the
-//! cumulative logits, H_t = −Σ p log p / log C with p = softmax(Σ_{k≤t} o(k)), is averaged over
+//! cumulative logits, H_t = −Σ p log p / log C with p = softmax(Σ_{k≤t} o(k)) (with
+//! `ExitScore::Average`: of the time-averaged logits (1/t)·Σ_{k≤t} o(k)), is averaged over
 //! the samples classified correctly at that step (Ē_t), and
 //! ```text
 //! α_t = α_base + β·exp(−(Ē_t − Ē_min)/δ)          (Ē_min = min_t Ē_t)
@@ -22,7 +23,7 @@
 use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
-use snn::readout::early_exit::confidence_of;
+use snn::readout::early_exit::ExitScore;
 use snn::readout::{Readout, ReadoutState, argmax};
 use snn::{SimConfig, SpikingNetwork, simulate};
 use zoo::tensor_values;
@@ -53,15 +54,21 @@ impl ExitRule {
 }
 
 /// Per step t = 1..T: the mean normalised entropy Ē_t of the cumulative logits over the samples
-/// whose prediction at t agrees with the ANN's (None where none does), measured on `batches`.
-pub fn mean_entropy_per_step(net: &SpikingNetwork, batches: &[Tensor<4>], timesteps: usize) -> Vec<Option<f64>> {
+/// whose prediction at t agrees with the ANN's (None where none does), measured on `batches`,
+/// of the output `score` (the sum, as the paper, or the average).
+pub fn mean_entropy_per_step(
+    net: &SpikingNetwork,
+    batches: &[Tensor<4>],
+    timesteps: usize,
+    score: ExitScore,
+) -> Vec<Option<f64>> {
     let mut sums = vec![(0f64, 0u64); timesteps];
     for images in batches {
         let logits = tensor_values(net.model.forward(images.clone()));
         let [batch, ..] = images.dims();
         let classes = logits.len() / batch.max(1);
         let ann: Vec<usize> = logits.chunks(classes.max(1)).map(argmax).collect();
-        let probe = EntropyProbe::default();
+        let probe = EntropyProbe { steps: StepRecords::default(), score };
         let steps = probe.steps.clone();
         let mut probed = net.clone();
         probed.readout = Arc::new(probe);
@@ -85,9 +92,10 @@ type StepRecords = Arc<Mutex<Vec<Vec<(f64, usize)>>>>;
 
 /// A readout that predicts as `accumulate` does and records, at every step, each sample's
 /// normalised entropy and prediction (the fit's measurement; not a spec readout).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct EntropyProbe {
     steps: StepRecords,
+    score: ExitScore,
 }
 
 impl Readout for EntropyProbe {
@@ -98,7 +106,7 @@ impl Readout for EntropyProbe {
         snn::kind_table("entropy-probe")
     }
     fn new_state(&self, batch: usize, classes: usize) -> Box<dyn ReadoutState> {
-        Box::new(ProbeState { sum: vec![0.0; batch * classes], classes, sink: self.steps.clone() })
+        Box::new(ProbeState { sum: vec![0.0; batch * classes], classes, sink: self.steps.clone(), score: self.score })
     }
 }
 
@@ -106,15 +114,17 @@ struct ProbeState {
     sum: Vec<f32>,
     classes: usize,
     sink: StepRecords,
+    score: ExitScore,
 }
 
 impl ReadoutState for ProbeState {
-    fn push(&mut self, _t: usize, output: &[f32]) {
+    fn push(&mut self, t: usize, output: &[f32]) {
         for (a, o) in self.sum.iter_mut().zip(output) {
             *a += o;
         }
         let c = self.classes.max(1);
-        let step = self.sum.chunks(c).map(|row| (1.0 - confidence_of(row) as f64, argmax(row))).collect();
+        let score = self.score;
+        let step = self.sum.chunks(c).map(|row| (1.0 - score.confidence(row, t) as f64, argmax(row))).collect();
         self.sink.lock().expect("probe lock").push(step);
     }
     fn predictions(&self) -> Vec<usize> {

@@ -8,7 +8,8 @@
 //! - `fixed t=k`, k = 1..T: every sample runs k steps (the accuracy at T = k of the same run);
 //! - `uniform α=a`: one threshold a at every step, a ∈ [`UNIFORM_THRESHOLDS`];
 //! - `fitted Δ=d`: the readout's own per-step thresholds α_t shifted by d ∈ [`FITTED_SHIFTS`]
-//!   and clamped to [0, 1] (only for a per-step `confidence` list). For IAT's Eq. 18 this is
+//!   and clamped to [0, 1], on the readout's own `score` (only for a per-step `confidence`
+//!   list). For IAT's Eq. 18 this is
 //!   the rule fitted with α_base + d, as long as no fitted α_t was capped at 1;
 //! - `averaged α=a`: one threshold a, tested on the confidence of the *time-averaged* output
 //!   (1/t)·Σ o instead of the sum (not the paper's rule: the sum's softmax sharpens as t grows,
@@ -85,11 +86,11 @@ pub fn frontier(traces: &[Vec<StepConfidence>], labels: &[i64], t: usize, readou
         let rule = Confidence::Constant(a);
         points.push(point("uniform", format!("uniform α={a}"), &|tr| exit_step(tr, &rule, min_steps, cumulative)));
     }
-    if let Some(EarlyExit { confidence: Confidence::PerStep(alphas), .. }) = &own {
+    if let Some(EarlyExit { confidence: Confidence::PerStep(alphas), score, .. }) = &own {
+        let fitted = |s: &StepConfidence| score.of(s);
         for &d in FITTED_SHIFTS {
             let rule = Confidence::PerStep(alphas.iter().map(|a| (a + d).clamp(0.0, 1.0)).collect());
-            points
-                .push(point("fitted", format!("fitted Δ={d:+.2}"), &|tr| exit_step(tr, &rule, min_steps, cumulative)));
+            points.push(point("fitted", format!("fitted Δ={d:+.2}"), &|tr| exit_step(tr, &rule, min_steps, fitted)));
         }
     }
     for &a in UNIFORM_THRESHOLDS {
@@ -210,7 +211,11 @@ mod tests {
     #[test]
     fn fitted_family_shifts_the_readouts_own_thresholds() {
         let (tr, labels) = traces();
-        let readout = EarlyExit { confidence: Confidence::PerStep(vec![0.95, 0.9, 0.85, 0.8]), min_steps: 1 };
+        let readout = EarlyExit {
+            confidence: Confidence::PerStep(vec![0.95, 0.9, 0.85, 0.8]),
+            min_steps: 1,
+            score: snn::readout::early_exit::ExitScore::Sum,
+        };
         let points = frontier(&tr, &labels, 4, &readout);
         let get = |rule: &str| points.iter().find(|p| p.rule == rule).unwrap_or_else(|| panic!("{rule}"));
         // Δ = 0: sample 0 exits at 2 (0.95 > 0.9), sample 1 never before 4 (0.9 > 0.8 at 4),
@@ -225,6 +230,11 @@ mod tests {
         let rows = frontier_measures("m", 4, &tr, &labels, &readout);
         let speedup = rows.iter().find(|r| r.metric == "frontier_speedup_fitted" && r.layer.is_empty()).unwrap();
         assert!((speedup.value - 1.5).abs() < 1e-12, "{}", speedup.value);
+        // With `score = "average"` the fitted family tests the averaged confidences (half the
+        // cumulative ones here): at Δ = 0 nobody exits before T.
+        let average = EarlyExit { score: snn::readout::early_exit::ExitScore::Average, ..readout.clone() };
+        let p = frontier(&tr, &labels, 4, &average).into_iter().find(|p| p.rule == "fitted Δ=+0.00").unwrap();
+        assert_eq!((p.accuracy, p.mean_step), (100.0, 4.0));
         assert_eq!(rows.iter().filter(|r| r.metric == "frontier_accuracy").count(), 4 + 38 + 26 + 38 + 1);
     }
 }

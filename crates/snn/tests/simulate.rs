@@ -227,7 +227,11 @@ fn early_exit_counts_spikes_only_up_to_each_samples_exit() {
     // Every sample whose output is not uniform exits at step 3 (confidence > 0 from then on);
     // the weights are random, so the exact exits are not pinned, only their accounting.
     let mut net = plain.clone();
-    net.readout = Arc::new(EarlyExit { confidence: Confidence::PerStep(vec![1.0, 1.0, 0.0]), min_steps: 1 });
+    net.readout = Arc::new(EarlyExit {
+        confidence: Confidence::PerStep(vec![1.0, 1.0, 0.0]),
+        min_steps: 1,
+        score: Default::default(),
+    });
     let early = simulate_batch(&net, x.clone(), &labels, t, 4);
     assert!(early.exit_steps.iter().all(|e| *e == Some(3)), "every sample exits at step 3: {:?}", early.exit_steps);
     // Each sample alone, without early exit: its spikes per step.

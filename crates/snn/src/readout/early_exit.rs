@@ -6,10 +6,13 @@
 //! 1 − H_t > α_t        (α_t = `confidence[t − 1]`, the last entry for later steps)
 //! ```
 //! and keeps the prediction of that step; its spikes after the step are not counted. A
-//! sample that never meets the rule runs to T.
+//! sample that never meets the rule runs to T. With `score = "average"` the entropy is that of
+//! softmax((1/t)·Σ_{k≤t} o(k)), the time-averaged output, whose softmax does not sharpen as t
+//! grows (not the paper's rule, which sums as the authors' code does).
 //!
 //! Spec: `[method.readout] kind = "early-exit"`, `confidence = 0.9` (one α for every step) or
-//! `confidence = [α_1, α_2, ...]` (per step), `min_steps = 1`.
+//! `confidence = [α_1, α_2, ...]` (per step), `min_steps = 1`, `score = "sum"` (default) or
+//! `"average"`.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +43,42 @@ fn one() -> usize {
     1
 }
 
+/// The output whose confidence the rule tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitScore {
+    /// The output summed over the steps so far (Wang et al. 2024 and their code).
+    #[default]
+    Sum,
+    /// The output averaged over the steps so far.
+    Average,
+}
+
+impl ExitScore {
+    fn is_sum(&self) -> bool {
+        *self == ExitScore::Sum
+    }
+
+    /// This score's confidence in a step's record.
+    pub fn of(self, step: &StepConfidence) -> f32 {
+        match self {
+            ExitScore::Sum => step.cumulative,
+            ExitScore::Average => step.averaged,
+        }
+    }
+
+    /// 1 − normalised entropy of this score of an output summed over `t` steps, `sum`.
+    pub fn confidence(self, sum: &[f32], t: usize) -> f32 {
+        match self {
+            ExitScore::Sum => confidence_of(sum),
+            ExitScore::Average => {
+                let scale = 1.0 / t.max(1) as f32;
+                confidence_of(&sum.iter().map(|v| v * scale).collect::<Vec<_>>())
+            }
+        }
+    }
+}
+
 /// Early exit on 1 − normalised entropy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +88,10 @@ pub struct EarlyExit {
     /// No exit before this step.
     #[serde(default = "one")]
     pub min_steps: usize,
+    /// The output whose confidence is tested: `sum` (default; left out of the configuration,
+    /// and so of cache keys) or `average`.
+    #[serde(default, skip_serializing_if = "ExitScore::is_sum")]
+    pub score: ExitScore,
 }
 
 /// 1 − H(softmax(`scores`)) / log C, in [0, 1].
@@ -79,9 +122,11 @@ pub struct StepConfidence {
 impl StepConfidence {
     /// The record of one sample whose output summed over `t` steps is `sum`.
     pub fn of(sum: &[f32], t: usize) -> Self {
-        let scale = 1.0 / t.max(1) as f32;
-        let mean: Vec<f32> = sum.iter().map(|v| v * scale).collect();
-        Self { cumulative: confidence_of(sum), averaged: confidence_of(&mean), class: super::argmax(sum) as u32 }
+        Self {
+            cumulative: ExitScore::Sum.confidence(sum, t),
+            averaged: ExitScore::Average.confidence(sum, t),
+            class: super::argmax(sum) as u32,
+        }
     }
 }
 
@@ -91,7 +136,7 @@ impl EarlyExit {
     /// the last prediction when the rule never fires. Exactly what the readout decides during
     /// a run.
     pub fn replay(&self, trace: &[StepConfidence]) -> (usize, u32) {
-        exit_step(trace, &self.confidence, self.min_steps, |s| s.cumulative)
+        exit_step(trace, &self.confidence, self.min_steps, |s| self.score.of(s))
     }
 }
 
@@ -169,7 +214,7 @@ impl ReadoutState for EarlyExitState {
             for (a, o) in row.iter_mut().zip(out) {
                 *a += o;
             }
-            if t >= self.rule.min_steps && confidence_of(row) > alpha {
+            if t >= self.rule.min_steps && self.rule.score.confidence(row, t) > alpha {
                 self.exits[i] = Some(t);
                 self.frozen[i] = argmax(row);
             }
@@ -200,7 +245,7 @@ mod tests {
 
     #[test]
     fn exits_per_sample_and_freezes_the_prediction() {
-        let rule = EarlyExit { confidence: Confidence::Constant(0.5), min_steps: 2 };
+        let rule = EarlyExit { confidence: Confidence::Constant(0.5), min_steps: 2, score: ExitScore::Sum };
         let mut s = rule.new_state(2, 2);
         // Sample 0 is confident from step 1, but min_steps = 2; sample 1 never is.
         s.push(1, &[10.0, 0.0, 0.1, 0.0]);
@@ -216,18 +261,36 @@ mod tests {
 
     #[test]
     fn replaying_the_confidence_trace_reproduces_the_readout() {
-        // Random outputs for 40 samples over 12 steps, 5 classes; per-step thresholds.
+        // Random outputs for 40 samples over 12 steps, 5 classes; per-step thresholds; both scores.
         let (batch, classes, steps) = (40, 5, 12);
+        for score in [ExitScore::Sum, ExitScore::Average] {
+            let rule = EarlyExit {
+                confidence: Confidence::PerStep((0..steps).map(|t| 0.3 + 0.06 * t as f32).collect()),
+                min_steps: 2,
+                score,
+            };
+            replay_matches(&rule, batch, classes, steps);
+        }
+        assert_eq!(exit_step(&[], &Confidence::Constant(0.5), 1, |s| s.cumulative), (0, 0));
+        // The averaged confidence divides the sum by t first: lower from t = 2 on.
+        let step = StepConfidence::of(&[4.0, 0.0, 0.0], 2);
+        assert_eq!(step.averaged, confidence_of(&[2.0, 0.0, 0.0]));
+        assert!(step.averaged < step.cumulative && step.class == 0);
+        // `sum` stays out of the configuration; `average` is written.
+        let average = EarlyExit { confidence: Confidence::Constant(0.5), min_steps: 1, score: ExitScore::Average };
+        assert!(!EarlyExit { score: ExitScore::Sum, ..average.clone() }.config().contains_key("score"));
+        assert_eq!(average.config()["score"].as_str(), Some("average"));
+    }
+
+    /// Runs `rule`'s readout on random outputs and checks that replaying the recorded traces
+    /// gives the same exits and predictions.
+    fn replay_matches(rule: &EarlyExit, batch: usize, classes: usize, steps: usize) {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             (seed % 1000) as f32 / 250.0
-        };
-        let rule = EarlyExit {
-            confidence: Confidence::PerStep((0..steps).map(|t| 0.3 + 0.06 * t as f32).collect()),
-            min_steps: 2,
         };
         let mut state = rule.new_state(batch, classes);
         let mut sums = vec![0f32; batch * classes];
@@ -243,17 +306,12 @@ mod tests {
             }
         }
         let (exits, predictions) = (state.exit_steps(), state.predictions());
-        assert!(exits.iter().any(|e| e.is_some()) && exits.iter().any(|e| e.is_none()), "{exits:?}");
+        assert!(exits.iter().any(|e| e.is_some()) && exits.iter().any(|e| e.is_none()), "{:?}: {exits:?}", rule.score);
         for i in 0..batch {
             let (t, class) = rule.replay(&traces[i]);
-            assert_eq!(t, exits[i].unwrap_or(steps), "sample {i}");
-            assert_eq!(class as usize, predictions[i], "sample {i}");
+            assert_eq!(t, exits[i].unwrap_or(steps), "{:?}, sample {i}", rule.score);
+            assert_eq!(class as usize, predictions[i], "{:?}, sample {i}", rule.score);
         }
-        assert_eq!(exit_step(&[], &Confidence::Constant(0.5), 1, |s| s.cumulative), (0, 0));
-        // The averaged confidence divides the sum by t first: lower from t = 2 on.
-        let step = StepConfidence::of(&[4.0, 0.0, 0.0], 2);
-        assert_eq!(step.averaged, confidence_of(&[2.0, 0.0, 0.0]));
-        assert!(step.averaged < step.cumulative && step.class == 0);
     }
 
     #[test]
