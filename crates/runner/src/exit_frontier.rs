@@ -56,7 +56,7 @@ pub struct FrontierPoint {
 }
 
 /// Every rule of every family on the traces truncated to `t` steps. `traces`: per sample,
-/// (confidence, prediction) per step (at least `t` steps); `labels`: per sample;
+/// one [`StepConfidence`] per step (at least `t` steps); `labels`: per sample;
 /// `readout`: the network's readout (its per-step thresholds, when it has a list, give the
 /// `fitted` family; its `min_steps` holds for every rule but `fixed`).
 pub fn frontier(traces: &[Vec<StepConfidence>], labels: &[i64], t: usize, readout: &dyn Readout) -> Vec<FrontierPoint> {

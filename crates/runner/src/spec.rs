@@ -411,8 +411,9 @@ pub struct EvalSection {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exact_prefix_analysis: bool,
     /// For methods with an early-exit readout: accuracy against mean exit step of whole
-    /// families of exit rules (fixed T, one uniform threshold, the readout's own per-step
-    /// thresholds shifted), replayed from one simulation (`runner::exit_frontier`): metrics
+    /// families of exit rules (fixed T, one uniform threshold on the summed or on the averaged
+    /// output, the readout's own per-step thresholds shifted, the stable-prediction oracle),
+    /// replayed from one simulation (`runner::exit_frontier`): metrics
     /// `frontier_accuracy`/`frontier_mean_step` per rule, `frontier_fewest_steps_<family>`
     /// and `frontier_speedup_<family>` per family.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
