@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use datasets::synthetic_detection::SyntheticDetectionSet;
 use datasets::{Augment, DataRoot, EventFrameSet, ImageSet, Normalization, PointAugment, PointCloudSet, Rng, Split};
 
 use crate::spec::{DatasetSection, EvalSection, TestSubset};
@@ -16,6 +17,10 @@ pub enum Samples {
     /// Event frames `[frames, C, H, W]`: the ANN sees the mean frame `[C, H, W]`, the SNN
     /// frame t at step t ([`frame_tensors`]).
     Frames(EventFrameSet),
+    /// Images with dense labels (`synthetic-detection`): per image its objects (class and
+    /// box) and its per-pixel labels, for detection and segmentation networks. The class
+    /// count is the number of object classes (the background is not a class here).
+    Dense(SyntheticDetectionSet),
 }
 
 impl Samples {
@@ -25,6 +30,7 @@ impl Samples {
             Samples::Images(s) => s.len(),
             Samples::Points(s) => s.len(),
             Samples::Frames(s) => s.len(),
+            Samples::Dense(s) => s.len(),
         }
     }
 
@@ -39,6 +45,7 @@ impl Samples {
             Samples::Images(s) => s.shape,
             Samples::Points(s) => [3, s.num_points, 1],
             Samples::Frames(s) => [s.channels, s.height, s.width],
+            Samples::Dense(s) => s.image_shape(),
         }
     }
 
@@ -48,6 +55,7 @@ impl Samples {
             Samples::Images(s) => s.num_classes,
             Samples::Points(s) => s.num_classes,
             Samples::Frames(s) => s.num_classes,
+            Samples::Dense(s) => s.num_classes,
         }
     }
 
@@ -57,6 +65,7 @@ impl Samples {
             Samples::Images(s) => s.fingerprint(),
             Samples::Points(s) => s.fingerprint(),
             Samples::Frames(s) => s.fingerprint(),
+            Samples::Dense(s) => s.fingerprint(),
         }
     }
 
@@ -66,9 +75,22 @@ impl Samples {
             Samples::Images(s) => Samples::Images(s.subset(indices)),
             Samples::Points(s) => Samples::Points(s.subset(indices)),
             Samples::Frames(s) => Samples::Frames(s.subset(indices)),
+            Samples::Dense(s) => Samples::Dense(SyntheticDetectionSet {
+                name: s.name.clone(),
+                image_size: s.image_size,
+                num_classes: s.num_classes,
+                class_names: s.class_names.clone(),
+                samples: indices.iter().map(|&i| s.samples[i].clone()).collect(),
+            }),
         }
     }
 }
+
+/// Default normalisation of `synthetic-detection` images (pixel/255 − 0.5) / 0.25: a fixed
+/// centring (backgrounds are drawn from U[0.1, 0.9] per channel), not measured constants.
+pub const DENSE_MEAN: f32 = 0.5;
+/// See [`DENSE_MEAN`].
+pub const DENSE_STD: f32 = 0.25;
 
 /// Training augmentation of either kind of sample.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,6 +136,19 @@ impl Data {
                 .clone()
                 .unwrap_or(Normalization { mean: vec![0.0; channels], std: vec![1.0; channels] });
             (train, test, norm, None)
+        } else if section.name == datasets::synthetic_detection::NAME {
+            let options = section.detection.clone().unwrap_or_default();
+            let load = |split| {
+                datasets::synthetic_detection::generate(&options, split)
+                    .map(Samples::Dense)
+                    .with_context(|| format!("generating dataset `{}` ({split:?})", section.name))
+            };
+            let norm = section
+                .normalization
+                .clone()
+                .unwrap_or(Normalization { mean: vec![DENSE_MEAN; 3], std: vec![DENSE_STD; 3] });
+            // No augmentation: a crop or flip would have to move the boxes and masks too.
+            (load(Split::Train)?, load(Split::Test)?, norm, None)
         } else if datasets::is_point_dataset(&section.name) {
             let options = section.points.clone().unwrap_or_default();
             let load = |split| {
@@ -309,6 +344,17 @@ pub fn batch_tensors(
                 values.extend(mean);
             }
             (values, indices.iter().map(|&i| s.labels[i] as i64).collect())
+        }
+        Samples::Dense(s) => {
+            let [c, ..] = s.image_shape();
+            let mut values = Vec::with_capacity(indices.len() * s.image_shape().iter().product::<usize>());
+            for &i in indices {
+                let mut image: Vec<f32> = s.samples[i].pixels.iter().map(|&p| p as f32 / 255.0).collect();
+                normalise_channels(&mut image, c, norm);
+                values.extend(image);
+            }
+            // Dense samples have no class label: the task's targets come from the set itself.
+            (values, vec![0; indices.len()])
         }
     };
     let [c, h, w] = set.shape();

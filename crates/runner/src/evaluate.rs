@@ -15,6 +15,7 @@ use crate::data::{Data, Samples, batch_tensors, calibration_batches, frame_tenso
 use crate::exit_frontier::frontier_measures;
 use crate::plan::{EVAL_STAGE_VERSION, stage_key};
 use crate::spec::{ConvertSection, Engine, EvalSection, MethodEntry};
+use crate::task::Task;
 use crate::train::progress_bar;
 
 /// One measured value before it is labelled with experiment/dataset/model/provenance.
@@ -93,14 +94,21 @@ pub fn trace_macs(model: &Network, input: [usize; 3], device: &Device) -> Vec<La
 }
 
 /// ANN accuracy and MAC counts on the evaluation images.
-pub fn evaluate_ann(model: &Network, data: &Data, eval: &EvalSection, device: &Device) -> Vec<Measure> {
+pub fn evaluate_ann(model: &Network, data: &Data, eval: &EvalSection, device: &Device) -> Result<Vec<Measure>> {
     let idx = data.test_indices(eval);
-    let (c, n) = crate::train::ann_correct(model, data, &idx, eval.batch_size.max(100), device);
-    let mut out = vec![measure("ann", 0, "accuracy", "", 100.0 * c as f64 / n as f64, n)];
+    let n = idx.len();
+    let task = Task::of(model, &data.test)?;
+    let mut out = if task.is_dense() {
+        let outputs = crate::train::ann_outputs(model, data, &idx, eval.batch_size.max(100), device);
+        task.score(&outputs, &data.test, &idx)?.into_iter().map(|(m, v)| measure("ann", 0, m, "", v, n)).collect()
+    } else {
+        let (c, n) = crate::train::ann_correct(model, data, &idx, eval.batch_size.max(100), device);
+        vec![measure("ann", 0, "accuracy", "", 100.0 * c as f64 / n as f64, n)]
+    };
     let macs = trace_macs(model, data.input_shape(), device);
     out.push(measure("ann", 0, "macs", "", macs.iter().map(|m| m.macs as f64).sum(), n));
     out.extend(macs.iter().map(|m| measure("ann", 0, "macs", &m.name, m.macs as f64, n)));
-    out
+    Ok(out)
 }
 
 /// Whether `method` is converted once per evaluated T, calibrated at that T: methods that
@@ -136,6 +144,7 @@ pub fn evaluate_method(
     device: &Device,
 ) -> Result<Vec<Measure>> {
     let calib = calibration_batches(data, convert_section.calibration_images, convert_section.batch_size, seed, device);
+    let task = Task::of(model, &data.test)?;
     let label = method.label.as_str();
     let idx = data.test_indices(eval);
     let n = idx.len();
@@ -198,11 +207,27 @@ pub fn evaluate_method(
         };
         for (t_run, report_ts) in runs {
             let started = std::time::Instant::now();
-            let sim = simulate_all(&conversion.network, data, &idx, eval, t_run as usize, label, device)?;
+            let scored_steps: Vec<usize> =
+                if task.is_dense() { report_ts.iter().map(|&t| t as usize).collect() } else { Vec::new() };
+            let sim =
+                simulate_all(&conversion.network, data, &idx, eval, t_run as usize, &scored_steps, label, device)?;
             simulation_seconds += started.elapsed().as_secs_f64();
             for &t in &report_ts {
                 let tt = t as usize;
-                out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
+                if task.is_dense() {
+                    let Some((_, outputs)) = sim.outputs_at.iter().find(|(s, _)| *s == tt) else {
+                        anyhow::bail!(
+                            "{label}: the readout `{}` gives predicted classes only; detection and segmentation \
+                             score its real-valued outputs (use `accumulate` or `delayed`)",
+                            conversion.network.readout.kind()
+                        );
+                    };
+                    for (metric, value) in task.score(outputs, &data.test, &idx)? {
+                        out.push(measure(label, t, metric, "", value, n));
+                    }
+                } else {
+                    out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));
+                }
                 // A pipelined network of windowed layers answers at step T + L (L: the summed
                 // lag of its layers, (L + 1)·T for L layers of lag T) and, each layer busy T + its
                 // lag per sample, takes a new sample every T + max lag steps.
@@ -261,7 +286,7 @@ pub fn evaluate_method(
                 for k in 1..=conversion.network.layers.len() {
                     let hybrid = exact_prefix(&conversion.network, k);
                     let started = std::time::Instant::now();
-                    let sim = simulate_all(&hybrid, data, &idx, eval, t_run as usize, label, device)?;
+                    let sim = simulate_all(&hybrid, data, &idx, eval, t_run as usize, &[], label, device)?;
                     simulation_seconds += started.elapsed().as_secs_f64();
                     for &t in &report_ts {
                         let accuracy = 100.0 * sim.correct_at_t[t as usize - 1] as f64 / n as f64;
@@ -352,6 +377,9 @@ struct SimTotals {
     diagnostics: Vec<Vec<Diagnostic>>,
     /// With `[eval] layer_analysis`: per slot, the layer analysis summed over all batches.
     layers: Vec<LayerAnalysis>,
+    /// Per step asked for (`output_steps`): the readout's outputs on every evaluated sample,
+    /// `[n × D]` in evaluation order.
+    outputs_at: Vec<(usize, Vec<f32>)>,
 }
 
 /// One slot's comparison with the ANN, summed over the evaluated samples.
@@ -395,6 +423,7 @@ fn simulate_all(
     idx: &[usize],
     eval: &EvalSection,
     timesteps: usize,
+    output_steps: &[usize],
     label: &str,
     device: &Device,
 ) -> Result<SimTotals> {
@@ -419,6 +448,7 @@ fn simulate_all(
         confidence_trace: Vec::new(),
         diagnostics: vec![Vec::new(); net.layers.len()],
         layers: if eval.layer_analysis { vec![LayerAnalysis::default(); net.layers.len()] } else { Vec::new() },
+        outputs_at: Vec::new(),
     };
     let slots: Vec<usize> = if eval.layer_analysis { (0..net.layers.len()).collect() } else { Vec::new() };
     let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -431,6 +461,7 @@ fn simulate_all(
             batch_seed: b as u64,
             record: slots.clone(),
             first_spikes: eval.layer_analysis,
+            output_steps: output_steps.to_vec(),
             ..SimConfig::new(timesteps, eval.chunk)
         };
         let ann = if eval.layer_analysis { convert::calibrate::ann_slot_outputs(net, &x) } else { Vec::new() };
@@ -463,6 +494,12 @@ fn simulate_all(
         totals.exit_steps.extend(out.exit_steps);
         totals.labels.extend_from_slice(&labels);
         totals.confidence_trace.extend(out.confidence_trace);
+        for (step, outputs) in out.outputs_at {
+            match totals.outputs_at.iter_mut().find(|(s, _)| *s == step) {
+                Some((_, all)) => all.extend(outputs),
+                None => totals.outputs_at.push((step, outputs)),
+            }
+        }
         for (acc, per_slot) in totals.diagnostics.iter_mut().zip(out.diagnostics) {
             merge_diagnostics(acc, per_slot);
         }
@@ -531,6 +568,16 @@ pub const SNN_JOULES_PER_AC: f64 = 0.9e-12;
 pub const JOULES_PER_MAC_45NM: f64 = 4.6e-12;
 
 /// The whole-network value of `metric` at `t`, if measured.
+/// The metrics a task may score by, in the order [`primary_metric`] looks for them.
+pub const PRIMARY_METRICS: [&str; 3] = ["accuracy", "map50", "miou"];
+
+/// The task's primary metric (`accuracy`, a detector's `map50`, a segmenter's `miou`) as the
+/// ANN's rows show it: what `loss` and the `t_within_1pp`/`sop90` summaries compare. Read
+/// from the rows, so a report from the cache needs no model.
+pub fn primary_metric(ann: &[Measure]) -> &'static str {
+    PRIMARY_METRICS.into_iter().find(|m| find(ann, m, 0).is_some()).unwrap_or("accuracy")
+}
+
 fn find<'a>(ms: impl IntoIterator<Item = &'a Measure>, metric: &str, t: u32) -> Option<f64> {
     ms.into_iter().find(|m| m.metric == metric && m.t == t && m.layer.is_empty()).map(|m| m.value)
 }
@@ -549,7 +596,8 @@ fn find<'a>(ms: impl IntoIterator<Item = &'a Measure>, metric: &str, t: u32) -> 
 /// under an early-exit readout, else T); the ANN: 4.6 pJ × MACs.
 pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
     let mut out = Vec::new();
-    let (Some(ann_acc), Some(macs)) = (find(ann, "accuracy", 0), find(ann, "macs", 0)) else {
+    let primary = primary_metric(ann);
+    let (Some(ann_acc), Some(macs)) = (find(ann, primary, 0), find(ann, "macs", 0)) else {
         return out;
     };
     let n = ann.first().map(|m| m.n_images).unwrap_or(0);
@@ -577,7 +625,7 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
             }
         }
         // The smallest evaluated T within 1 pp of the ANN, and the cost of running there.
-        if let Some(&t) = ts.iter().find(|&&t| get("accuracy", t).is_some_and(|a| a >= ann_acc - 1.0)) {
+        if let Some(&t) = ts.iter().find(|&&t| get(primary, t).is_some_and(|a| a >= ann_acc - 1.0)) {
             out.push(measure(label, t, "t_within_1pp", "", t as f64, n));
             if let Some(sops) = get("sops", t) {
                 out.push(measure(label, t, "sops_within_1pp", "", sops, n));
@@ -588,7 +636,7 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
             }
         }
         for (fraction, name) in [(0.90, "90"), (0.95, "95")] {
-            let reached = ts.iter().find(|&&t| get("accuracy", t).is_some_and(|a| a >= fraction * ann_acc));
+            let reached = ts.iter().find(|&&t| get(primary, t).is_some_and(|a| a >= fraction * ann_acc));
             if let Some(&t) = reached
                 && let Some(sops) = get("sops", t)
             {
@@ -600,14 +648,16 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
     out
 }
 
-/// Conversion loss and rate (paper 000's table columns) from measured accuracies: at each T
-/// of each method, `loss` = ANN − SNN accuracy (pp) and `rate` = 100 · SNN / ANN (%).
+/// Conversion loss and rate (Lan et al. 2023's table columns) from measured accuracies: at
+/// each T of each method, `loss` = ANN − SNN accuracy (pp) and `rate` = 100 · SNN / ANN (%).
+/// Dense tasks: of their primary metric ([`primary_metric`]: `map50` or `miou`).
 pub fn conversion_loss_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
-    let Some(ann_acc) = find(ann, "accuracy", 0) else {
+    let primary = primary_metric(ann);
+    let Some(ann_acc) = find(ann, primary, 0) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for m in method.iter().filter(|m| m.metric == "accuracy" && m.layer.is_empty()) {
+    for m in method.iter().filter(|m| m.metric == primary && m.layer.is_empty()) {
         out.push(measure(&m.method, m.t, "loss", "", ann_acc - m.value, m.n_images));
         if ann_acc > 0.0 {
             out.push(measure(&m.method, m.t, "rate", "", 100.0 * m.value / ann_acc, m.n_images));

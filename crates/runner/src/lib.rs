@@ -19,6 +19,7 @@ pub mod provenance;
 pub mod report;
 pub mod run;
 pub mod spec;
+pub mod task;
 pub mod train;
 
 /// `runner --version`: the crate version, the commit it was built from (`-dirty` when the

@@ -239,6 +239,8 @@ fn list_json() -> serde_json::Value {
         .extend(datasets::POINT_DATASET_NAMES.iter().map(|d| serde_json::json!({"name": d, "kind": "point clouds"})));
     datasets
         .extend(datasets::EVENT_DATASET_NAMES.iter().map(|d| serde_json::json!({"name": d, "kind": "event frames"})));
+    datasets
+        .push(serde_json::json!({"name": datasets::synthetic_detection::NAME, "kind": "images with boxes and masks"}));
     serde_json::json!({
         "version": runner::VERSION,
         "models": zoo::MODEL_NAMES,
@@ -266,6 +268,7 @@ fn list() {
     for d in datasets::EVENT_DATASET_NAMES {
         println!("  {d} (event frames: [dataset.events] frames = N)");
     }
+    println!("  {} (images with boxes and masks: yolo-vgg, fcn-vgg)", datasets::synthetic_detection::NAME);
     // Every section's names padded to one column.
     let methods: Vec<(&str, &str)> = convert::method_kinds().iter().map(|k| (k.name, k.description)).collect();
     let neurons: Vec<(&str, &str)> = snn::neuron_kinds().iter().map(|k| (k.name, k.description)).collect();

@@ -18,8 +18,8 @@ use crate::evaluate::{
 use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
 use crate::report::{
-    ReportError, ResultRow, TableSpec, accuracy_vs_t_svg, derived_paper_values, diagnostic_stems, diagnostic_vs_t_svg,
-    render_figure, render_markdown, render_summary, write_csv,
+    ReportError, ResultRow, TableSpec, derived_paper_values, diagnostic_stems, diagnostic_vs_t_svg,
+    primary_metric_vs_t_svg, render_figure, render_markdown, render_summary, write_csv,
 };
 use crate::spec::{Spec, load_spec};
 use crate::train::{TrainedAnn, ann_base_key, ship_checkpoint, train_key, train_or_load};
@@ -184,7 +184,7 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
         table.push('\n');
         table.push_str(&render_summary(&table_spec, &rows));
     }
-    let svg = accuracy_vs_t_svg(&table_spec.title, &rows)?;
+    let svg = primary_metric_vs_t_svg(&table_spec.title, &rows)?;
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     write_csv(&out_dir.join("results.csv"), &rows)?;
     write_file(&out_dir.join("table.md"), table.as_bytes())?;
@@ -441,7 +441,7 @@ fn run_variant(
             });
             let entry = cached_stage(cache, "ann", &key, &inputs, provenance, || {
                 let (model, data) = ann.get("ANN accuracy")?;
-                Ok(evaluate_ann(model, data, &spec.eval, device))
+                evaluate_ann(model, data, &spec.eval, device)
             })?;
             (entry.measures, Some((entry.provenance, format!("ann/{key}"))))
         } else {

@@ -140,6 +140,11 @@ pub struct DatasetSection {
     /// `max_per_class`. The ANN sees each sample's mean frame; the SNN sees frame t at step t.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<EventSection>,
+    /// `[dataset.detection]`: options of `synthetic-detection` (`image_size`, `classes`,
+    /// `max_objects`, `min_scale`, `max_scale`, `train_size`, `test_size`, `seed`); defaults
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<datasets::synthetic_detection::SyntheticDetectionOptions>,
 }
 
 /// `[dataset.events]`.
@@ -570,11 +575,13 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     let err = |path: &str, message: String| Err(SpecError::Field { file: file.into(), path: path.into(), message });
     let is_points = datasets::is_point_dataset(&spec.dataset.name);
     let is_events = datasets::EVENT_DATASET_NAMES.contains(&spec.dataset.name.as_str());
-    if !datasets::DATASET_NAMES.contains(&spec.dataset.name.as_str()) && !is_points && !is_events {
+    let is_dense = spec.dataset.name == datasets::synthetic_detection::NAME;
+    if !datasets::DATASET_NAMES.contains(&spec.dataset.name.as_str()) && !is_points && !is_events && !is_dense {
         let valid: Vec<&str> = datasets::DATASET_NAMES
             .iter()
             .chain(datasets::POINT_DATASET_NAMES)
             .chain(datasets::EVENT_DATASET_NAMES)
+            .chain(&[datasets::synthetic_detection::NAME])
             .copied()
             .collect();
         return err("dataset.name", format!("unknown dataset `{}`; valid: {}", spec.dataset.name, valid.join(", ")));
@@ -588,6 +595,21 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
                 spec.dataset.name
             ),
         );
+    }
+    if let Some(d) = &spec.dataset.detection {
+        if !is_dense {
+            return err(
+                "dataset.detection",
+                format!(
+                    "[dataset.detection] holds options of `{}`, not of `{}`",
+                    datasets::synthetic_detection::NAME,
+                    spec.dataset.name
+                ),
+            );
+        }
+        if let Err(e) = d.validate() {
+            return err("dataset.detection", e.to_string());
+        }
     }
     if spec.dataset.train_subset == Some(0) {
         return err(
@@ -626,6 +648,50 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
             "model.name",
             format!("unknown model `{}`; valid: {}", spec.model.name, zoo::MODEL_NAMES.join(", ")),
         );
+    }
+    let dense_model = zoo::DENSE_MODEL_NAMES.contains(&spec.model.name.as_str());
+    if dense_model != is_dense {
+        let message = if dense_model {
+            format!(
+                "`{}` predicts boxes or per-pixel classes: it needs a data set with dense labels (`{}`), not `{}`",
+                spec.model.name,
+                datasets::synthetic_detection::NAME,
+                spec.dataset.name
+            )
+        } else {
+            format!(
+                "`{}` holds boxes and masks, not one label per image: use a detection or segmentation model ({}), \
+                 not the classifier `{}`",
+                spec.dataset.name,
+                zoo::DENSE_MODEL_NAMES.join(", "),
+                spec.model.name
+            )
+        };
+        return err("model.name", message);
+    }
+    if dense_model {
+        // Dense prediction scores the readout's real-valued outputs, which a decoding readout lacks.
+        for (i, m) in spec.methods.iter().enumerate() {
+            let kind = match m.readout.get("kind") {
+                Some(kind) => kind.as_str().map(str::to_string),
+                None => m.config.method().readout_kind().map(str::to_string),
+            };
+            let readout = kind.as_deref().unwrap_or("accumulate");
+            let mut table = m.readout.clone();
+            table.insert("kind".into(), readout.into());
+            if let Ok(r) = snn::readout::build_readout(&table)
+                && r.new_state(1, 1).outputs().is_none()
+            {
+                return err(
+                    &format!("method[{i}].readout"),
+                    format!(
+                        "the readout `{readout}` gives predicted classes only; `{}` scores real-valued outputs \
+                         (use `accumulate` or `delayed`)",
+                        spec.model.name
+                    ),
+                );
+            }
+        }
     }
     if !(spec.model.width > 0.0 && spec.model.width.is_finite()) {
         return err("model.width", format!("must be a positive number, got {}", spec.model.width));

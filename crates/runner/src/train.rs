@@ -24,7 +24,9 @@ use crate::spec::{OptimizerKind, Schedule, Spec, TrainSection};
 pub struct TrainProgress {
     /// Completed epochs.
     pub epochs_done: usize,
-    /// Per epoch: (train loss, train accuracy %, test accuracy %, seconds).
+    /// Per epoch: (train loss, train accuracy %, test metric %, seconds). The test metric is
+    /// the task's primary one (accuracy; `map50` for detectors, `miou` for segmenters), and a
+    /// dense task's train accuracy is 0 (not measured).
     pub history: Vec<(f64, f64, f64, f64)>,
 }
 
@@ -221,6 +223,7 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
         }
         eprintln!("resuming training from epoch {} ({})", progress.epochs_done, dir.display());
     }
+    let task = crate::task::Task::of(&model, &data.train)?;
     let ce = CrossEntropyLossConfig::new()
         .with_smoothing((t.label_smoothing > 0.0).then_some(t.label_smoothing as f32))
         .init(&ad);
@@ -243,7 +246,10 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
             let aug = augment.as_ref().map(|a| (a, &mut rng));
             let (x, y, labels) = batch_tensors(&data.train, idx, &data.norm, aug, &ad);
             let logits = model.forward(x);
-            let loss = ce.forward(logits.clone(), y);
+            let loss = match task.is_dense() {
+                true => task.dense_loss(logits.clone(), &data.train, idx),
+                false => ce.forward(logits.clone(), y),
+            };
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
                 bail!(
@@ -254,8 +260,10 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
-            let pred = zoo::tensor_values(logits.argmax(1).float());
-            correct += pred.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count();
+            if !task.is_dense() {
+                let pred = zoo::tensor_values(logits.argmax(1).float());
+                correct += pred.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count();
+            }
             seen += idx.len();
             loss_sum += loss_value * idx.len() as f64;
             bar.set_message(format!(
@@ -278,13 +286,13 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
         }
         bar.finish_and_clear();
         let valid = model.valid();
-        let (tc, tn) = ann_correct(&valid, data, &test_idx, 250, device);
-        let test_acc = 100.0 * tc as f64 / tn as f64;
+        let test_acc = ann_primary_metric(&valid, &task, data, &test_idx, 250, device)?;
         let secs = start.elapsed().as_secs_f64();
         let train_loss = loss_sum / seen as f64;
         let train_acc = 100.0 * correct as f64 / seen as f64;
+        let metric = task.primary_metric();
         eprintln!(
-            "epoch {}/{}: loss {train_loss:.4}, train {train_acc:.2}%, test {test_acc:.2}%, {secs:.0}s ({:.0} img/s)",
+            "epoch {}/{}: loss {train_loss:.4}, train {train_acc:.2}%, test {metric} {test_acc:.2}%, {secs:.0}s ({:.0} img/s)",
             epoch + 1,
             t.epochs,
             seen as f64 / secs
@@ -328,6 +336,34 @@ pub fn first_training_batch(train_len: usize, batch_size: usize, seed: u64) -> V
     let mut order = datasets::shuffled_indices(train_len, seed, 0);
     order.truncate(batch_size);
     order
+}
+
+/// The ANN's primary metric of `task` on `indices` of the test set, percent: accuracy, or a
+/// dense task's first metric ([`Task::score`](crate::task::Task::score)).
+pub fn ann_primary_metric(
+    model: &Network,
+    task: &crate::task::Task,
+    data: &Data,
+    indices: &[usize],
+    batch: usize,
+    device: &Device,
+) -> Result<f64> {
+    if !task.is_dense() {
+        let (c, n) = ann_correct(model, data, indices, batch, device);
+        return Ok(100.0 * c as f64 / n.max(1) as f64);
+    }
+    let outputs = ann_outputs(model, data, indices, batch, device);
+    Ok(task.score(&outputs, &data.test, indices)?[0].1)
+}
+
+/// The ANN's outputs on `indices` of the test set, `[n × D]` in that order.
+pub fn ann_outputs(model: &Network, data: &Data, indices: &[usize], batch: usize, device: &Device) -> Vec<f32> {
+    let mut out = Vec::new();
+    for idx in indices.chunks(batch.max(1)) {
+        let (x, _, _) = batch_tensors(&data.test, idx, &data.norm, None, device);
+        out.extend(zoo::tensor_values(model.forward(x)));
+    }
+    out
 }
 
 /// Correct predictions of the ANN on `indices` of the test set: (correct, total).

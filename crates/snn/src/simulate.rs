@@ -85,12 +85,15 @@ pub struct SimConfig {
     pub record: Vec<usize>,
     /// Record every neuron's first spike step ([`SimOutput::first_spike`]).
     pub first_spikes: bool,
+    /// Coding steps (1-based) after which the readout's real-valued outputs are kept
+    /// ([`SimOutput::outputs_at`]): what dense prediction scores.
+    pub output_steps: Vec<usize>,
 }
 
 impl SimConfig {
     /// T = `timesteps`, `chunk` steps per pass, batch seed 0, nothing recorded.
     pub fn new(timesteps: usize, chunk: usize) -> Self {
-        Self { timesteps, chunk, batch_seed: 0, record: Vec::new(), first_spikes: false }
+        Self { timesteps, chunk, batch_seed: 0, record: Vec::new(), first_spikes: false, output_steps: Vec::new() }
     }
 }
 
@@ -126,6 +129,10 @@ pub struct SimOutput {
     /// With [`SimConfig::first_spikes`]: per slot and neuron (`[batch × channels × inner]`), the
     /// step (1-based, of the layer's window) of its first spike, 0 if it never spiked; else empty.
     pub first_spike: Vec<Vec<u32>>,
+    /// Per step of [`SimConfig::output_steps`] (in that order, steps past T left out): the
+    /// step and the readout's outputs after it ([`ReadoutState::outputs`](crate::readout::ReadoutState::outputs)),
+    /// `[batch × classes]`. Empty when the readout has no real-valued outputs.
+    pub outputs_at: Vec<(usize, Vec<f32>)>,
 }
 
 struct SimHook<'a> {
@@ -298,7 +305,7 @@ pub fn simulate_input(
     assert_eq!(batch, labels.len(), "labels and images differ in batch size");
     let timesteps = config.timesteps;
     let mut hook = SimHook::new(net, batch, config);
-    let mut collector = StepCollector::new(net.readout.as_ref(), labels);
+    let mut collector = StepCollector::new(net.readout.as_ref(), labels, &config.output_steps);
     let chunk = net.pass_steps(timesteps, config.chunk);
     let mut step = 0;
     while step < timesteps {
@@ -364,18 +371,22 @@ pub(crate) struct StepCollector<'a> {
     readout: &'a dyn Readout,
     state: Option<Box<dyn ReadoutState>>,
     labels: &'a [i64],
+    output_steps: &'a [usize],
     final_output: Vec<f32>,
     correct_at_t: Vec<u64>,
     exit_steps: Vec<Option<usize>>,
     confidence_trace: Vec<Vec<StepConfidence>>,
+    outputs_at: Vec<(usize, Vec<f32>)>,
 }
 
 impl<'a> StepCollector<'a> {
-    pub(crate) fn new(readout: &'a dyn Readout, labels: &'a [i64]) -> Self {
+    pub(crate) fn new(readout: &'a dyn Readout, labels: &'a [i64], output_steps: &'a [usize]) -> Self {
         Self {
             readout,
             state: None,
             labels,
+            output_steps,
+            outputs_at: Vec::new(),
             final_output: Vec::new(),
             correct_at_t: Vec::new(),
             exit_steps: vec![None; labels.len()],
@@ -394,6 +405,11 @@ impl<'a> StepCollector<'a> {
         }
         for (a, o) in self.final_output.iter_mut().zip(step_out) {
             *a += o;
+        }
+        if self.output_steps.contains(&t)
+            && let Some(outputs) = state.outputs()
+        {
+            self.outputs_at.push((t, outputs));
         }
         let predictions = state.predictions();
         let correct = predictions.iter().zip(self.labels).filter(|(p, l)| **p == **l as usize).count();
@@ -454,6 +470,7 @@ impl<'a> StepCollector<'a> {
             final_output: self.final_output,
             diagnostics,
             first_spike,
+            outputs_at: self.outputs_at,
         }
     }
 }

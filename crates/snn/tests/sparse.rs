@@ -23,7 +23,13 @@ fn images(input: [usize; 3], n: usize) -> Tensor<4> {
 }
 
 fn config(timesteps: usize, chunk: usize, slots: usize) -> SimConfig {
-    SimConfig { batch_seed: 3, record: (0..slots).collect(), first_spikes: true, ..SimConfig::new(timesteps, chunk) }
+    SimConfig {
+        batch_seed: 3,
+        record: (0..slots).collect(),
+        first_spikes: true,
+        output_steps: vec![1, timesteps.div_ceil(2), timesteps],
+        ..SimConfig::new(timesteps, chunk)
+    }
 }
 
 fn close(got: &[f32], want: &[f32], what: &str) {
@@ -49,6 +55,19 @@ fn check_engines_agree(net: &SpikingNetwork, input: [usize; 3], sim: &SimInput, 
     // threshold (θ·ω(t)) leave the grid: equal up to float rounding.
     close(&got.final_output, &dense.final_output, &format!("{what}: summed outputs"));
     assert_eq!(got.first_spike, dense.first_spike, "{what}: first spikes");
+    // The readout's real-valued outputs (what dense prediction scores) at the steps asked for.
+    let steps = |o: &SimOutput| o.outputs_at.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+    assert_eq!(steps(&got), steps(&dense), "{what}: output steps");
+    assert_eq!(steps(&dense).len(), config.output_steps.iter().filter(|&&s| s <= config.timesteps).count(), "{what}");
+    for ((s, a), (_, b)) in got.outputs_at.iter().zip(&dense.outputs_at) {
+        close(a, b, &format!("{what}: readout outputs after step {s}"));
+    }
+    if net.readout.kind() == "accumulate" {
+        let (last, outputs) = dense.outputs_at.last().expect("the last step is asked for");
+        assert_eq!(*last, config.timesteps, "{what}");
+        let mean: Vec<f32> = dense.final_output.iter().map(|v| v / config.timesteps as f32).collect();
+        close(outputs, &mean, &format!("{what}: accumulate's outputs are the mean of the steps"));
+    }
     assert_eq!(got.diagnostics, dense.diagnostics, "{what}: diagnostics");
     assert_eq!(got.latency, dense.latency, "{what}: latency");
     for (slot, (a, b)) in means.iter().zip(&dense_means).enumerate() {

@@ -7,6 +7,7 @@
 
 mod activation;
 mod ctx;
+mod detection;
 mod geometry;
 mod graph;
 mod import;
@@ -17,21 +18,30 @@ mod pointnet;
 mod pointnet2;
 mod resnet;
 mod resnet_imagenet;
+mod segmentation;
 mod small_cnn;
 mod vgg;
 
 pub use activation::{ActivationParams, AnnActivation};
 pub use ctx::{ForwardCtx, LayerMacs, SlotHook, SlotInfo};
+pub use detection::{
+    BackboneConv, DENSE_STRIDE, DecodedBox, DenseBackbone, MAX_LOG_SCALE, TargetBox, YOLO_V2_VOC_ANCHORS, YoloLayout,
+    YoloLossConfig, YoloVgg, box_iou, decode, default_anchors, kmeans_anchors, nms, try_yolo_v2_loss, yolo_v2_loss,
+};
 pub use geometry::{GroupingConfig, ball_query, farthest_point_sample};
 pub use graph::{GraphError, GraphNode, GraphOp, LayerGraph, Weights, reference_apply};
 pub use import::{ImportError, WeightsFormat, import_weights, non_finite_tensors};
 pub use layers::{conv_bn_forward, fold_conv_bn};
 pub use mobilenet::{MobileNetV2, key_remaps as mobilenet_key_remaps, make_divisible};
-pub use network::{MODEL_NAMES, ModelError, ModelSpec, Network, build_model};
+pub use network::{DENSE_MODEL_NAMES, MODEL_NAMES, ModelError, ModelSpec, Network, build_model};
 pub use pointnet::PointNet;
 pub use pointnet2::PointNet2;
 pub use resnet::{ResNet, ResNetVariant, Shortcut};
 pub use resnet_imagenet::ImageNetResNet;
+pub use segmentation::{
+    FcnVgg, bilinear_matrix, bilinear_upsample, pixel_cross_entropy, segmentation_logits_index, segmentation_predict,
+    try_pixel_cross_entropy,
+};
 pub use small_cnn::SmallCnn;
 pub use vgg::{Classifier, Pooling, Vgg};
 
@@ -39,7 +49,8 @@ use burn::prelude::*;
 
 /// A network the converter can work with.
 pub trait Convertible {
-    /// Forward pass. `x`: `[batch, channels, height, width]`; returns logits `[batch, classes]`.
+    /// Forward pass. `x`: `[batch, channels, height, width]`; returns logits `[batch, classes]`
+    /// (dense models: their flattened output map `[batch, D]`).
     /// Every activation goes through `ctx.act(slot, ..)` with the slot's index in forward order.
     fn forward_ctx(&self, x: Tensor<4>, ctx: &mut ForwardCtx) -> Tensor<2>;
     /// The activation slots in forward order.

@@ -6,8 +6,9 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ActivationParams, AnnActivation, Classifier, Convertible, ForwardCtx, GraphError, GroupingConfig, LayerGraph,
-    MobileNetV2, PointNet, PointNet2, Pooling, ResNet, ResNetVariant, Shortcut, SlotHook, SlotInfo, SmallCnn, Vgg,
+    ActivationParams, AnnActivation, Classifier, Convertible, FcnVgg, ForwardCtx, GraphError, GroupingConfig,
+    LayerGraph, MobileNetV2, PointNet, PointNet2, Pooling, ResNet, ResNetVariant, Shortcut, SlotHook, SlotInfo,
+    SmallCnn, Vgg, YoloVgg,
 };
 
 /// Every model name a spec may use.
@@ -22,7 +23,13 @@ pub const MODEL_NAMES: &[&str] = &[
     "mobilenet-v2",
     "pointnet",
     "pointnet2-ssg",
+    "yolo-vgg",
+    "fcn-vgg",
 ];
+
+/// The models that predict per region or per pixel (a detector and a segmenter): their output
+/// is a flattened map, not class logits, and their data sets carry boxes and masks.
+pub const DENSE_MODEL_NAMES: &[&str] = &["yolo-vgg", "fcn-vgg"];
 
 /// Model errors.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +112,11 @@ pub struct ModelSpec {
     /// PointNet++: neighbours per centroid per level (paper: 32, 64).
     #[serde(default = "default_sa_neighbours", skip_serializing_if = "is_default_sa_neighbours")]
     pub sa_neighbours: Vec<usize>,
+    /// `yolo-vgg`: anchor `[width, height]` pairs in grid cells (empty: YOLOv2's five VOC
+    /// anchors scaled to the grid, see [`crate::default_anchors`]). Left out of the serialized
+    /// spec when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<[f32; 2]>,
 }
 
 impl ModelSpec {
@@ -174,11 +186,16 @@ pub enum Network {
     PointNet2(PointNet2),
     /// [`MobileNetV2`].
     MobileNetV2(MobileNetV2),
+    /// [`YoloVgg`] (output: the flattened detection head, see [`crate::YoloLayout`]).
+    Detector(YoloVgg),
+    /// [`FcnVgg`] (output: the flattened per-pixel logits, `[batch, classes·h·w]`).
+    Segmenter(FcnVgg),
 }
 
 impl Network {
     /// ANN forward. `x`: `[batch, c, h, w]` (point clouds: `[batch, 3, points, 1]`) → logits
-    /// `[batch, classes]`.
+    /// `[batch, classes]` (dense models: their flattened output map, `[batch, D]`; see
+    /// [`YoloLayout`](crate::YoloLayout) and [`FcnVgg`]).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.forward_ctx(x, &mut ForwardCtx::ann())
     }
@@ -192,6 +209,8 @@ impl Network {
             Network::PointNet(m) => m.act.as_ref(),
             Network::PointNet2(m) => m.act.as_ref(),
             Network::MobileNetV2(m) => m.act.as_ref(),
+            Network::Detector(m) => m.act.as_ref(),
+            Network::Segmenter(m) => m.act.as_ref(),
         }
     }
 
@@ -224,6 +243,8 @@ impl Network {
             Network::PointNet(m) => m.act = act,
             Network::PointNet2(m) => m.act = act,
             Network::MobileNetV2(m) => m.act = act,
+            Network::Detector(m) => m.act = act,
+            Network::Segmenter(m) => m.act = act,
         }
         self
     }
@@ -257,6 +278,8 @@ impl Convertible for Network {
             Network::PointNet(m) => m.forward_ctx(x, ctx),
             Network::PointNet2(m) => m.forward_ctx(x, ctx),
             Network::MobileNetV2(m) => m.forward_ctx(x, ctx),
+            Network::Detector(m) => m.forward_ctx(x, ctx),
+            Network::Segmenter(m) => m.forward_ctx(x, ctx),
         }
     }
 
@@ -268,6 +291,8 @@ impl Convertible for Network {
             Network::PointNet(m) => m.slots(),
             Network::PointNet2(m) => m.slots(),
             Network::MobileNetV2(m) => m.slots(),
+            Network::Detector(m) => m.slots(),
+            Network::Segmenter(m) => m.slots(),
         }
     }
 
@@ -279,6 +304,8 @@ impl Convertible for Network {
             Network::PointNet(m) => Network::PointNet(m.fold_batchnorm()),
             Network::PointNet2(m) => Network::PointNet2(m.fold_batchnorm()),
             Network::MobileNetV2(m) => Network::MobileNetV2(m.fold_batchnorm()),
+            Network::Detector(m) => Network::Detector(m.fold_batchnorm()),
+            Network::Segmenter(m) => Network::Segmenter(m.fold_batchnorm()),
         }
     }
 
@@ -293,11 +320,14 @@ impl Convertible for Network {
                 Err(none("pointnet2-ssg", "sampling, grouping and max pooling over groups have no graph form"))
             }
             Network::MobileNetV2(_) => Err(none("mobilenet-v2", "its layer graph is not described yet")),
+            Network::Detector(m) => m.layer_graph(input),
+            Network::Segmenter(m) => m.layer_graph(input),
         }
     }
 }
 
-/// Builds a freshly initialised model. `input`: `[channels, height, width]`.
+/// Builds a freshly initialised model. `input`: `[channels, height, width]`; `classes`: the
+/// data set's classes (for `fcn-vgg` its object classes: the segmenter adds the background).
 pub fn build_model(
     spec: &ModelSpec,
     input: [usize; 3],
@@ -358,6 +388,9 @@ fn build_architecture(
     if !sa_default && spec.name != "pointnet2-ssg" {
         return Err(invalid("sa_centroids, sa_radii and sa_neighbours are only defined for pointnet2-ssg"));
     }
+    if !spec.anchors.is_empty() && spec.name != "yolo-vgg" {
+        return Err(invalid("anchors are only defined for yolo-vgg"));
+    }
     match spec.name.as_str() {
         "pointnet" => Ok(Network::PointNet(PointNet::new(
             input,
@@ -393,6 +426,20 @@ fn build_architecture(
             spec.classifier,
             device,
         ))),
+        "yolo-vgg" => Ok(Network::Detector(YoloVgg::new(
+            input,
+            classes,
+            &spec.anchors,
+            spec.width,
+            spec.batch_norm,
+            spec.pooling,
+            device,
+        )?)),
+        // `classes` are the data set's object classes; the segmenter's maps add the background
+        // (mask label 0) before them.
+        "fcn-vgg" => {
+            Ok(Network::Segmenter(FcnVgg::new(input, classes + 1, spec.width, spec.batch_norm, spec.pooling, device)?))
+        }
         "resnet20-he" => resnet(ResNetVariant::He),
         "resnet20-calib" => resnet(ResNetVariant::Calib),
         "resnet20-sengupta" => resnet(ResNetVariant::Sengupta),

@@ -179,7 +179,8 @@ fn whole_network(rows: &[ResultRow], metric: &str) -> BTreeMap<(String, String, 
 /// method and variant (`per_variant`), or per method through all its variants.
 fn per_t_chart(title: &str, rows: &[ResultRow], x_metric: &str, x_label: &str, per_variant: bool) -> Option<Chart> {
     let xs = whole_network(rows, x_metric);
-    let acc = whole_network(rows, "accuracy");
+    let primary = super::plot::primary_metric_of(rows);
+    let acc = whole_network(rows, primary);
     let mut order: Vec<String> = Vec::new();
     let mut lines: BTreeMap<String, Vec<Point>> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.metric == x_metric && r.layer.is_empty() && r.t > 0) {
@@ -203,7 +204,7 @@ fn per_t_chart(title: &str, rows: &[ResultRow], x_metric: &str, x_label: &str, p
     Some(Chart {
         title: title.into(),
         x_label: x_label.into(),
-        y_label: "accuracy (%)".into(),
+        y_label: format!("{primary} (%)"),
         series,
         log_x: x_metric == "energy_mj",
     })

@@ -25,7 +25,7 @@ pub use self::figures::{FIGURES, MAX_FRONTIER_POINTS, is_figure, render_figure, 
 pub use self::markdown::{
     PaperValue, TableSpec, derived_paper_values, render_layer_table, render_markdown, render_summary,
 };
-pub use self::plot::{accuracy_vs_t_svg, diagnostic_stems, diagnostic_vs_t_svg};
+pub use self::plot::{accuracy_vs_t_svg, diagnostic_stems, diagnostic_vs_t_svg, primary_metric_vs_t_svg};
 
 /// Method name used for the ANN's own rows (stored with `T = 0`).
 pub const ANN_METHOD: &str = "ann";

@@ -101,6 +101,25 @@ pub fn accuracy_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, Repo
     metric_vs_t_svg(title, rows, &YAxis { metric: "accuracy", label: "accuracy (%)", percent: true })
 }
 
+/// The task's primary metric of `rows` (`accuracy`, a detector's `map50`, a segmenter's
+/// `miou`: the first of them with a whole-network row), else `accuracy`.
+pub fn primary_metric_of(rows: &[ResultRow]) -> &'static str {
+    const PRIMARY: [&str; 3] = ["accuracy", "map50", "miou"];
+    PRIMARY.into_iter().find(|m| rows.iter().any(|r| r.metric == *m && r.layer.is_empty())).unwrap_or("accuracy")
+}
+
+/// [`accuracy_vs_t_svg`] for the task's primary metric ([`primary_metric_of`]): accuracy for
+/// classifiers, mAP@0.5 for detectors, mIoU for segmenters.
+pub fn primary_metric_vs_t_svg(title: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
+    let metric = primary_metric_of(rows);
+    let label = match metric {
+        "map50" => "mAP@0.5 (%)",
+        "miou" => "mIoU (%)",
+        _ => "accuracy (%)",
+    };
+    metric_vs_t_svg(title, rows, &YAxis { metric, label, percent: true })
+}
+
 /// The y axis of [`metric_vs_t_svg`].
 struct YAxis<'a> {
     /// Rows of this metric (and an empty layer) are drawn.

@@ -24,22 +24,43 @@ impl Readout for Accumulate {
         config_table(Self::KIND, self)
     }
     fn new_state(&self, batch: usize, classes: usize) -> Box<dyn ReadoutState> {
-        Box::new(AccumulateState { sum: vec![0.0; batch * classes], classes })
+        Box::new(AccumulateState { sum: vec![0.0; batch * classes], classes, t: 0 })
     }
 }
 
 struct AccumulateState {
     sum: Vec<f32>,
     classes: usize,
+    t: usize,
 }
 
 impl ReadoutState for AccumulateState {
-    fn push(&mut self, _t: usize, output: &[f32]) {
+    fn push(&mut self, t: usize, output: &[f32]) {
         for (a, o) in self.sum.iter_mut().zip(output) {
             *a += o;
         }
+        self.t = t;
     }
     fn predictions(&self) -> Vec<usize> {
         argmax_rows(&self.sum, self.classes)
+    }
+    /// (1/t)·Σ_{k≤t} o(k).
+    fn outputs(&self) -> Option<Vec<f32>> {
+        let t = self.t.max(1) as f32;
+        Some(self.sum.iter().map(|s| s / t).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_the_mean_of_the_pushed_steps() {
+        let mut state = Accumulate {}.new_state(2, 2);
+        state.push(1, &[1.0, 2.0, 3.0, -1.0]);
+        state.push(2, &[3.0, 0.0, 1.0, -3.0]);
+        assert_eq!(state.outputs(), Some(vec![2.0, 1.0, 2.0, -2.0]));
+        assert_eq!(state.predictions(), vec![0, 0]);
     }
 }

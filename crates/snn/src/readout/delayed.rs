@@ -70,6 +70,15 @@ impl ReadoutState for DelayedState {
         let window: Vec<f32> = self.sum.iter().zip(&self.cumulative[skip - 1]).map(|(a, c)| a - c).collect();
         argmax_rows(&window, self.classes)
     }
+    /// The mean of the window's steps: (1/(t − s))·Σ_{s<k≤t} o(k), s = [`Delayed::skip`].
+    fn outputs(&self) -> Option<Vec<f32>> {
+        let skip = self.readout.skip(self.t);
+        let steps = (self.t - skip).max(1) as f32;
+        Some(match skip {
+            0 => self.sum.iter().map(|a| a / steps).collect(),
+            _ => self.sum.iter().zip(&self.cumulative[skip - 1]).map(|(a, c)| (a - c) / steps).collect(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +103,7 @@ mod tests {
             s.push(t, &[0.0, 1.0]);
         }
         assert_eq!(s.predictions(), vec![1], "steps 4..7 only");
+        assert_eq!(s.outputs(), Some(vec![0.0, 1.0]), "the mean of steps 4..7");
         let mut plain = super::super::accumulate::Accumulate {}.new_state(1, 2);
         for t in 1..=7 {
             plain.push(t, if t <= 3 { &[10.0, 0.0] } else { &[0.0, 1.0] });

@@ -191,6 +191,7 @@ impl Readout for EarlyExit {
             classes,
             exits: vec![None; batch],
             frozen: vec![0; batch],
+            t: 0,
         })
     }
 }
@@ -201,11 +202,14 @@ struct EarlyExitState {
     classes: usize,
     exits: Vec<Option<usize>>,
     frozen: Vec<usize>,
+    /// The last step pushed.
+    t: usize,
 }
 
 impl ReadoutState for EarlyExitState {
     fn push(&mut self, t: usize, output: &[f32]) {
         let alpha = self.rule.confidence.at(t);
+        self.t = t;
         let c = self.classes;
         for (i, (row, out)) in self.sum.chunks_mut(c).zip(output.chunks(c)).enumerate() {
             if self.exits[i].is_some() {
@@ -226,6 +230,16 @@ impl ReadoutState for EarlyExitState {
     }
     fn exit_steps(&self) -> Vec<Option<usize>> {
         self.exits.clone()
+    }
+    /// Per sample, the mean of its steps up to its exit step (or up to t while it runs).
+    fn outputs(&self) -> Option<Vec<f32>> {
+        let c = self.classes.max(1);
+        let mut out = Vec::with_capacity(self.sum.len());
+        for (row, exit) in self.sum.chunks(c).zip(&self.exits) {
+            let steps = exit.unwrap_or(self.t).max(1) as f32;
+            out.extend(row.iter().map(|a| a / steps));
+        }
+        Some(out)
     }
 }
 
@@ -255,6 +269,10 @@ mod tests {
         // Later outputs favour class 1 for sample 0: its prediction stays frozen at class 0.
         s.push(3, &[0.0, 100.0, 0.0, 0.1]);
         assert_eq!(s.predictions(), vec![0, 1]);
+        // Outputs: sample 0 the mean of its 2 steps, sample 1 of all 3.
+        let out = s.outputs().expect("early exit has outputs");
+        let want = [10.0, 0.0, 0.1 / 3.0, 0.2 / 3.0];
+        assert!(out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{out:?}");
         let per_step = Confidence::PerStep(vec![0.9, 0.1]);
         assert_eq!((per_step.at(1), per_step.at(2), per_step.at(9)), (0.9, 0.1, 0.1));
     }

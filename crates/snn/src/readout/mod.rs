@@ -64,6 +64,14 @@ pub trait ReadoutState: Send {
     fn exit_steps(&self) -> Vec<Option<usize>> {
         Vec::new()
     }
+    /// The readout's estimate of the ANN's output after the steps pushed so far,
+    /// `[batch × classes]`: what dense prediction scores (box offsets, per-pixel logits), where
+    /// the value matters and not only the argmax. With rate coding each step's output
+    /// approximates the ANN's, so this is a mean of steps (the readout's own window). None:
+    /// the readout decodes classes only (the default).
+    fn outputs(&self) -> Option<Vec<f32>> {
+        None
+    }
 }
 
 /// A registered readout kind.

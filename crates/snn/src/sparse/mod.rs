@@ -205,7 +205,7 @@ impl SparseNetwork {
         assert_eq!(batch, labels.len(), "labels and images differ in batch size");
         let timesteps = config.timesteps;
         let runs = self.run_samples(net, input, config, None);
-        let mut collector = StepCollector::new(net.readout.as_ref(), labels);
+        let mut collector = StepCollector::new(net.readout.as_ref(), labels, &config.output_steps);
         let classes = self.classes;
         let mut step_out = vec![0.0; batch * classes];
         for t in 0..timesteps {
