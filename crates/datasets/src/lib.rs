@@ -173,7 +173,7 @@ pub(crate) fn locate_images(name: &str, split: Split, root: &DataRoot) -> Result
 /// split (what `runner plan` checks before a run). `points` applies to point-cloud sets.
 pub fn check_available(name: &str, split: Split, root: &DataRoot, points: &PointOptions) -> Result<(), DatasetError> {
     match name {
-        synthetic_shapes2d::NAME => Ok(()),
+        synthetic_shapes2d::NAME | synthetic_detection::NAME => Ok(()),
         synthetic_shapes3d::NAME => check_point_request(name, points),
         _ if is_point_dataset(name) => locate_points(name, split, root, points).map(|_| ()),
         _ => locate_images(name, split, root).map(|_| ()),

@@ -75,6 +75,9 @@ fn run(dir: &Path, name: &str, text: &str) -> (Vec<ResultRow>, String) {
 #[test]
 fn a_detector_and_a_segmenter_run_end_to_end_scored_by_map_and_miou() {
     let dir = tempfile::tempdir().unwrap();
+    // `runner plan` accepts the procedural set (nothing on disk) before the run.
+    std::fs::write(dir.path().join("detect.toml"), DETECTION).unwrap();
+    plan_spec(&dir.path().join("detect.toml"), &options(dir.path())).unwrap();
     let (rows, table) = run(dir.path(), "detect", DETECTION);
     for method in ["ann", "robust-norm"] {
         for t in if method == "ann" { vec![0] } else { vec![4, 32] } {
