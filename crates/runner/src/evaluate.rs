@@ -100,7 +100,11 @@ pub fn evaluate_ann(model: &Network, data: &Data, eval: &EvalSection, device: &D
     let task = Task::of(model, &data.test)?;
     let mut out = if task.is_dense() {
         let outputs = crate::train::ann_outputs(model, data, &idx, eval.batch_size.max(100), device);
-        task.score(&outputs, &data.test, &idx)?.into_iter().map(|(m, v)| measure("ann", 0, m, "", v, n)).collect()
+        let mut rows: Vec<Measure> =
+            task.score(&outputs, &data.test, &idx)?.into_iter().map(|(m, v)| measure("ann", 0, m, "", v, n)).collect();
+        let figure = task.figure_rows(&outputs, &data.test, &idx, true);
+        rows.extend(figure.into_iter().map(|(layer, m, v)| measure("ann", 0, m, &layer, v, n)));
+        rows
     } else {
         let (c, n) = crate::train::ann_correct(model, data, &idx, eval.batch_size.max(100), device);
         vec![measure("ann", 0, "accuracy", "", 100.0 * c as f64 / n as f64, n)]
@@ -224,6 +228,9 @@ pub fn evaluate_method(
                     };
                     for (metric, value) in task.score(outputs, &data.test, &idx)? {
                         out.push(measure(label, t, metric, "", value, n));
+                    }
+                    for (layer, metric, value) in task.figure_rows(outputs, &data.test, &idx, false) {
+                        out.push(measure(label, t, metric, &layer, value, n));
                     }
                 } else {
                     out.push(measure(label, t, "accuracy", "", 100.0 * sim.correct_at_t[tt - 1] as f64 / n as f64, n));

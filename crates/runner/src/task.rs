@@ -32,6 +32,16 @@ pub const NMS_IOU: f32 = 0.45;
 /// At most this many boxes per image are scored (COCO's largest cap).
 pub const MAX_DETECTIONS: usize = 100;
 
+/// The `detections` figure draws the first this many test images...
+pub const FIGURE_IMAGES: usize = 4;
+/// ... with their boxes scoring at least this (after NMS), at most [`FIGURE_BOXES`] each.
+pub const FIGURE_MIN_SCORE: f64 = 0.3;
+/// See [`FIGURE_MIN_SCORE`].
+pub const FIGURE_BOXES: usize = 8;
+
+/// The metrics of one drawn box, in this order: corners in pixels, class, score.
+pub const BOX_METRICS: [&str; 6] = ["box_x1", "box_y1", "box_x2", "box_y2", "box_class", "box_score"];
+
 /// What the network predicts.
 #[derive(Clone, Debug)]
 pub enum Task {
@@ -143,6 +153,45 @@ impl Task {
                 ])
             }
         }
+    }
+}
+
+impl Task {
+    /// Rows of the `detections` figure (detectors only; empty otherwise): for each of the first
+    /// [`FIGURE_IMAGES`] evaluated images `k`, its confident boxes (layer `image <k> box <j>`,
+    /// the [`BOX_METRICS`]) and, with `truth`, its ground-truth objects (layer
+    /// `image <k> truth <j>`, score 1) and the image side (`image_size`, layer "").
+    pub fn figure_rows(
+        &self,
+        outputs: &[f32],
+        set: &Samples,
+        indices: &[usize],
+        truth: bool,
+    ) -> Vec<(String, &'static str, f64)> {
+        let (Task::Detection(layout), Samples::Dense(set)) = (self, set) else { return Vec::new() };
+        let width = outputs.len() / indices.len().max(1);
+        let mut rows = Vec::new();
+        if truth {
+            rows.push((String::new(), "image_size", set.image_size as f64));
+        }
+        for (k, (&i, row)) in indices.iter().zip(outputs.chunks(width.max(1))).enumerate().take(FIGURE_IMAGES) {
+            let mut push = |kind: &str, j: usize, b: &BoundingBox, class: f64, score: f64| {
+                let values = [b.x, b.y, b.x + b.w, b.y + b.h, class, score];
+                for (metric, v) in BOX_METRICS.iter().zip(values) {
+                    rows.push((format!("image {k} {kind} {j}"), *metric, v));
+                }
+            };
+            if truth {
+                for (j, o) in set.samples[i].objects.iter().enumerate() {
+                    push("truth", j, &o.bbox, o.class as f64, 1.0);
+                }
+            }
+            let found = detections(row, layout, set.image_size, k as u64);
+            for (j, d) in found.iter().filter(|d| d.score >= FIGURE_MIN_SCORE).take(FIGURE_BOXES).enumerate() {
+                push("box", j, &d.bbox, (d.category - 1) as f64, d.score);
+            }
+        }
+        rows
     }
 }
 

@@ -41,6 +41,7 @@ chunk = 8
 [table]
 metric = "map50"
 also = ["loss"]
+figures = ["detections"]
 "#;
 
 fn options(dir: &Path) -> RunOptions {
@@ -94,8 +95,14 @@ fn a_detector_and_a_segmenter_run_end_to_end_scored_by_map_and_miou() {
     assert!((loss - want).abs() < 1e-9, "loss {loss} vs ANN − SNN mAP {want}");
     assert!(rows.iter().any(|r| r.metric == "sops" && r.value > 0.0), "the detector's SNN spikes");
     assert!(table.contains("map50") && table.contains("T=32"), "{table}");
+    // The ground truth of the first test images is drawn, whatever the detector found.
+    let svg = std::fs::read_to_string(dir.path().join("results/detect/detections.svg")).unwrap();
+    assert!(svg.contains(r#"class="truth""#) && svg.contains("robust-norm, T=32"), "{svg}");
 
-    let segment = DETECTION.replace("yolo-vgg", "fcn-vgg").replace("metric = \"map50\"", "metric = \"miou\"");
+    let segment = DETECTION
+        .replace("yolo-vgg", "fcn-vgg")
+        .replace("metric = \"map50\"", "metric = \"miou\"")
+        .replace("figures = [\"detections\"]", "");
     let (rows, table) = run(dir.path(), "segment", &segment);
     for (method, t) in [("ann", 0), ("robust-norm", 4), ("robust-norm", 32)] {
         for metric in ["miou", "pixel_accuracy"] {

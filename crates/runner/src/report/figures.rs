@@ -14,7 +14,7 @@ use crate::report::plot::{PALETTE, esc, marker, n, nice_step};
 use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique};
 
 /// Every figure name a spec may list, with what it draws.
-pub const FIGURES: [(&str, &str); 16] = [
+pub const FIGURES: [(&str, &str); 17] = [
     ("accuracy_vs_energy", "accuracy vs energy per image (energy_mj), one point per T, a line per method"),
     (
         "accuracy_vs_exit_step",
@@ -52,6 +52,10 @@ pub const FIGURES: [(&str, &str); 16] = [
         "SpikeConverter: a layer's conversion error vs the first step's V_th/U_in,max (Liu et al. 2022, Fig. 5b)",
     ),
     ("conversion_error_vs_k", "SpikeConverter: a layer's smallest conversion error vs k, a line per T (Fig. 5a)"),
+    (
+        "detections",
+        "detectors: the boxes of the first test images (ground truth dashed), the ANN's and each method's at its largest T",
+    ),
 ];
 
 /// Points of a recorded Pareto frontier kept in results.csv (see [`thin_frontiers`]).
@@ -99,6 +103,9 @@ pub fn is_figure(name: &str) -> bool {
 /// Draws figure `name` from `rows`. [`ReportError::NoData`] when the rows hold nothing to
 /// draw; [`ReportError::InvalidSpec`] for an unknown name.
 pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
+    if name == "detections" {
+        return detection_panels(title, rows).ok_or_else(|| ReportError::NoData(format!("no box rows for `{name}`")));
+    }
     let chart = match name {
         "accuracy_vs_energy" => per_t_chart(title, rows, "energy_mj", "energy per image (mJ)", true),
         "accuracy_vs_exit_step" => per_t_chart(title, rows, "mean_exit_step", "mean exit step", false),
@@ -133,6 +140,140 @@ pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<Stri
     };
     let chart = chart.filter(|c| c.series.iter().any(|s| !s.points.is_empty()));
     chart.map(|c| c.svg()).ok_or_else(|| ReportError::NoData(format!("no rows to draw figure `{name}`")))
+}
+
+/// A box of the `detections` figure: corners in pixels, class, score.
+struct DrawnBox {
+    corners: [f64; 4],
+    class: usize,
+    score: f64,
+}
+
+/// The boxes of rows with layer `image <k> <kind> <j>` (the `box_*` metrics of
+/// [`crate::task::Task::figure_rows`]), per image k.
+fn boxes_of<'a>(rows: impl Iterator<Item = &'a ResultRow>, kind: &str) -> BTreeMap<usize, Vec<DrawnBox>> {
+    let mut parts: BTreeMap<(usize, usize), [f64; 6]> = BTreeMap::new();
+    for r in rows {
+        let mut words = r.layer.split(' ');
+        let (Some("image"), Some(k), Some(w), Some(j)) = (words.next(), words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        let (Ok(k), Ok(j)) = (k.parse::<usize>(), j.parse::<usize>()) else { continue };
+        let Some(slot) = crate::task::BOX_METRICS.iter().position(|m| *m == r.metric) else { continue };
+        if w == kind {
+            parts.entry((k, j)).or_insert([f64::NAN; 6])[slot] = r.value;
+        }
+    }
+    let mut out: BTreeMap<usize, Vec<DrawnBox>> = BTreeMap::new();
+    for ((k, _), v) in parts {
+        if v.iter().all(|x| x.is_finite()) {
+            out.entry(k).or_default().push(DrawnBox {
+                corners: [v[0], v[1], v[2], v[3]],
+                class: v[4] as usize,
+                score: v[5],
+            });
+        }
+    }
+    out
+}
+
+/// The `detections` figure: a grid of panels, a column per test image and a row per series
+/// (the ANN, then each method at its largest T; series are those with `map50` rows), each panel the image's square
+/// with its ground-truth boxes dashed and the series' boxes solid, coloured by class and
+/// labelled `class score`. The images themselves are not drawn (the rows hold only boxes).
+fn detection_panels(title: &str, rows: &[ResultRow]) -> Option<String> {
+    let size = rows.iter().find(|r| r.metric == "image_size" && r.method == ANN_METHOD)?.value;
+    let truth = boxes_of(rows.iter().filter(|r| r.method == ANN_METHOD), "truth");
+    let mut series: Vec<(String, BTreeMap<usize, Vec<DrawnBox>>)> = Vec::new();
+    let mut methods: Vec<(String, String)> = Vec::new();
+    // Every scored series, boxes or not (a method may find none above the drawing score).
+    for r in rows.iter().filter(|r| r.metric == "map50" && r.layer.is_empty()) {
+        push_unique(&mut methods, (r.model.clone(), r.method.clone()));
+    }
+    for (model, method) in methods {
+        let mine = || rows.iter().filter(|r| r.model == model && r.method == method);
+        let t = mine().filter(|r| r.metric == "map50" && r.layer.is_empty()).map(|r| r.t).max().unwrap_or(0);
+        let label = if method == ANN_METHOD { format!("{model} ANN") } else { format!("{model} {method}, T={t}") };
+        series.push((label, boxes_of(mine().filter(|r| r.t == t), "box")));
+    }
+    let images = truth.keys().copied().max().map_or(0, |k| k + 1);
+    if series.is_empty() || images == 0 {
+        return None;
+    }
+    let (panel, gap, left, top) = (160.0, 12.0, 150.0, 48.0);
+    let width = left + images as f64 * (panel + gap);
+    let height = top + series.len() as f64 * (panel + gap) + 8.0;
+    let scale = panel / size;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" font-family="sans-serif" font-size="11">"#,
+        n(width),
+        n(height),
+        n(width),
+        n(height)
+    );
+    let _ = write!(svg, r#"<text x="8" y="20" font-size="14">{}</text>"#, esc(title));
+    for k in 0..images {
+        let x = left + k as f64 * (panel + gap);
+        let _ = write!(svg, r#"<text x="{}" y="{}">test image {k}</text>"#, n(x), n(top - 8.0));
+    }
+    for (row, (label, found)) in series.iter().enumerate() {
+        let y0 = top + row as f64 * (panel + gap);
+        let _ = write!(
+            svg,
+            r#"<g class="series" data-label="{}"><text x="8" y="{}">{}</text>"#,
+            esc(label),
+            n(y0 + panel / 2.0),
+            esc(label)
+        );
+        for k in 0..images {
+            let x0 = left + k as f64 * (panel + gap);
+            let _ = write!(
+                svg,
+                r##"<rect x="{}" y="{}" width="{}" height="{}" fill="#f4f4f4" stroke="#999"/>"##,
+                n(x0),
+                n(y0),
+                n(panel),
+                n(panel)
+            );
+            let draw = |svg: &mut String, b: &DrawnBox, dashed: bool| {
+                let [x1, y1, x2, y2] = b.corners.map(|v| v.clamp(0.0, size) * scale);
+                let colour = PALETTE[b.class % PALETTE.len()];
+                let dash = if dashed { r#" stroke-dasharray="4 3""# } else { "" };
+                let _ = write!(
+                    svg,
+                    r#"<rect class="{}" x="{}" y="{}" width="{}" height="{}" fill="none" stroke="{colour}" stroke-width="{}"{dash}/>"#,
+                    if dashed { "truth" } else { "box" },
+                    n(x0 + x1),
+                    n(y0 + y1),
+                    n(x2 - x1),
+                    n(y2 - y1),
+                    if dashed { 1 } else { 2 }
+                );
+                if !dashed {
+                    let _ = write!(
+                        svg,
+                        r#"<text x="{}" y="{}" fill="{colour}">{} {:.2}</text>"#,
+                        n(x0 + x1 + 2.0),
+                        n(y0 + y1 + 11.0),
+                        b.class,
+                        b.score
+                    );
+                }
+            };
+            for b in truth.get(&k).into_iter().flatten() {
+                draw(&mut svg, b, true);
+            }
+            for b in found.get(&k).into_iter().flatten() {
+                draw(&mut svg, b, false);
+            }
+        }
+        svg.push_str("</g>");
+    }
+    svg.push_str("</svg>");
+    Some(svg)
 }
 
 struct Point {
@@ -632,6 +773,34 @@ mod tests {
 
     fn series_count(svg: &str) -> usize {
         svg.matches(r#"<g class="series""#).count()
+    }
+
+    /// The six rows of one drawn box.
+    fn box_rows(method: &str, t: u32, layer: &str, b: [f64; 6]) -> Vec<ResultRow> {
+        crate::task::BOX_METRICS.iter().zip(b).map(|(m, v)| row(method, t, m, layer, v)).collect()
+    }
+
+    #[test]
+    fn detections_draw_truth_and_each_series_boxes_per_image() {
+        let mut rows = vec![row("ann", 0, "image_size", "", 64.0), row("ann", 0, "map50", "", 90.0)];
+        rows.extend([8, 16].map(|t| row("m", t, "map50", "", 80.0)));
+        rows.extend(box_rows("ann", 0, "image 0 truth 0", [8.0, 8.0, 24.0, 24.0, 1.0, 1.0]));
+        rows.extend(box_rows("ann", 0, "image 1 truth 0", [0.0, 0.0, 32.0, 16.0, 0.0, 1.0]));
+        rows.extend(box_rows("ann", 0, "image 0 box 0", [9.0, 8.0, 24.0, 25.0, 1.0, 0.9]));
+        // A method with boxes at T = 8 and 16: only its largest T is drawn.
+        rows.extend(box_rows("m", 8, "image 0 box 0", [0.0, 0.0, 4.0, 4.0, 0.0, 0.5]));
+        rows.extend(box_rows("m", 16, "image 0 box 0", [8.0, 9.0, 23.0, 24.0, 1.0, 0.8]));
+        rows.extend(box_rows("m", 16, "image 1 box 0", [1.0, 0.0, 31.0, 16.0, 0.0, 0.7]));
+        let svg = render_figure("detections", "boxes", &rows).unwrap();
+        assert_eq!(series_count(&svg), 2, "the ANN and m");
+        assert!(svg.contains("m ANN") && svg.contains("m m, T=16") && !svg.contains("T=8"), "{svg}");
+        // Ground truth in every series' panels: 2 images' boxes × 2 series.
+        assert_eq!(svg.matches(r#"class="truth""#).count(), 4);
+        assert_eq!(svg.matches(r#"class="box""#).count(), 3, "ANN 1 + m 2 at T = 16");
+        assert!(svg.contains(">1 0.90<") && svg.contains(">0 0.70<"), "{svg}");
+        assert_eq!(svg, render_figure("detections", "boxes", &rows).unwrap(), "deterministic");
+        let no_boxes: Vec<ResultRow> = rows.iter().filter(|r| !r.metric.starts_with("box_")).cloned().collect();
+        assert!(matches!(render_figure("detections", "boxes", &no_boxes), Err(ReportError::NoData(_))));
     }
 
     #[test]
