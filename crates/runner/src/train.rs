@@ -266,20 +266,19 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
             }
             seen += idx.len();
             loss_sum += loss_value * idx.len() as f64;
-            bar.set_message(format!(
-                "loss {:.4} acc {:.2}% lr {lr:.4}",
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64
-            ));
+            let acc = match task.is_dense() {
+                true => String::new(),
+                false => format!(" acc {:.2}%", 100.0 * correct as f64 / seen as f64),
+            };
+            bar.set_message(format!("loss {:.4}{acc} lr {lr:.4}", loss_sum / seen as f64));
             bar.inc(1);
             if bar.is_hidden() && (it + 1) % (iters / 5).max(1) == 0 && it + 1 < iters {
                 eprintln!(
-                    "  epoch {}/{} batch {}/{iters}: loss {:.4} acc {:.2}% lr {lr:.4} ({:.0}s)",
+                    "  epoch {}/{} batch {}/{iters}: loss {:.4}{acc} lr {lr:.4} ({:.0}s)",
                     epoch + 1,
                     t.epochs,
                     it + 1,
                     loss_sum / seen as f64,
-                    100.0 * correct as f64 / seen as f64,
                     start.elapsed().as_secs_f64()
                 );
             }
@@ -291,8 +290,10 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
         let train_loss = loss_sum / seen as f64;
         let train_acc = 100.0 * correct as f64 / seen as f64;
         let metric = task.primary_metric();
+        // A dense task's training accuracy is not measured.
+        let train = if task.is_dense() { String::new() } else { format!(", train {train_acc:.2}%") };
         eprintln!(
-            "epoch {}/{}: loss {train_loss:.4}, train {train_acc:.2}%, test {metric} {test_acc:.2}%, {secs:.0}s ({:.0} img/s)",
+            "epoch {}/{}: loss {train_loss:.4}{train}, test {metric} {test_acc:.2}%, {secs:.0}s ({:.0} img/s)",
             epoch + 1,
             t.epochs,
             seen as f64 / secs
