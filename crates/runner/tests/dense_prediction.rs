@@ -34,6 +34,11 @@ epochs = 1
 calibration_images = 32
 [[method]]
 kind = "robust-norm"
+[[method]]
+kind = "ltb"
+label = "ltb-de"
+iterations = 5
+delayed_evaluation = true
 [eval]
 timesteps = [4, 32]
 batch_size = 8
@@ -89,6 +94,10 @@ fn a_detector_and_a_segmenter_run_end_to_end_scored_by_map_and_miou() {
         }
     }
     assert!(!rows.iter().any(|r| r.metric == "accuracy"), "a detector has no accuracy rows");
+    // Delayed evaluation's window is decoded the same way.
+    for t in [4, 32] {
+        assert!((0.0..=100.0).contains(&value(&rows, "ltb-de", t, "map50")));
+    }
     // The conversion loss is of the primary metric, mAP@0.5.
     let loss = value(&rows, "robust-norm", 32, "loss");
     let want = value(&rows, "ann", 0, "map50") - value(&rows, "robust-norm", 32, "map50");
