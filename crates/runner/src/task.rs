@@ -154,9 +154,7 @@ impl Task {
             }
         }
     }
-}
 
-impl Task {
     /// Rows of the `detections` figure (detectors only; empty otherwise): for each of the first
     /// [`FIGURE_IMAGES`] evaluated images `k`, its confident boxes (layer `image <k> box <j>`,
     /// the [`BOX_METRICS`]) and, with `truth`, its ground-truth objects (layer
