@@ -147,6 +147,12 @@ impl Data {
                 .normalization
                 .clone()
                 .unwrap_or(Normalization { mean: vec![DENSE_MEAN; 3], std: vec![DENSE_STD; 3] });
+            anyhow::ensure!(
+                norm.mean.len() == 3 && norm.std.len() == 3,
+                "dataset.normalization: {} channels given, `{}` has 3",
+                norm.mean.len(),
+                section.name,
+            );
             // No augmentation: a crop or flip would have to move the boxes and masks too.
             (load(Split::Train)?, load(Split::Test)?, norm, None)
         } else if datasets::is_point_dataset(&section.name) {

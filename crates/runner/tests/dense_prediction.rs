@@ -154,4 +154,12 @@ fn models_and_data_of_different_tasks_are_refused_before_any_computation() {
         assert!(err.contains(&format!("bad{i}.toml")) && err.contains(key) && err.contains(message), "{err}");
     }
     assert!(!dir.path().join("results").exists() && !dir.path().join("cache").exists());
+    // A normalisation of the wrong channel count stops the run before training, naming the key.
+    let spec = dir.path().join("norm.toml");
+    let text =
+        DETECTION.replace("[dataset.detection]", "normalization = { mean = [0.5], std = [0.25] }\n[dataset.detection]");
+    std::fs::write(&spec, text).unwrap();
+    let err = format!("{:#}", run_spec(&spec, &options(dir.path()), Mode::Compute).unwrap_err());
+    assert!(err.contains("dataset.normalization") && err.contains("has 3"), "{err}");
+    assert!(!dir.path().join("results").exists());
 }
