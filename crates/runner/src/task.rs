@@ -141,9 +141,8 @@ impl Task {
             }
             Task::Segmentation { labels, size } => {
                 let mut matrix = ConfusionMatrix::new(*labels, None);
-                let pixels = size * size;
                 for (&i, row) in indices.iter().zip(outputs.chunks(width.max(1))) {
-                    let predicted = pixel_classes(row, *labels, pixels);
+                    let predicted = zoo::segmentation_predict(row, *labels, [*size, *size])?;
                     matrix.add(&predicted, &set.samples[i].mask)?;
                 }
                 let scores = matrix.scores();
@@ -226,21 +225,6 @@ pub fn detections(row: &[f32], layout: &YoloLayout, image_size: usize, image: u6
                 bbox,
                 score: b.score as f64,
             })
-        })
-        .collect()
-}
-
-/// The argmax class of every pixel of a segmentation output row (`[labels, pixels]`).
-pub fn pixel_classes(row: &[f32], labels: usize, pixels: usize) -> Vec<u32> {
-    (0..pixels)
-        .map(|p| {
-            let mut best = 0;
-            for c in 1..labels {
-                if row[c * pixels + p] > row[best * pixels + p] {
-                    best = c;
-                }
-            }
-            best as u32
         })
         .collect()
 }
@@ -375,8 +359,8 @@ mod tests {
 
     #[test]
     fn pixel_classes_take_the_argmax_over_the_class_planes() {
-        // 2 classes × 3 pixels: plane 0 then plane 1.
+        // 2 classes × 3 pixels: plane 0 then plane 1 (what `score` decodes segmenters with).
         let row = [1.0, 0.0, 2.0, 0.5, 3.0, 2.0];
-        assert_eq!(pixel_classes(&row, 2, 3), vec![0, 1, 0], "ties keep the first class");
+        assert_eq!(zoo::segmentation_predict(&row, 2, [1, 3]).unwrap(), vec![0, 1, 0], "ties keep the first class");
     }
 }
