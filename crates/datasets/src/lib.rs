@@ -10,7 +10,8 @@
 //! or the `ply_hdf5_2048` HDF5 files; ScanObjectNN from its HDF5 files; ShapeNetPart
 //! (`shapenet-part`, the `shapenetcore_partanno_segmentation_benchmark_v0_normal` release,
 //! 16 categories; [`load_shapenet_part`] also keeps the per-point part labels, see
-//! [`shapenet_part`]); and the procedural `synthetic-shapes3d` set. Every sample has exactly
+//! [`shapenet_part`]); and the procedural `synthetic-shapes3d` set and its part-labelled
+//! variant `synthetic-parts3d` ([`load_part_clouds`], [`part_clouds`]). Every sample has exactly
 //! `num_points` points, centred and scaled to the unit sphere (see [`pointsets`] for the
 //! layouts and the resampling rules). HDF5 is read by the pure-Rust `hdf5-pure` crate (cargo
 //! feature `hdf5`, on by default).
@@ -25,6 +26,8 @@
 
 pub mod augment;
 pub mod cifar;
+pub mod coco;
+pub mod dense;
 pub mod detection_metrics;
 pub mod error;
 pub mod event_frames;
@@ -34,6 +37,7 @@ pub mod image;
 pub mod imagenet;
 pub mod npy;
 pub mod off;
+pub mod part_clouds;
 pub mod pcd;
 pub mod pointcloud;
 pub mod pointsets;
@@ -41,6 +45,7 @@ pub mod rng;
 pub mod root;
 pub mod shapenet_part;
 pub mod synthetic_detection;
+pub mod synthetic_parts3d;
 pub mod synthetic_shapes2d;
 pub mod synthetic_shapes3d;
 pub mod voc;
@@ -52,10 +57,10 @@ pub use event_frames::{
 };
 pub use image::ImageSet;
 pub use imagenet::ImageNetOptions;
+pub use part_clouds::PartCloudSet;
 pub use pointcloud::{PointAugment, PointCloudSet, make_point_batch, normalize_unit_sphere};
 pub use rng::{Rng, derive_seed, sample_indices, shuffled_indices};
 pub use root::DataRoot;
-pub use shapenet_part::ShapeNetPartSet;
 
 /// Names accepted by [`load_images`].
 pub const DATASET_NAMES: &[&str] = &["synthetic-shapes2d", "mnist", "fashion-mnist", "cifar10", "cifar100", "imagenet"];
@@ -174,7 +179,9 @@ pub(crate) fn locate_images(name: &str, split: Split, root: &DataRoot) -> Result
 pub fn check_available(name: &str, split: Split, root: &DataRoot, points: &PointOptions) -> Result<(), DatasetError> {
     match name {
         synthetic_shapes2d::NAME | synthetic_detection::NAME => Ok(()),
-        synthetic_shapes3d::NAME => check_point_request(name, points),
+        synthetic_shapes3d::NAME | synthetic_parts3d::NAME => check_point_request(name, points),
+        // With their default options; `dense::check_available` takes others.
+        voc::NAME | coco::NAME => dense::check_available(name, split, root, &dense::DenseOptions::default()),
         _ if is_point_dataset(name) => locate_points(name, split, root, points).map(|_| ()),
         _ => locate_images(name, split, root).map(|_| ()),
     }
@@ -215,7 +222,7 @@ pub fn load_images_with(
     load_images(name, split, root, synthetic)
 }
 
-/// Default per-dataset normalisation (CIFAR-10: mean 0.4914,0.4822,0.4465 std 0.2470,0.2435,0.2616; CIFAR-100: 0.5071,0.4865,0.4409 / 0.2673,0.2564,0.2762; MNIST 0.1307/0.3081; Fashion-MNIST 0.2860/0.3530; synthetic-shapes2d: measured constants, mean 0.2079 std 0.2146; ImageNet: 0.485,0.456,0.406 / 0.229,0.224,0.225).
+/// Default per-dataset normalisation (CIFAR-10: mean 0.4914,0.4822,0.4465 std 0.2470,0.2435,0.2616; CIFAR-100: 0.5071,0.4865,0.4409 / 0.2673,0.2564,0.2762; MNIST 0.1307/0.3081; Fashion-MNIST 0.2860/0.3530; synthetic-shapes2d: measured constants, mean 0.2079 std 0.2146; ImageNet, and the real dense sets `voc` and `coco`: 0.485,0.456,0.406 / 0.229,0.224,0.225).
 ///
 /// `None` for unknown names.
 pub fn default_normalization(name: &str) -> Option<Normalization> {
@@ -225,7 +232,9 @@ pub fn default_normalization(name: &str) -> Option<Normalization> {
         "mnist" => (&[0.1307], &[0.3081]),
         "fashion-mnist" => (&[0.2860], &[0.3530]),
         synthetic_shapes2d::NAME => (&[synthetic_shapes2d::MEAN], &[synthetic_shapes2d::STD]),
-        imagenet::NAME => (&imagenet::MEAN, &imagenet::STD),
+        // Real photographs of the dense sets: ImageNet's constants, as ImageNet-pretrained
+        // detectors and segmenters use.
+        imagenet::NAME | voc::NAME | coco::NAME => (&imagenet::MEAN, &imagenet::STD),
         _ => return None,
     };
     Some(Normalization { mean: mean.to_vec(), std: std.to_vec() })
@@ -244,7 +253,10 @@ pub fn default_augment(name: &str) -> Option<Augment> {
 
 /// Names accepted by [`load_points`].
 pub const POINT_DATASET_NAMES: &[&str] =
-    &["synthetic-shapes3d", "modelnet10", "modelnet40", "scanobjectnn", shapenet_part::NAME];
+    &["synthetic-shapes3d", "modelnet10", "modelnet40", "scanobjectnn", shapenet_part::NAME, synthetic_parts3d::NAME];
+
+/// Names accepted by [`load_part_clouds`]: the point sets with a part label per point.
+pub const PART_DATASET_NAMES: &[&str] = &[synthetic_parts3d::NAME, shapenet_part::NAME];
 
 /// Names of the event-frame datasets ([`load_event_frames`]): `cifar10-dvs`.
 pub const EVENT_DATASET_NAMES: &[&str] = &[event_frames::NAME];
@@ -326,7 +338,29 @@ pub fn load_points(
     if name == synthetic_shapes3d::NAME {
         return synthetic_shapes3d::generate(options, split);
     }
+    if name == synthetic_parts3d::NAME {
+        return Ok(synthetic_parts3d::generate(options, split)?.cloud);
+    }
     pointsets::load(name, split, root, options)
+}
+
+/// Loads a point set with per-point part labels ([`PART_DATASET_NAMES`]): the procedural
+/// `synthetic-parts3d` or ShapeNetPart ([`load_shapenet_part`]). Other names:
+/// [`DatasetError::UnknownDataset`] listing the part sets.
+pub fn load_part_clouds(
+    name: &str,
+    split: Split,
+    root: &DataRoot,
+    options: &PointOptions,
+) -> Result<PartCloudSet, DatasetError> {
+    if !PART_DATASET_NAMES.contains(&name) {
+        return Err(DatasetError::UnknownDataset { name: name.to_string(), valid: PART_DATASET_NAMES.join(", ") });
+    }
+    check_point_request(name, options)?;
+    if name == synthetic_parts3d::NAME {
+        return synthetic_parts3d::generate(options, split);
+    }
+    load_shapenet_part(split, root, options)
 }
 
 /// Where [`load_points`] would read a file-backed split from: the directory holding it
@@ -339,7 +373,7 @@ pub fn locate_points(
     options: &PointOptions,
 ) -> Result<std::path::PathBuf, DatasetError> {
     check_point_request(name, options)?;
-    if name == synthetic_shapes3d::NAME {
+    if name == synthetic_shapes3d::NAME || name == synthetic_parts3d::NAME {
         return Err(DatasetError::InvalidOptions {
             dataset: name.to_string(),
             reason: "a procedural dataset has no location on disk".into(),
@@ -351,11 +385,7 @@ pub fn locate_points(
 /// Loads a ShapeNetPart split like [`load_points`]`("shapenet-part", ...)` (same search, same
 /// clouds and category labels) and also returns the part label of every point, for
 /// segmentation (see [`shapenet_part`] for the layout and the splits).
-pub fn load_shapenet_part(
-    split: Split,
-    root: &DataRoot,
-    options: &PointOptions,
-) -> Result<ShapeNetPartSet, DatasetError> {
+pub fn load_shapenet_part(split: Split, root: &DataRoot, options: &PointOptions) -> Result<PartCloudSet, DatasetError> {
     check_point_request(shapenet_part::NAME, options)?;
     let dir = pointsets::locate(shapenet_part::NAME, split, root, options)?;
     shapenet_part::load_dir(&dir, split, options)

@@ -30,14 +30,16 @@
 //! smaller one is repeated cyclically. Seeds derive from ([`PointOptions::seed`], split, index
 //! in the sorted split), so a file always gives the same points. Then centred and scaled to
 //! the unit sphere. The part label of each kept point is kept alongside
-//! ([`ShapeNetPartSet::part_labels`]); part labels are the global ids of the file (0..=49, each
-//! category owning a contiguous range).
+//! ([`PartCloudSet::part_labels`]); part labels are the global ids of the file (0..=49, each
+//! category owning a contiguous range, [`PART_COUNTS`]; a point outside its category's range is
+//! an error).
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use crate::error::DatasetError;
+use crate::part_clouds::PartCloudSet;
 use crate::pointcloud::{PointCloudSet, Reduce, fit_indices, normalize_unit_sphere};
 use crate::pointsets::{io_err, sample_seed, select, text_lines};
 use crate::{PointOptions, Split};
@@ -99,27 +101,25 @@ pub(crate) fn expected(split: Split) -> String {
     )
 }
 
-/// A loaded ShapeNetPart split: the clouds with their category labels, and the part label of
-/// every point.
-#[derive(Clone, Debug)]
-pub struct ShapeNetPartSet {
-    /// Clouds and category labels (16 classes): what [`crate::load_points`] returns for
-    /// `shapenet-part`.
-    pub cloud: PointCloudSet,
-    /// `cloud.len() * cloud.num_points` part labels: `part_labels[i * num_points + j]` is the
-    /// part of point `j` of sample `i` (global id, `< NUM_PARTS`).
-    pub part_labels: Vec<u8>,
+/// Number of parts of each category, in [`CATEGORIES`] order: category `c` owns the global part
+/// ids following those of categories `0..c` (Airplane 0–3, Bag 4–5, …, Table 47–49).
+pub const PART_COUNTS: [usize; 16] = [4, 2, 2, 4, 4, 3, 3, 2, 4, 2, 6, 2, 3, 3, 3, 3];
+
+/// The global part ids of each category (contiguous ranges from [`PART_COUNTS`]).
+pub fn category_parts() -> Vec<std::ops::Range<usize>> {
+    let mut start = 0;
+    PART_COUNTS
+        .iter()
+        .map(|&n| {
+            start += n;
+            start - n..start
+        })
+        .collect()
 }
 
-impl ShapeNetPartSet {
-    /// Part labels of sample `i` (`num_points` values, in point order).
-    ///
-    /// # Panics
-    /// If `i >= self.cloud.len()`, like slice indexing.
-    pub fn sample_parts(&self, i: usize) -> &[u8] {
-        let n = self.cloud.num_points;
-        &self.part_labels[i * n..(i + 1) * n]
-    }
+/// A name for every global part id: `<category>/<k>` (the release names parts by number only).
+pub fn part_names() -> Vec<String> {
+    CATEGORIES.iter().zip(PART_COUNTS).flat_map(|((c, _), n)| (0..n).map(move |k| format!("{c}/{k}"))).collect()
 }
 
 /// `(category, synset id)` per line of a `synsetoffset2category.txt` (category, then the
@@ -365,7 +365,7 @@ fn split_items(dir: &Path, split: Split, categories: &[(String, String)]) -> Res
 type Sample = (Vec<f32>, Vec<u8>);
 
 /// Loads `split` from a release directory `dir` (see the module docs).
-pub fn load_dir(dir: &Path, split: Split, opts: &PointOptions) -> Result<ShapeNetPartSet, DatasetError> {
+pub fn load_dir(dir: &Path, split: Split, opts: &PointOptions) -> Result<PartCloudSet, DatasetError> {
     let categories = read_categories(&dir.join(CATEGORY_FILE))?;
     let items = split_items(dir, split, &categories)?;
     let limit = match split {
@@ -373,11 +373,27 @@ pub fn load_dir(dir: &Path, split: Split, opts: &PointOptions) -> Result<ShapeNe
         Split::Test => opts.test_size,
     };
     let n = opts.num_points;
+    let ranges = category_parts();
     let keep = select(items.len(), limit, opts.seed, split);
     let samples: Vec<Result<Sample, DatasetError>> = keep
         .par_iter()
         .map(|&i| {
             let (raw, parts) = read_part_points(&items[i].0)?;
+            let label = usize::from(items[i].1);
+            let own = &ranges[label];
+            if let Some(j) = parts.iter().position(|&p| !own.contains(&usize::from(p))) {
+                return Err(DatasetError::Malformed {
+                    path: items[i].0.clone(),
+                    location: format!("point {}", j + 1),
+                    reason: format!(
+                        "part label {} is not a part of {} (its parts are {}..={})",
+                        parts[j],
+                        categories[label].0,
+                        own.start,
+                        own.end - 1
+                    ),
+                });
+            }
             let idx = fit_indices(parts.len(), n, Reduce::Random(sample_seed(opts.seed, split, i)));
             let mut points = Vec::with_capacity(3 * n);
             for &s in &idx {
@@ -404,7 +420,9 @@ pub fn load_dir(dir: &Path, split: Split, opts: &PointOptions) -> Result<ShapeNe
         num_classes: categories.len(),
         class_names: categories.into_iter().map(|(name, _)| name).collect(),
     };
-    Ok(ShapeNetPartSet { cloud, part_labels })
+    let set = PartCloudSet { cloud, part_labels, part_names: part_names(), category_parts: category_parts() };
+    set.validate(NAME)?;
+    Ok(set)
 }
 
 #[cfg(test)]

@@ -194,14 +194,25 @@ pub struct ShapeObject {
     /// Number of visible pixels.
     pub area: usize,
     /// Size of the drawn shape before occlusion: the side `2r` of its covering square, pixels.
+    /// (Real data, [`crate::dense`]: the larger side of the box.)
     pub size: f32,
+    /// An object to ignore, neither a miss nor a false positive when scored and not a training
+    /// target: a VOC "difficult" object or a COCO crowd region ([`crate::dense`]). Always
+    /// `false` for generated objects.
+    pub crowd: bool,
 }
 
 impl ShapeObject {
     /// The object as a ground-truth record of image `image`: `category = class + 1` (the mask
-    /// label), `iscrowd = false`, `area` = visible pixel count.
+    /// label), `iscrowd = crowd`, `area` = visible pixel count.
     pub fn ground_truth(&self, image: u64) -> GroundTruth {
-        GroundTruth { image, category: self.class as u32 + 1, bbox: self.bbox, iscrowd: false, area: self.area as f64 }
+        GroundTruth {
+            image,
+            category: self.class as u32 + 1,
+            bbox: self.bbox,
+            iscrowd: self.crowd,
+            area: self.area as f64,
+        }
     }
 }
 
@@ -219,10 +230,11 @@ pub struct DetectionSample {
     pub objects: Vec<ShapeObject>,
 }
 
-/// A generated split of `synthetic-detection`.
+/// A generated split of `synthetic-detection`, or a split of real photographs converted to the
+/// same form ([`crate::dense`]: `voc`, `coco`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyntheticDetectionSet {
-    /// Dataset name, `"synthetic-detection"`.
+    /// Dataset name, `"synthetic-detection"` (or `"voc"`, `"coco"`).
     pub name: String,
     /// Side length `S` of the square images.
     pub image_size: usize,
@@ -232,6 +244,9 @@ pub struct SyntheticDetectionSet {
     pub class_names: Vec<String>,
     /// The samples; sample `i` is image id `i` in [`SyntheticDetectionSet::ground_truth`].
     pub samples: Vec<DetectionSample>,
+    /// The mask label of pixels not to score nor train on (VOC's void label 255, COCO crowd
+    /// regions); `None` for generated sets, whose every pixel is labelled.
+    pub ignore_label: Option<u32>,
 }
 
 impl SyntheticDetectionSet {
@@ -264,11 +279,11 @@ impl SyntheticDetectionSet {
             .collect()
     }
 
-    /// Short stable fingerprint (hex of a 64-bit FNV-1a of the image size, class count,
-    /// pixels, masks and objects).
+    /// Short stable fingerprint (hex of a 64-bit FNV-1a of the name, image size, class count,
+    /// pixels, masks and objects, and of the ignore label and crowd flags where set).
     pub fn fingerprint(&self) -> String {
         let mut h = Fnv1a::new();
-        h.write(NAME.as_bytes());
+        h.write(self.name.as_bytes());
         h.write(&(self.image_size as u64).to_le_bytes());
         h.write(&(self.num_classes as u64).to_le_bytes());
         h.write(&(self.samples.len() as u64).to_le_bytes());
@@ -285,7 +300,15 @@ impl SyntheticDetectionSet {
                 }
                 h.write(&(o.area as u64).to_le_bytes());
                 h.write(&o.size.to_bits().to_le_bytes());
+                // Only where set, so that generated sets keep their fingerprints.
+                if o.crowd {
+                    h.write(b"crowd");
+                }
             }
+        }
+        if let Some(l) = self.ignore_label {
+            h.write(b"ignore");
+            h.write(&l.to_le_bytes());
         }
         format!("{:016x}", h.finish())
     }
@@ -419,6 +442,7 @@ fn render(opts: &SyntheticDetectionOptions, rng: &mut Rng) -> DetectionSample {
             bbox: BoundingBox::new(x0 as f64, y0 as f64, (x1 - x0 + 1) as f64, (y1 - y0 + 1) as f64),
             area: count,
             size: 2.0 * o.r,
+            crowd: false,
         })
         .collect();
     let mask = owner.iter().map(|&k| if k == 0 { 0 } else { drawn[k - 1].class as u32 + 1 }).collect();
@@ -480,5 +504,6 @@ pub fn generate(opts: &SyntheticDetectionOptions, split: Split) -> Result<Synthe
         num_classes: opts.classes,
         class_names: SHAPE_NAMES[..opts.classes].iter().map(|s| s.to_string()).collect(),
         samples,
+        ignore_label: None,
     })
 }

@@ -210,6 +210,13 @@ fn normal_pair(rng: &mut Rng) -> (f32, f32) {
 
 /// Generates one sample of `class` into `out` (point-major xyz, `out.len() / 3` points).
 fn render(class: usize, rng: &mut Rng, out: &mut [f32]) {
+    render_pieces(class, rng, out, &mut []);
+}
+
+/// [`render`], also writing into `pieces` (when it holds one entry per point) the index of the
+/// surface piece each point was drawn from, in the order the class's pieces are built
+/// (see `synthetic-parts3d`). The random stream is the same with or without `pieces`.
+pub(crate) fn render_pieces(class: usize, rng: &mut Rng, out: &mut [f32], pieces: &mut [u8]) {
     let parts = parts(class, rng);
     let mut cum = Vec::with_capacity(parts.len());
     let mut total = 0f32;
@@ -221,9 +228,13 @@ fn render(class: usize, rng: &mut Rng, out: &mut [f32]) {
     let (st, ct) = rng.range(-0.2, 0.2).sin_cos();
     let (sz, cz) = (TAU * rng.uniform()).sin_cos();
     let sigma = rng.range(0.005, 0.025);
-    for p in out.chunks_exact_mut(3) {
+    let record = pieces.len() == out.len() / 3;
+    for (j, p) in out.chunks_exact_mut(3).enumerate() {
         let x = rng.uniform() * total;
         let k = cum.iter().position(|&c| x < c).unwrap_or(parts.len() - 1);
+        if record {
+            pieces[j] = k as u8;
+        }
         let q = parts[k].sample(rng);
         let q = [q[0] * scale[0], q[1] * scale[1], q[2] * scale[2]];
         // tilt about x, then rotate about z

@@ -22,12 +22,14 @@ struct Shape {
 }
 
 /// Points of shape `id`: seeded random coordinates (multiples of 1/64), part label of point `j`
-/// = `3 * cat + j % 3` (a category's own range of global part ids, all below 50).
+/// = the category's `j % count`-th part (its own range of global part ids, see
+/// `shapenet_part::PART_COUNTS`).
 fn shape_points(cat: usize, id: &str, m: usize) -> (Vec<f32>, Vec<u8>) {
     let seed = id.bytes().fold(cat as u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
     let mut rng = Rng::new(seed);
     let points = (0..3 * m).map(|_| rng.below(4096) as f32 / 64.0 - 32.0).collect();
-    let parts = (0..m).map(|j| (3 * cat + j % 3) as u8).collect();
+    let own = &shapenet_part::category_parts()[cat];
+    let parts = (0..m).map(|j| (own.start + j % own.len()) as u8).collect();
     (points, parts)
 }
 
@@ -134,7 +136,7 @@ fn shapenet_part_release_layout() {
     let mut sub_n = sub.clone();
     normalize_unit_sphere(&mut sub_n);
     assert_close(c.sample(2), &sub_n, "b2 subset");
-    assert!(train.sample_parts(2).iter().zip(&idx).all(|(&p, &s)| usize::from(p) == s % 3));
+    assert!(train.sample_parts(2).iter().zip(&idx).all(|(&p, &s)| usize::from(p) == s % 4));
 
     // load_points gives the same clouds
     let plain = load_points("shapenet-part", Split::Train, &root, &opts(n)).unwrap();
@@ -146,7 +148,7 @@ fn shapenet_part_release_layout() {
     let (pts, parts) = expected_sample(15, "t1", 30, n, 0, Split::Test, 1);
     assert_close(test.cloud.sample(1), &pts, "t1");
     assert_eq!(test.sample_parts(1), &parts[..]);
-    assert!(test.sample_parts(1).iter().all(|&p| (45..48).contains(&p)));
+    assert!(test.sample_parts(1).iter().all(|&p| (47..50).contains(&p)));
 
     // seeds and subsets
     let seeded = load_points("shapenet-part", Split::Train, &root, &PointOptions { seed: 5, ..opts(n) }).unwrap();
@@ -228,6 +230,19 @@ fn shapenet_part_bad_files_are_clear_errors() {
     );
     assert_eq!(load_points("shapenet-part", Split::Test, &root, &opts(8)).unwrap().len(), 2, "test split intact");
 
+    // A point labelled with a part of another category (Table's part 47 in an Airplane file).
+    standard_release(&dir);
+    let airplane = dir.join(shapenet_part::CATEGORIES[0].1).join("a1.txt");
+    let text = std::fs::read_to_string(&airplane).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[2] = "0.5 0.5 0.5 0 0 1 47.000000".into();
+    std::fs::write(&airplane, lines.join("\n")).unwrap();
+    let e = err_of(Split::Train);
+    assert!(matches!(e, DatasetError::Malformed { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("a1.txt") && msg.contains("point 3") && msg.contains("not a part of Airplane"), "{msg}");
+
+    standard_release(&dir);
     std::fs::write(split_file("val"), "[\"shape_data/99999999/a9\"]").unwrap();
     let e = err_of(Split::Train);
     assert!(matches!(e, DatasetError::Layout { .. }), "{e}");

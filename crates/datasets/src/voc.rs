@@ -472,7 +472,10 @@ pub fn load_dir(dir: &Path, split: &str, opts: &VocOptions) -> Result<VocSet, Da
     })
 }
 
-fn load_sample(dir: &Path, id: &str, opts: &VocOptions) -> Result<VocSample, DatasetError> {
+/// Loads image `id` from a `VOC<year>` directory `dir` as [`load_dir`] loads each image of a
+/// split: its annotation and/or mask (by `opts.task`) and, with `opts.decode_images`, its
+/// JPEG; sizes are checked against each other.
+pub fn load_sample(dir: &Path, id: &str, opts: &VocOptions) -> Result<VocSample, DatasetError> {
     let xml = dir.join("Annotations").join(format!("{id}.xml"));
     let (annotation, mask) = match opts.task {
         VocTask::Detection => (Some(parse_annotation(&xml)?), None),

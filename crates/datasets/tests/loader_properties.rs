@@ -525,7 +525,11 @@ proptest! {
             let text: String = cloud(k)
                 .iter()
                 .enumerate()
-                .map(|(j, p)| format!("{:.6} {:.6} {:.6} 0.000000 0.000000 1.000000 {:.6}\n", p[0], p[1], p[2], (3 * c + j % 3) as f32))
+                .map(|(j, p)| {
+                    let own = &datasets::shapenet_part::category_parts()[*c];
+                    let part = (own.start + j % own.len()) as f32;
+                    format!("{:.6} {:.6} {:.6} 0.000000 0.000000 1.000000 {part:.6}\n", p[0], p[1], p[2])
+                })
                 .collect();
             write(format!("{}/{id}.txt", CATEGORIES[*c].1), text);
         }
@@ -538,6 +542,10 @@ proptest! {
                 check_cloud(&set.cloud, 8, 16)?;
                 prop_assert_eq!(set.part_labels.len(), set.cloud.len() * 8);
                 prop_assert!(set.part_labels.iter().all(|&p| usize::from(p) < NUM_PARTS));
+                for i in 0..set.len() {
+                    let own = set.parts_of_sample(i);
+                    prop_assert!(set.sample_parts(i).iter().all(|&p| own.contains(&usize::from(p))));
+                }
             }
             Err(e) => {
                 let list = dir.join("train_test_split/shuffled_test_file_list.json");

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use datasets::synthetic_detection::SyntheticDetectionSet;
-use datasets::{Augment, DataRoot, EventFrameSet, ImageSet, Normalization, PointAugment, PointCloudSet, Rng, Split};
+use datasets::{
+    Augment, DataRoot, EventFrameSet, ImageSet, Normalization, PartCloudSet, PointAugment, PointCloudSet, Rng, Split,
+};
 
 use crate::spec::{DatasetSection, EvalSection, TestSubset};
 
@@ -17,10 +19,15 @@ pub enum Samples {
     /// Event frames `[frames, C, H, W]`: the ANN sees the mean frame `[C, H, W]`, the SNN
     /// frame t at step t ([`frame_tensors`]).
     Frames(EventFrameSet),
-    /// Images with dense labels (`synthetic-detection`): per image its objects (class and
-    /// box) and its per-pixel labels, for detection and segmentation networks. The class
+    /// Images with dense labels (`synthetic-detection`, and `voc` and `coco` resized to one
+    /// square size by `datasets::dense`): per image its objects (class and box) and its
+    /// per-pixel labels, for detection and segmentation networks. The class
     /// count is the number of object classes (the background is not a class here).
     Dense(SyntheticDetectionSet),
+    /// Point clouds with a part label per point (`synthetic-parts3d`, `shapenet-part`): a
+    /// classifier learns their category labels as from [`Samples::Points`], a part segmenter
+    /// their per-point labels. `num_classes` counts the categories.
+    Parts(PartCloudSet),
 }
 
 impl Samples {
@@ -31,6 +38,7 @@ impl Samples {
             Samples::Points(s) => s.len(),
             Samples::Frames(s) => s.len(),
             Samples::Dense(s) => s.len(),
+            Samples::Parts(s) => s.len(),
         }
     }
 
@@ -46,6 +54,7 @@ impl Samples {
             Samples::Points(s) => [3, s.num_points, 1],
             Samples::Frames(s) => [s.channels, s.height, s.width],
             Samples::Dense(s) => s.image_shape(),
+            Samples::Parts(s) => [3, s.cloud.num_points, 1],
         }
     }
 
@@ -56,6 +65,7 @@ impl Samples {
             Samples::Points(s) => s.num_classes,
             Samples::Frames(s) => s.num_classes,
             Samples::Dense(s) => s.num_classes,
+            Samples::Parts(s) => s.cloud.num_classes,
         }
     }
 
@@ -66,6 +76,7 @@ impl Samples {
             Samples::Points(s) => s.fingerprint(),
             Samples::Frames(s) => s.fingerprint(),
             Samples::Dense(s) => s.fingerprint(),
+            Samples::Parts(s) => s.fingerprint(),
         }
     }
 
@@ -81,10 +92,15 @@ impl Samples {
                 num_classes: s.num_classes,
                 class_names: s.class_names.clone(),
                 samples: indices.iter().map(|&i| s.samples[i].clone()).collect(),
+                ignore_label: s.ignore_label,
             }),
+            Samples::Parts(s) => Samples::Parts(s.subset(indices)),
         }
     }
 }
+
+/// The zoo's part-segmentation model, which scores the parts of [`Samples::Parts`] per point.
+pub const PART_SEGMENTER: &str = "pointnet-partseg";
 
 /// Default normalisation of `synthetic-detection` images (pixel/255 − 0.5) / 0.25: a fixed
 /// centring (backgrounds are drawn from U[0.1, 0.9] per channel), not measured constants.
@@ -155,6 +171,40 @@ impl Data {
             );
             // No augmentation: a crop or flip would have to move the boxes and masks too.
             (load(Split::Train)?, load(Split::Test)?, norm, None)
+        } else if datasets::dense::is_real_dense(&section.name) {
+            // PASCAL VOC or MS COCO, resized to `[dataset.dense] image_size` at load.
+            let options = section.dense.clone().unwrap_or_default();
+            let load = |split| {
+                datasets::dense::load(&section.name, split, root, &options)
+                    .map(Samples::Dense)
+                    .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
+            };
+            // Photographs: ImageNet's constants (see `datasets::default_normalization`).
+            let norm = match &section.normalization {
+                Some(n) => n.clone(),
+                None => datasets::default_normalization(&section.name)
+                    .with_context(|| format!("no default normalisation for `{}`", section.name))?,
+            };
+            anyhow::ensure!(
+                norm.mean.len() == 3 && norm.std.len() == 3,
+                "dataset.normalization: {} channels given, `{}` has 3",
+                norm.mean.len(),
+                section.name,
+            );
+            // No augmentation, as for `synthetic-detection`.
+            (load(Split::Train)?, load(Split::Test)?, norm, None)
+        } else if datasets::PART_DATASET_NAMES.contains(&section.name.as_str()) {
+            let options = section.points.clone().unwrap_or_default();
+            let load = |split| {
+                datasets::load_part_clouds(&section.name, split, root, &options)
+                    .map(Samples::Parts)
+                    .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
+            };
+            // Scale and shift move every point alike; PointNet++'s point dropout (a dropped point
+            // takes point 0's place) would give points the wrong part label, so it is off.
+            let augment = PointAugment { dropout_max: 0.0, ..PointAugment::default() };
+            let norm = Normalization { mean: vec![], std: vec![] };
+            (load(Split::Train)?, load(Split::Test)?, norm, Some(TrainAugment::Points(augment)))
         } else if datasets::is_point_dataset(&section.name) {
             let options = section.points.clone().unwrap_or_default();
             let load = |split| {
@@ -229,6 +279,15 @@ impl Data {
     /// Number of classes.
     pub fn classes(&self) -> usize {
         self.train.num_classes()
+    }
+
+    /// The `classes` argument of [`zoo::build_model`] for `model`: the global part ids of a
+    /// part-labelled set for a part segmenter (scored per point), else [`Data::classes`].
+    pub fn model_classes(&self, model: &zoo::ModelSpec) -> usize {
+        match &self.train {
+            Samples::Parts(s) if model.name == PART_SEGMENTER => s.num_parts(),
+            _ => self.classes(),
+        }
     }
 
     /// Test indices the spec evaluates on (ANN and SNN alike).
@@ -333,6 +392,13 @@ pub fn batch_tensors(
                 TrainAugment::Images(_) => None,
             });
             datasets::make_point_batch(s, indices, aug)
+        }
+        Samples::Parts(s) => {
+            let aug = augment.and_then(|(a, rng)| match a {
+                TrainAugment::Points(a) => Some((a, rng)),
+                TrainAugment::Images(_) => None,
+            });
+            datasets::make_point_batch(&s.cloud, indices, aug)
         }
         Samples::Frames(s) => {
             let [frames, c, h, w] = s.sample_shape();

@@ -101,7 +101,7 @@ pub fn evaluate_ann(model: &Network, data: &Data, eval: &EvalSection, device: &D
     let mut out = if task.is_dense() {
         let outputs = crate::train::ann_outputs(model, data, &idx, eval.batch_size.max(100), device);
         let mut rows: Vec<Measure> =
-            task.score(&outputs, &data.test, &idx)?.into_iter().map(|(m, v)| measure("ann", 0, m, "", v, n)).collect();
+            task.score(&outputs, &data.test, &idx)?.into_iter().map(|(m, v)| measure("ann", 0, &m, "", v, n)).collect();
         let figure = task.figure_rows(&outputs, &data.test, &idx, true);
         rows.extend(figure.into_iter().map(|(layer, m, v)| measure("ann", 0, m, &layer, v, n)));
         rows
@@ -227,7 +227,7 @@ pub fn evaluate_method(
                         );
                     };
                     for (metric, value) in task.score(outputs, &data.test, &idx)? {
-                        out.push(measure(label, t, metric, "", value, n));
+                        out.push(measure(label, t, &metric, "", value, n));
                     }
                     for (layer, metric, value) in task.figure_rows(outputs, &data.test, &idx, false) {
                         out.push(measure(label, t, metric, &layer, value, n));

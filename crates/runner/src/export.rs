@@ -72,7 +72,7 @@ pub fn export(request: &ExportRequest, opts: &RunOptions) -> Result<String> {
     let spec = with_resolved_weights(&variant.spec, &root)?;
     let device = crate::device::select_device(&opts.device_name)?;
     let data = Data::load(&spec.dataset, &root)?;
-    let untrained = zoo::build_model(&spec.model, data.input_shape(), data.classes(), &device)?;
+    let untrained = zoo::build_model(&spec.model, data.input_shape(), data.model_classes(&spec.model), &device)?;
     untrained.fold_batchnorm().layer_graph(data.input_shape()).map_err(|e| cannot(e.to_string()))?;
     let ann = load_trained(file, &spec, seed, &data, opts, &device)?;
     let evaluated = if method.timesteps.is_empty() { &spec.eval.timesteps } else { &method.timesteps };

@@ -241,6 +241,11 @@ fn list_json() -> serde_json::Value {
         .extend(datasets::EVENT_DATASET_NAMES.iter().map(|d| serde_json::json!({"name": d, "kind": "event frames"})));
     datasets
         .push(serde_json::json!({"name": datasets::synthetic_detection::NAME, "kind": "images with boxes and masks"}));
+    datasets.extend(
+        datasets::dense::REAL_DENSE_NAMES
+            .iter()
+            .map(|d| serde_json::json!({"name": d, "kind": "images with boxes and masks"})),
+    );
     serde_json::json!({
         "version": runner::VERSION,
         "models": zoo::MODEL_NAMES,
@@ -269,6 +274,9 @@ fn list() {
         println!("  {d} (event frames: [dataset.events] frames = N)");
     }
     println!("  {} (images with boxes and masks: yolo-vgg, fcn-vgg)", datasets::synthetic_detection::NAME);
+    for d in datasets::dense::REAL_DENSE_NAMES {
+        println!("  {d} (images with boxes and masks, resized: yolo-vgg, fcn-vgg; [dataset.dense] options)");
+    }
     // Every section's names padded to one column.
     let methods: Vec<(&str, &str)> = convert::method_kinds().iter().map(|k| (k.name, k.description)).collect();
     let neurons: Vec<(&str, &str)> = snn::neuron_kinds().iter().map(|k| (k.name, k.description)).collect();

@@ -18,8 +18,8 @@ use crate::evaluate::{
 use crate::plan::{Variant, expand};
 use crate::provenance::Provenance;
 use crate::report::{
-    ReportError, ResultRow, TableSpec, derived_paper_values, diagnostic_stems, diagnostic_vs_t_svg,
-    primary_metric_vs_t_svg, render_figure, render_markdown, render_summary, write_csv,
+    ReportError, ResultRow, TableSpec, derived_paper_values, diagnostic_stems, diagnostic_vs_t_svg, png_data_uri,
+    primary_metric_vs_t_svg, render_figure_with_images, render_markdown, render_summary, write_csv,
 };
 use crate::spec::{Spec, load_spec};
 use crate::train::{TrainedAnn, ann_base_key, ship_checkpoint, train_key, train_or_load};
@@ -132,11 +132,13 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     // specs that share an ANN share one file.
     let shipped = opts.results_dir.join(SHIPPED_CHECKPOINTS_DIR);
     let mut rows = Vec::new();
+    // The test images the `detections` figure draws its boxes on (the first variant's).
+    let mut figure_images = Vec::new();
     let mut data_cache: HashMap<String, Data> = HashMap::new();
     let shard = if let Mode::Shard(s) = mode { Some(s) } else { None };
     let mut stages = Stages { shard, next: 0, taken: 0 };
     for variant in &variants {
-        let variant_rows = run_variant(
+        let (variant_rows, images) = run_variant(
             variant,
             &name,
             &provenance,
@@ -150,6 +152,9 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
         )
         .with_context(|| file.display().to_string())?;
         rows.extend(crate::report::thin_frontiers(variant_rows));
+        if figure_images.is_empty() {
+            figure_images = images;
+        }
     }
     if let Some(s) = shard {
         println!(
@@ -197,7 +202,7 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     }
     // Figures the spec asks for (`[table] figures`); one without data is skipped with a note.
     for figure in &table_spec.figures {
-        match render_figure(figure, &table_spec.title, &rows) {
+        match render_figure_with_images(figure, &table_spec.title, &rows, &figure_images) {
             Ok(svg) => write_file(&out_dir.join(format!("{figure}.svg")), svg.as_bytes())?,
             Err(ReportError::NoData(why)) => eprintln!("figure `{figure}` not drawn: {why}"),
             Err(e) => return Err(e.into()),
@@ -242,6 +247,14 @@ pub fn plan_spec(file: &Path, opts: &RunOptions) -> Result<()> {
         match &v.spec.dataset.events {
             Some(events) => {
                 datasets::locate_event_frames(&root, events.frames).with_context(in_file)?;
+            }
+            None if datasets::dense::is_real_dense(&v.spec.dataset.name) => {
+                // PASCAL VOC or MS COCO: the split files or folders its `[dataset.dense]` names.
+                let dense = v.spec.dataset.dense.clone().unwrap_or_default();
+                for split in [datasets::Split::Train, datasets::Split::Test] {
+                    datasets::dense::check_available(&v.spec.dataset.name, split, &root, &dense)
+                        .with_context(in_file)?;
+                }
             }
             None => {
                 for split in [datasets::Split::Train, datasets::Split::Test] {
@@ -336,6 +349,10 @@ struct VariantRecord {
     operations: Vec<Measure>,
     /// When and by which code the record was written.
     provenance: Provenance,
+    /// The first test images of a detection data set as PNG data URIs, drawn under the boxes
+    /// of the `detections` figure (empty for other data).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    figure_images: Vec<String>,
 }
 
 /// Stage name of [`VariantRecord`] entries.
@@ -364,7 +381,7 @@ fn run_variant(
     shipped: &Path,
     data_cache: &mut HashMap<String, Data>,
     stages: &mut Stages,
-) -> Result<Vec<ResultRow>> {
+) -> Result<(Vec<ResultRow>, Vec<String>)> {
     let record_key = variant_record_key(&variant.spec);
     let record_path = cache.dir(VARIANT_STAGE, &record_key).join("record.json");
     // A report never loads data or resolves weight paths: what it needs, a run recorded.
@@ -389,7 +406,7 @@ fn run_variant(
         let data = &data_cache[&data_key];
         // The ANN's operation counts do not depend on the weights or the seed: one traced
         // forward of an untrained build per variant.
-        let untrained = build_model(&spec.model, data.input_shape(), data.classes(), device)?;
+        let untrained = build_model(&spec.model, data.input_shape(), data.model_classes(&spec.model), device)?;
         let operations = ann_operation_measures(&untrained, data, data.test_indices(&spec.eval).len(), device);
         let ann_keys = spec
             .experiment
@@ -403,6 +420,7 @@ fn run_variant(
             ann_keys,
             operations,
             provenance: provenance.clone(),
+            figure_images: detection_figure_images(data, &spec.eval)?,
         };
         write_json(&record_path, &record)?;
         (resolved, Some(&data_cache[&data_key]), record)
@@ -478,7 +496,17 @@ fn run_variant(
             ship_checkpoint(cache, &base_key, shipped)?;
         }
     }
-    Ok(rows)
+    Ok((rows, record.figure_images))
+}
+
+/// The first [`crate::task::FIGURE_IMAGES`] evaluated test images of a detection data set as
+/// PNG data URIs (the images the `detections` figure draws boxes on); empty for other data.
+fn detection_figure_images(data: &Data, eval: &crate::spec::EvalSection) -> Result<Vec<String>> {
+    let crate::data::Samples::Dense(set) = &data.test else { return Ok(Vec::new()) };
+    let [c, h, w] = set.image_shape();
+    let indices = data.test_indices(eval);
+    let uris = indices.iter().take(crate::task::FIGURE_IMAGES).map(|&i| png_data_uri(&set.samples[i].pixels, c, h, w));
+    Ok(uris.collect::<Result<_, _>>()?)
 }
 
 /// A stage's measures with the provenance of the process that computed them.

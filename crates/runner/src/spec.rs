@@ -145,6 +145,13 @@ pub struct DatasetSection {
     /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<datasets::synthetic_detection::SyntheticDetectionOptions>,
+    /// `[dataset.dense]`: options of the real dense sets `voc` and `coco` (see
+    /// `datasets::dense`): `image_size` (default 128, a multiple of 8), VOC's `year` (default
+    /// "2012") and `task` (`detection`, the default, or `segmentation`), `train_split` and
+    /// `test_split` (VOC `train`/`val`, COCO `train2017`/`val2017`), `train_size` and
+    /// `test_size` (the first images of a split; default all); defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense: Option<datasets::dense::DenseOptions>,
 }
 
 /// `[dataset.events]`.
@@ -575,13 +582,15 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
     let err = |path: &str, message: String| Err(SpecError::Field { file: file.into(), path: path.into(), message });
     let is_points = datasets::is_point_dataset(&spec.dataset.name);
     let is_events = datasets::EVENT_DATASET_NAMES.contains(&spec.dataset.name.as_str());
-    let is_dense = spec.dataset.name == datasets::synthetic_detection::NAME;
+    let is_real_dense = datasets::dense::is_real_dense(&spec.dataset.name);
+    let is_dense = spec.dataset.name == datasets::synthetic_detection::NAME || is_real_dense;
     if !datasets::DATASET_NAMES.contains(&spec.dataset.name.as_str()) && !is_points && !is_events && !is_dense {
         let valid: Vec<&str> = datasets::DATASET_NAMES
             .iter()
             .chain(datasets::POINT_DATASET_NAMES)
             .chain(datasets::EVENT_DATASET_NAMES)
             .chain(&[datasets::synthetic_detection::NAME])
+            .chain(&datasets::dense::REAL_DENSE_NAMES)
             .copied()
             .collect();
         return err("dataset.name", format!("unknown dataset `{}`; valid: {}", spec.dataset.name, valid.join(", ")));
@@ -597,7 +606,7 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
         );
     }
     if let Some(d) = &spec.dataset.detection {
-        if !is_dense {
+        if spec.dataset.name != datasets::synthetic_detection::NAME {
             return err(
                 "dataset.detection",
                 format!(
@@ -610,6 +619,43 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
         if let Err(e) = d.validate() {
             return err("dataset.detection", e.to_string());
         }
+    }
+    if let Some(d) = &spec.dataset.dense {
+        if !is_real_dense {
+            return err(
+                "dataset.dense",
+                format!(
+                    "[dataset.dense] holds options of the real dense sets ({}), not of `{}`",
+                    datasets::dense::REAL_DENSE_NAMES.join(", "),
+                    spec.dataset.name
+                ),
+            );
+        }
+        if let Err(e) = d.validate(&spec.dataset.name) {
+            return err("dataset.dense", e.to_string());
+        }
+        if !d.image_size.is_multiple_of(zoo::DENSE_STRIDE) {
+            return err(
+                "dataset.dense.image_size",
+                format!(
+                    "{} is not a multiple of {}, the stride of the detection and segmentation networks",
+                    d.image_size,
+                    zoo::DENSE_STRIDE
+                ),
+            );
+        }
+    }
+    // The segmenter learns label maps, which VOC has for its segmentation splits only.
+    if spec.dataset.name == datasets::voc::NAME
+        && spec.model.name == "fcn-vgg"
+        && spec.dataset.dense.as_ref().and_then(|d| d.task).unwrap_or_default() != datasets::voc::VocTask::Segmentation
+    {
+        return err(
+            "dataset.dense.task",
+            "`fcn-vgg` learns per-pixel labels, which VOC gives for its segmentation splits only: set \
+             [dataset.dense] task = \"segmentation\""
+                .into(),
+        );
     }
     if spec.dataset.train_subset == Some(0) {
         return err(
@@ -650,12 +696,26 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
         );
     }
     let dense_model = zoo::DENSE_MODEL_NAMES.contains(&spec.model.name.as_str());
-    if dense_model != is_dense {
+    // A part segmenter reads a part per point; classifiers learn a part set's categories.
+    let part_model = spec.model.name == crate::data::PART_SEGMENTER;
+    if part_model && !datasets::PART_DATASET_NAMES.contains(&spec.dataset.name.as_str()) {
+        return err(
+            "model.name",
+            format!(
+                "`{}` scores a part per point: it needs point clouds with part labels ({}), not `{}`",
+                spec.model.name,
+                datasets::PART_DATASET_NAMES.join(", "),
+                spec.dataset.name
+            ),
+        );
+    }
+    if dense_model != is_dense && !part_model {
         let message = if dense_model {
             format!(
-                "`{}` predicts boxes or per-pixel classes: it needs a data set with dense labels (`{}`), not `{}`",
+                "`{}` predicts boxes or per-pixel classes: it needs a data set with dense labels (`{}`, {}), not `{}`",
                 spec.model.name,
                 datasets::synthetic_detection::NAME,
+                datasets::dense::REAL_DENSE_NAMES.map(|n| format!("`{n}`")).join(", "),
                 spec.dataset.name
             )
         } else {

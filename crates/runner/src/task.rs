@@ -5,13 +5,20 @@
 //! | classifiers        | classification | cross-entropy                   | `accuracy`                                |
 //! | `yolo-vgg`         | detection      | YOLOv2's ([`zoo::yolo_v2_loss`]) | `map50` (VOC all-point AP at IoU 0.5), `map50_95` (COCO AP at IoU .50:.95) |
 //! | `fcn-vgg`          | segmentation   | per-pixel cross-entropy         | `miou`, `pixel_accuracy`                  |
+//! | `pointnet-partseg` | part segmentation | per-point cross-entropy      | `miou` (class mIoU), `instance_miou`, `miou_<category>` |
 //!
-//! Dense tasks need a data set with dense labels (`synthetic-detection`). Every network's
-//! output is a `[batch, D]` vector, and its converted SNN is read the same way as a
-//! classifier's: the readout's real-valued estimate of the ANN output
+//! Dense tasks need a data set with dense labels:
+//! - boxes and masks (`synthetic-detection`, `voc`, `coco`): pixels of the set's ignore label
+//!   (VOC's void, COCO's crowd regions) count neither in the loss nor in the mIoU, and crowd
+//!   or difficult objects are not training targets and are ignored by the mAP;
+//! - a part per point (`synthetic-parts3d`, `shapenet-part`; see `datasets::part_clouds` for
+//!   the mIoU definitions).
+//!
+//! Every network's output is a `[batch, D]` vector, and its converted SNN is read the same way
+//! as a classifier's: the readout's real-valued estimate of the ANN output
 //! ([`snn::readout::ReadoutState::outputs`], the mean of the output layer's steps) is decoded
-//! into boxes or per-pixel classes exactly as the ANN's output is. There is no special case in
-//! the converter.
+//! into boxes, per-pixel or per-point classes exactly as the ANN's output is. There is no
+//! special case in the converter.
 //!
 //! The task's *primary* metric (`accuracy`, `map50` or `miou`) is the one the conversion
 //! `loss` rows (ANN − SNN) and a training run's per-epoch test column report.
@@ -19,6 +26,7 @@
 use anyhow::{Result, bail};
 use burn::prelude::*;
 use datasets::detection_metrics::{BoundingBox, ConfusionMatrix, Detection, GroundTruth, coco_eval, voc_ap};
+use datasets::part_clouds::{PartIoU, predict_parts, shape_iou};
 use datasets::synthetic_detection::SyntheticDetectionSet;
 use zoo::{Network, YoloLayout};
 
@@ -56,6 +64,13 @@ pub enum Task {
         /// Image side.
         size: usize,
     },
+    /// A part per point of a cloud: `parts` global part ids scored at each of `points` points.
+    PartSegmentation {
+        /// Global part ids of the per-point output.
+        parts: usize,
+        /// Points per cloud.
+        points: usize,
+    },
 }
 
 impl Task {
@@ -67,19 +82,32 @@ impl Task {
                 let [_, h, _] = samples.shape();
                 Task::Segmentation { labels: s.labels(), size: h }
             }
+            Network::PartSegmenter(s) => {
+                let [_, points, _] = samples.shape();
+                Task::PartSegmentation { parts: s.parts(), points }
+            }
             _ => Task::Classification,
         };
-        let dense = matches!(samples, Samples::Dense(_));
-        match (&task, dense) {
-            (Task::Classification, true) => bail!(
+        match (&task, samples) {
+            (Task::Classification, Samples::Dense(d)) => bail!(
                 "a classifier cannot learn `{}`: its samples carry boxes and masks, not one label each; use a \
                  detection (`yolo-vgg`) or segmentation (`fcn-vgg`) model",
+                d.name
+            ),
+            (Task::Detection(_) | Task::Segmentation { .. }, s) if !matches!(s, Samples::Dense(_)) => bail!(
+                "detection and segmentation models need a data set with boxes and masks (`{}`, `voc`, `coco`)",
                 datasets::synthetic_detection::NAME
             ),
-            (Task::Detection(_) | Task::Segmentation { .. }, false) => bail!(
-                "detection and segmentation models need a data set with boxes and masks (`{}`)",
-                datasets::synthetic_detection::NAME
-            ),
+            (Task::PartSegmentation { parts, .. }, s) => match s {
+                Samples::Parts(set) if set.num_parts() == *parts => Ok(task),
+                Samples::Parts(set) => {
+                    bail!("the part segmenter scores {parts} parts per point, the data set has {}", set.num_parts())
+                }
+                _ => bail!(
+                    "a part segmenter needs point clouds with a part label per point ({})",
+                    datasets::PART_DATASET_NAMES.join(", ")
+                ),
+            },
             _ => Ok(task),
         }
     }
@@ -89,7 +117,7 @@ impl Task {
         match self {
             Task::Classification => "accuracy",
             Task::Detection(_) => "map50",
-            Task::Segmentation { .. } => "miou",
+            Task::Segmentation { .. } | Task::PartSegmentation { .. } => "miou",
         }
     }
 
@@ -101,8 +129,15 @@ impl Task {
     /// The training loss of a dense task on the samples `indices` of `set`; `output`
     /// `[batch, D]` (the network's output on those samples, in that order).
     pub fn dense_loss(&self, output: Tensor<2>, set: &Samples, indices: &[usize]) -> Tensor<1> {
+        if let (Task::PartSegmentation { parts, points }, Samples::Parts(set)) = (self, set) {
+            let labels: Vec<u32> =
+                indices.iter().flat_map(|&i| set.sample_parts(i).iter().map(|&p| u32::from(p))).collect();
+            // Per-point cross-entropy: the part planes are the class planes of a points × 1 image.
+            return zoo::pixel_cross_entropy(output, &labels, *parts, [*points, 1], None);
+        }
         let Samples::Dense(set) = set else { unreachable!("Task::of pairs dense tasks with dense samples") };
         match self {
+            Task::PartSegmentation { .. } => unreachable!("Task::of pairs part segmentation with part samples"),
             Task::Classification => unreachable!("classification uses the cross-entropy of the labels"),
             Task::Detection(layout) => {
                 let targets: Vec<Vec<zoo::TargetBox>> = indices.iter().map(|&i| target_boxes(set, i)).collect();
@@ -113,18 +148,23 @@ impl Task {
                 for &i in indices {
                     pixels.extend_from_slice(&set.samples[i].mask);
                 }
-                zoo::pixel_cross_entropy(output, &pixels, *labels, [*size, *size], None)
+                // Pixels of the set's ignore label (VOC void, COCO crowd) do not count.
+                zoo::pixel_cross_entropy(output, &pixels, *labels, [*size, *size], set.ignore_label)
             }
         }
     }
 
     /// The task's metrics of the outputs `outputs` (`[n × D]`, row k the output on sample
     /// `indices[k]` of `set`), as (metric, percent) pairs: the primary metric first.
-    pub fn score(&self, outputs: &[f32], set: &Samples, indices: &[usize]) -> Result<Vec<(&'static str, f64)>> {
-        let Samples::Dense(set) = set else { bail!("dense metrics need dense samples") };
+    pub fn score(&self, outputs: &[f32], set: &Samples, indices: &[usize]) -> Result<Vec<(String, f64)>> {
         let n = indices.len().max(1);
         let width = outputs.len() / n;
-        match self {
+        if let (Task::PartSegmentation { points, .. }, Samples::Parts(set)) = (self, set) {
+            return Ok(part_scores(set, outputs, indices, width, *points));
+        }
+        let Samples::Dense(set) = set else { bail!("dense metrics need dense samples") };
+        let scores = match self {
+            Task::PartSegmentation { .. } => bail!("part segmentation needs point clouds with part labels"),
             Task::Classification => bail!("classification is scored by the readout's predictions"),
             Task::Detection(layout) => {
                 let mut truth = Vec::new();
@@ -137,21 +177,22 @@ impl Task {
                 }
                 let voc = voc_ap(&truth, &found)?;
                 let coco = coco_eval(&truth, &found)?;
-                Ok(vec![("map50", 100.0 * voc.map.unwrap_or(0.0)), ("map50_95", 100.0 * coco.ap().max(0.0))])
+                vec![("map50", 100.0 * voc.map.unwrap_or(0.0)), ("map50_95", 100.0 * coco.ap().max(0.0))]
             }
             Task::Segmentation { labels, size } => {
-                let mut matrix = ConfusionMatrix::new(*labels, None);
+                let mut matrix = ConfusionMatrix::new(*labels, set.ignore_label);
                 for (&i, row) in indices.iter().zip(outputs.chunks(width.max(1))) {
                     let predicted = zoo::segmentation_predict(row, *labels, [*size, *size])?;
                     matrix.add(&predicted, &set.samples[i].mask)?;
                 }
                 let scores = matrix.scores();
-                Ok(vec![
+                vec![
                     ("miou", 100.0 * scores.mean_iou.unwrap_or(0.0)),
                     ("pixel_accuracy", 100.0 * scores.pixel_accuracy.unwrap_or(0.0)),
-                ])
+                ]
             }
-        }
+        };
+        Ok(scores.into_iter().map(|(m, v)| (m.to_string(), v)).collect())
     }
 
     /// Rows of the `detections` figure (detectors only; empty otherwise): for each of the first
@@ -192,11 +233,42 @@ impl Task {
     }
 }
 
-/// The objects of sample `i` as the detector's training targets (pixel corners, class).
+/// Part-segmentation metrics of the per-point scores `outputs` (`[n × parts·points]`, row k
+/// for sample `indices[k]`), percent: `miou` (class mIoU, the mean of the categories' mIoUs
+/// over the categories present), `instance_miou` (mean over shapes) and `miou_<category>` per
+/// category present (lower case). Predictions are restricted to each shape's category's parts.
+fn part_scores(
+    set: &datasets::PartCloudSet,
+    outputs: &[f32],
+    indices: &[usize],
+    width: usize,
+    points: usize,
+) -> Vec<(String, f64)> {
+    let mut iou = PartIoU::new(set.cloud.num_classes);
+    for (&i, row) in indices.iter().zip(outputs.chunks(width.max(1))) {
+        let parts = set.parts_of_sample(i);
+        let predicted = predict_parts(row, points, parts.clone());
+        iou.add(usize::from(set.cloud.labels[i]), shape_iou(&predicted, set.sample_parts(i), parts));
+    }
+    let mut out = vec![
+        ("miou".to_string(), 100.0 * iou.class_miou().unwrap_or(0.0)),
+        ("instance_miou".to_string(), 100.0 * iou.instance_miou().unwrap_or(0.0)),
+    ];
+    for (name, value) in set.cloud.class_names.iter().zip(iou.per_category()) {
+        if let Some(v) = value {
+            out.push((format!("miou_{}", name.to_lowercase()), 100.0 * v));
+        }
+    }
+    out
+}
+
+/// The objects of sample `i` as the detector's training targets (pixel corners, class);
+/// crowd regions and VOC "difficult" objects are not targets (they are ignored when scored).
 fn target_boxes(set: &SyntheticDetectionSet, i: usize) -> Vec<zoo::TargetBox> {
     set.samples[i]
         .objects
         .iter()
+        .filter(|o| !o.crowd)
         .map(|o| zoo::TargetBox {
             x1: o.bbox.x as f32,
             y1: o.bbox.y as f32,
@@ -260,6 +332,7 @@ mod tests {
                             bbox: BoundingBox::from(*b),
                             area: (b[2] * b[3]) as usize,
                             size: b[2].max(b[3]) as f32,
+                            crowd: false,
                         })
                         .collect(),
                 }
@@ -271,6 +344,7 @@ mod tests {
             num_classes: 3,
             class_names: vec!["square".into(), "disc".into(), "triangle".into()],
             samples,
+            ignore_label: None,
         }
     }
 
@@ -349,7 +423,7 @@ mod tests {
         let masks: Vec<u32> = set.samples.iter().flat_map(|s| s.mask.clone()).collect();
         let samples = Samples::Dense(set.clone());
         let perfect = task.score(&one_hot(&|k| masks[k]), &samples, &[0, 1]).unwrap();
-        assert_eq!(perfect, vec![("miou", 100.0), ("pixel_accuracy", 100.0)]);
+        assert_eq!(perfect, vec![("miou".to_string(), 100.0), ("pixel_accuracy".to_string(), 100.0)]);
         let background = task.score(&one_hot(&|_| 0), &samples, &[0, 1]).unwrap();
         let share = masks.iter().filter(|&&m| m == 0).count() as f64 / masks.len() as f64;
         assert!((background[1].1 - 100.0 * share).abs() < 1e-9, "{background:?}");

@@ -105,7 +105,7 @@ pub fn train_or_load(
     device: &Device,
     shipped: &std::path::Path,
 ) -> Result<TrainedAnn> {
-    let build = |device: &Device| build_model(&spec.model, data.input_shape(), data.classes(), device);
+    let build = |device: &Device| build_model(&spec.model, data.input_shape(), data.model_classes(&spec.model), device);
     if let Some(weights) = &spec.model.weights {
         let model = import_weights(build(device)?, weights)?;
         let key = import_key(spec)?.expect("spec imports weights");
@@ -207,7 +207,7 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
     let t = &spec.train;
     let ad = device.clone().autodiff();
     ad.seed(seed);
-    let mut model = build_model(&spec.model, data.input_shape(), data.classes(), &ad)?;
+    let mut model = build_model(&spec.model, data.input_shape(), data.model_classes(&spec.model), &ad)?;
     let mut optim = make_optimizer(t);
     let mut progress = TrainProgress::default();
     let ckpt = dir.join("last-epoch.bpk");

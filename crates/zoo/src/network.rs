@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ActivationParams, AnnActivation, Classifier, Convertible, FcnVgg, ForwardCtx, GraphError, GroupingConfig,
-    LayerGraph, MobileNetV2, PointNet, PointNet2, Pooling, ResNet, ResNetVariant, Shortcut, SlotHook, SlotInfo,
-    SmallCnn, Vgg, YoloVgg,
+    LayerGraph, MobileNetV2, PointNet, PointNet2, PointNetPartSeg, Pooling, ResNet, ResNetVariant, Shortcut, SlotHook,
+    SlotInfo, SmallCnn, Vgg, YoloVgg,
 };
 
 /// Every model name a spec may use.
@@ -23,13 +23,14 @@ pub const MODEL_NAMES: &[&str] = &[
     "mobilenet-v2",
     "pointnet",
     "pointnet2-ssg",
+    "pointnet-partseg",
     "yolo-vgg",
     "fcn-vgg",
 ];
 
 /// The models that predict per region or per pixel (a detector and a segmenter): their output
 /// is a flattened map, not class logits, and their data sets carry boxes and masks.
-pub const DENSE_MODEL_NAMES: &[&str] = &["yolo-vgg", "fcn-vgg"];
+pub const DENSE_MODEL_NAMES: &[&str] = &["yolo-vgg", "fcn-vgg", "pointnet-partseg"];
 
 /// Model errors.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +191,8 @@ pub enum Network {
     Detector(YoloVgg),
     /// [`FcnVgg`] (output: the flattened per-pixel logits, `[batch, classes·h·w]`).
     Segmenter(FcnVgg),
+    /// [`PointNetPartSeg`] (output: the flattened per-point part scores, `[batch, parts·points]`).
+    PartSegmenter(PointNetPartSeg),
 }
 
 impl Network {
@@ -211,6 +214,7 @@ impl Network {
             Network::MobileNetV2(m) => m.act.as_ref(),
             Network::Detector(m) => m.act.as_ref(),
             Network::Segmenter(m) => m.act.as_ref(),
+            Network::PartSegmenter(m) => m.act.as_ref(),
         }
     }
 
@@ -245,6 +249,7 @@ impl Network {
             Network::MobileNetV2(m) => m.act = act,
             Network::Detector(m) => m.act = act,
             Network::Segmenter(m) => m.act = act,
+            Network::PartSegmenter(m) => m.act = act,
         }
         self
     }
@@ -280,6 +285,7 @@ impl Convertible for Network {
             Network::MobileNetV2(m) => m.forward_ctx(x, ctx),
             Network::Detector(m) => m.forward_ctx(x, ctx),
             Network::Segmenter(m) => m.forward_ctx(x, ctx),
+            Network::PartSegmenter(m) => m.forward_ctx(x, ctx),
         }
     }
 
@@ -293,6 +299,7 @@ impl Convertible for Network {
             Network::MobileNetV2(m) => m.slots(),
             Network::Detector(m) => m.slots(),
             Network::Segmenter(m) => m.slots(),
+            Network::PartSegmenter(m) => m.slots(),
         }
     }
 
@@ -306,6 +313,7 @@ impl Convertible for Network {
             Network::MobileNetV2(m) => Network::MobileNetV2(m.fold_batchnorm()),
             Network::Detector(m) => Network::Detector(m.fold_batchnorm()),
             Network::Segmenter(m) => Network::Segmenter(m.fold_batchnorm()),
+            Network::PartSegmenter(m) => Network::PartSegmenter(m.fold_batchnorm()),
         }
     }
 
@@ -322,6 +330,7 @@ impl Convertible for Network {
             Network::MobileNetV2(_) => Err(none("mobilenet-v2", "its layer graph is not described yet")),
             Network::Detector(m) => m.layer_graph(input),
             Network::Segmenter(m) => m.layer_graph(input),
+            Network::PartSegmenter(m) => m.layer_graph(input),
         }
     }
 }
@@ -373,14 +382,14 @@ fn build_architecture(
         }
         Ok(Network::ResNet(ResNet::new(v, input, classes, spec.width, spec.batch_norm, spec.shortcut, device)))
     };
-    let point_model = matches!(spec.name.as_str(), "pointnet" | "pointnet2-ssg");
+    let point_model = matches!(spec.name.as_str(), "pointnet" | "pointnet2-ssg" | "pointnet-partseg");
     if point_model && (input[0] != 3 || input[2] != 1) {
         return Err(invalid(&format!(
             "expects a point cloud of shape [3, points, 1] (xyz as channels, points along height); got input {input:?}"
         )));
     }
-    if spec.tnet && spec.name != "pointnet" {
-        return Err(invalid("tnet is only defined for pointnet"));
+    if spec.tnet && !matches!(spec.name.as_str(), "pointnet" | "pointnet-partseg") {
+        return Err(invalid("tnet is only defined for pointnet and pointnet-partseg"));
     }
     let sa_default = is_default_sa_centroids(&spec.sa_centroids)
         && is_default_sa_radii(&spec.sa_radii)
@@ -401,6 +410,16 @@ fn build_architecture(
             spec.tnet,
             device,
         ))),
+        // `classes` are the data set's global part ids (scored per point).
+        "pointnet-partseg" => Ok(Network::PartSegmenter(PointNetPartSeg::new(
+            input,
+            classes,
+            spec.width,
+            spec.batch_norm,
+            spec.pooling,
+            spec.tnet,
+            device,
+        )?)),
         "pointnet2-ssg" => {
             let grouping = sa_grouping(spec, input[1])?;
             Ok(Network::PointNet2(PointNet2::new(

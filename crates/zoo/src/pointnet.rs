@@ -224,9 +224,9 @@ pub struct TNet {
 }
 
 impl TNet {
-    const SLOTS: usize = 5;
+    pub(crate) const SLOTS: usize = 5;
 
-    fn new(width: f32, batch_norm: bool, device: &Device) -> Self {
+    pub(crate) fn new(width: f32, batch_norm: bool, device: &Device) -> Self {
         let widths = [64, 128, 1024].map(|c| scaled(c, width));
         Self {
             feat: SharedMlp::new(3, &widths, batch_norm, device),
@@ -235,7 +235,7 @@ impl TNet {
     }
 
     /// `x`: `[n, 3, points, 1]` → the transformed cloud, same shape. Slots 0..5.
-    fn forward(&self, x: Tensor<4>, ctx: &mut ForwardCtx, pooling: Pooling) -> Tensor<4> {
+    pub(crate) fn forward(&self, x: Tensor<4>, ctx: &mut ForwardCtx, pooling: Pooling) -> Tensor<4> {
         let [n, _, p, _] = x.dims();
         let f = self.feat.forward(x.clone(), ctx, 0, "tnet.feat", Some((2, pooling)), None);
         let f = f.reshape([n, self.feat.out_channels()]);
@@ -247,10 +247,15 @@ impl TNet {
         pts.matmul(m).swap_dims(1, 2).reshape([n, 3, p, 1])
     }
 
-    fn slots(&self) -> Vec<SlotInfo> {
+    pub(crate) fn slots(&self) -> Vec<SlotInfo> {
         let mut s = self.feat.slots("tnet.feat", "tnet.head.fc1");
         s.extend(Head::slots("tnet.head"));
         s
+    }
+
+    /// Folds every BN into its conv or FC layer.
+    pub(crate) fn fold(self) -> Self {
+        Self { feat: self.feat.fold(), head: self.head.fold() }
     }
 }
 
@@ -338,7 +343,7 @@ impl Convertible for PointNet {
     }
 
     fn fold_batchnorm(self) -> Self {
-        let tnet = self.tnet.map(|t| TNet { feat: t.feat.fold(), head: t.head.fold() });
+        let tnet = self.tnet.map(TNet::fold);
         Self { tnet, feat: self.feat.fold(), head: self.head.fold(), ..self }
     }
 }

@@ -376,3 +376,91 @@ fn the_tnet_starts_as_the_identity_and_its_output_layer_receives_gradients() {
     assert!(grad("feat.mlp_convs.0.weight") > 0.0);
     assert_eq!(grad("tnet.head.fc2.weight"), 0.0);
 }
+
+/// A CPU-sized part segmenter for tests.
+const SEG: &str = "name = \"pointnet-partseg\"\nwidth = 0.125";
+/// Parts scored per point by the test segmenters.
+const PARTS: usize = 5;
+
+fn segmenter(text: &str, device: &Device) -> Network {
+    build_model(&spec(text), [3, POINTS, 1], PARTS, device).unwrap()
+}
+
+#[test]
+fn part_segmenter_scores_every_point_and_lists_its_slots() {
+    let d = Device::flex();
+    let m = segmenter(SEG, &d);
+    assert_eq!(m.forward(cloud(3, POINTS, &d)).dims(), [3, PARTS * POINTS]);
+    let slots = m.slots();
+    let names: Vec<&str> = slots.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "local.mlp_convs.0.relu",
+            "local.mlp_convs.1.relu",
+            "global.mlp_convs.0.relu",
+            "global.mlp_convs.1.relu",
+            "global.mlp_convs.2.relu",
+            "seg.mlp_convs.0.relu",
+            "seg.mlp_convs.1.relu",
+            "seg.mlp_convs.2.relu",
+            "seg.mlp_convs.3.relu",
+        ]
+    );
+    // The local features feed the global MLP and, concatenated, the segmentation MLP.
+    assert_eq!(slots[1].consumers, ["global.mlp_convs.0", "seg.mlp_convs.0"]);
+    assert_eq!(slots[4].consumers, ["seg.mlp_convs.0"]);
+    assert_eq!(slots[8].consumers, ["classifier"]);
+    let mut tr = ForwardCtx::tracing();
+    let _ = m.forward_ctx(cloud(1, POINTS, &d), &mut tr);
+    let trace = tr.take_trace();
+    let seg0 = trace.iter().find(|l| l.name == "seg.mlp_convs.0").unwrap();
+    // 1x1 conv over 8 local + 128 global channels (width 1/8) to 64, at every point.
+    assert_eq!(seg0.macs, (POINTS * (8 + 128) * 64) as u64);
+    assert_eq!(segmenter(&format!("{SEG}\ntnet = true"), &d).slots().len(), 14);
+    assert!(matches!(m.layer_graph([3, POINTS, 1]), Err(zoo::GraphError::Unsupported { .. })));
+    let one_part = build_model(&spec(SEG), [3, POINTS, 1], 1, &d);
+    assert!(matches!(one_part, Err(ModelError::Invalid { .. })));
+}
+
+#[test]
+fn part_scores_follow_their_points_when_the_cloud_is_permuted() {
+    // Each point's scores depend on the point and on the order-free global feature only, so
+    // permuting the points permutes the score columns of every part plane alike.
+    let d = Device::flex();
+    for text in [SEG.to_string(), format!("{SEG}\npooling = \"max\""), format!("{SEG}\ntnet = true")] {
+        let m = segmenter(&text, &d);
+        let x = cloud(2, POINTS, &d);
+        let perm: Vec<usize> = (0..POINTS).map(|i| (i * 37 + 11) % POINTS).collect();
+        let idx = Tensor::<1, Int>::from_data(
+            burn::tensor::TensorData::new(perm.iter().map(|&i| i as i64).collect::<Vec<_>>(), [POINTS]),
+            &d,
+        );
+        let base = tensor_values(m.forward(x.clone()));
+        let permuted = tensor_values(m.forward(x.select(2, idx)));
+        let expected: Vec<f32> = (0..2 * PARTS)
+            .flat_map(|plane| perm.iter().map(move |&j| (plane, j)))
+            .map(|(plane, j)| base[plane * POINTS + j])
+            .collect();
+        assert_close(&permuted, &expected, &text);
+    }
+}
+
+#[test]
+fn part_segmenter_bn_folding_preserves_outputs() {
+    let d = Device::flex();
+    let ad = Device::flex().autodiff();
+    ad.seed(7);
+    let mut m = build_model(&spec(&format!("{SEG}\ntnet = true")), [3, POINTS, 1], PARTS, &ad).unwrap();
+    let mut opt = AdamConfig::new().init();
+    for _ in 0..3 {
+        let loss = m.forward(cloud(4, POINTS, &ad)).sub_scalar(0.3).powi_scalar(2).mean();
+        let g = GradientsParams::from_grads(loss.backward(), &m);
+        m = opt.step(0.05, m, g);
+    }
+    let m = m.valid().to_device(&d);
+    let x = cloud(3, POINTS, &d);
+    let a = tensor_values(m.forward(x.clone()));
+    let b = tensor_values(m.fold_batchnorm().forward(x));
+    assert_close(&a, &b, "pointnet-partseg");
+}

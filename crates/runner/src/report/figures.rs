@@ -103,8 +103,21 @@ pub fn is_figure(name: &str) -> bool {
 /// Draws figure `name` from `rows`. [`ReportError::NoData`] when the rows hold nothing to
 /// draw; [`ReportError::InvalidSpec`] for an unknown name.
 pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<String, ReportError> {
+    render_figure_with_images(name, title, rows, &[])
+}
+
+/// [`render_figure`], the `detections` panels of test image k drawn over `images[k]` (a
+/// [`png_data_uri`]; images beyond the list are drawn as grey squares). Other figures ignore
+/// `images`.
+pub fn render_figure_with_images(
+    name: &str,
+    title: &str,
+    rows: &[ResultRow],
+    images: &[String],
+) -> Result<String, ReportError> {
     if name == "detections" {
-        return detection_panels(title, rows).ok_or_else(|| ReportError::NoData(format!("no box rows for `{name}`")));
+        return detection_panels(title, rows, images)
+            .ok_or_else(|| ReportError::NoData(format!("no box rows for `{name}`")));
     }
     let chart = match name {
         "accuracy_vs_energy" => per_t_chart(title, rows, "energy_mj", "energy per image (mJ)", true),
@@ -140,6 +153,48 @@ pub fn render_figure(name: &str, title: &str, rows: &[ResultRow]) -> Result<Stri
     };
     let chart = chart.filter(|c| c.series.iter().any(|s| !s.points.is_empty()));
     chart.map(|c| c.svg()).ok_or_else(|| ReportError::NoData(format!("no rows to draw figure `{name}`")))
+}
+
+/// An image as a `data:image/png;base64,…` URI, for an SVG `<image href>`. `pixels`: planar
+/// 8-bit `[channels, height, width]` with 1 (grey) or 3 (RGB) channels.
+pub fn png_data_uri(pixels: &[u8], channels: usize, height: usize, width: usize) -> Result<String, ReportError> {
+    let plane = height * width;
+    if !matches!(channels, 1 | 3) || pixels.len() != channels * plane || plane == 0 {
+        return Err(ReportError::InvalidSpec(format!(
+            "an image of {} values is not [{channels}, {height}, {width}] with 1 or 3 channels",
+            pixels.len()
+        )));
+    }
+    let interleaved: Vec<u8> = (0..plane).flat_map(|p| (0..channels).map(move |c| pixels[c * plane + p])).collect();
+    let colour = if channels == 3 { image::ExtendedColorType::Rgb8 } else { image::ExtendedColorType::L8 };
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &interleaved,
+        width as u32,
+        height as u32,
+        colour,
+    )
+    .map_err(|e| ReportError::InvalidSpec(format!("encoding a figure image: {e}")))?;
+    Ok(format!("data:image/png;base64,{}", base64(&png)))
+}
+
+/// Standard base64 (RFC 4648, with padding).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[(v >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// A box of the `detections` figure: corners in pixels, class, score.
@@ -181,8 +236,8 @@ fn boxes_of<'a>(rows: impl Iterator<Item = &'a ResultRow>, kind: &str) -> BTreeM
 /// The `detections` figure: a grid of panels, a column per test image and a row per series
 /// (the ANN, then each method at its largest T; series are those with `map50` rows), each panel the image's square
 /// with its ground-truth boxes dashed and the series' boxes solid, coloured by class and
-/// labelled `class score`. The images themselves are not drawn (the rows hold only boxes).
-fn detection_panels(title: &str, rows: &[ResultRow]) -> Option<String> {
+/// labelled `class score`, over the test image itself where `images` has it.
+fn detection_panels(title: &str, rows: &[ResultRow], canvases: &[String]) -> Option<String> {
     let size = rows.iter().find(|r| r.metric == "image_size" && r.method == ANN_METHOD)?.value;
     let truth = boxes_of(rows.iter().filter(|r| r.method == ANN_METHOD), "truth");
     let mut series: Vec<(String, BTreeMap<usize, Vec<DrawnBox>>)> = Vec::new();
@@ -238,6 +293,16 @@ fn detection_panels(title: &str, rows: &[ResultRow]) -> Option<String> {
                 n(panel),
                 n(panel)
             );
+            if let Some(uri) = canvases.get(k) {
+                let _ = write!(
+                    svg,
+                    r#"<image class="canvas" x="{}" y="{}" width="{}" height="{}" preserveAspectRatio="none" style="image-rendering:pixelated" href="{uri}"/>"#,
+                    n(x0),
+                    n(y0),
+                    n(panel),
+                    n(panel)
+                );
+            }
             let draw = |svg: &mut String, b: &DrawnBox, dashed: bool| {
                 let [x1, y1, x2, y2] = b.corners.map(|v| v.clamp(0.0, size) * scale);
                 let colour = PALETTE[b.class % PALETTE.len()];
@@ -801,6 +866,61 @@ mod tests {
         assert_eq!(svg, render_figure("detections", "boxes", &rows).unwrap(), "deterministic");
         let no_boxes: Vec<ResultRow> = rows.iter().filter(|r| !r.metric.starts_with("box_")).cloned().collect();
         assert!(matches!(render_figure("detections", "boxes", &no_boxes), Err(ReportError::NoData(_))));
+    }
+
+    #[test]
+    fn detection_panels_draw_their_test_image_under_the_boxes() {
+        let mut rows = vec![row("ann", 0, "image_size", "", 4.0), row("ann", 0, "map50", "", 90.0)];
+        rows.extend(box_rows("ann", 0, "image 0 truth 0", [1.0, 1.0, 3.0, 3.0, 0.0, 1.0]));
+        rows.extend(box_rows("ann", 0, "image 1 truth 0", [0.0, 0.0, 2.0, 2.0, 0.0, 1.0]));
+        // Only image 0 has a picture: image 1 stays a grey square.
+        let uri = png_data_uri(&[200; 3 * 4 * 4], 3, 4, 4).unwrap();
+        let svg = render_figure_with_images("detections", "t", &rows, std::slice::from_ref(&uri)).unwrap();
+        assert_eq!(svg.matches(r#"<image class="canvas""#).count(), 1, "{svg}");
+        // The picture comes before (under) the boxes of its panel.
+        let (image, truth) = (svg.find("<image").unwrap(), svg.find(r#"class="truth""#).unwrap());
+        assert!(image < truth, "{svg}");
+        assert!(!render_figure("detections", "t", &rows).unwrap().contains("<image"));
+    }
+
+    /// Decodes standard base64 (the test's own inverse of [`base64`]).
+    fn unbase64(text: &str) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let digits: Vec<u32> = text
+            .bytes()
+            .filter(|&b| b != b'=')
+            .map(|b| ALPHABET.iter().position(|&a| a == b).unwrap() as u32)
+            .collect();
+        let mut out = Vec::new();
+        for chunk in digits.chunks(4) {
+            let v = chunk.iter().enumerate().fold(0u32, |v, (k, d)| v | d << (18 - 6 * k));
+            out.extend((0..chunk.len() - 1).map(|k| (v >> (16 - 8 * k)) as u8));
+        }
+        out
+    }
+
+    #[test]
+    fn images_become_png_data_uris_that_decode_to_the_same_pixels() {
+        for (text, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(text.as_bytes()), encoded);
+        }
+        // Planar RGB [3, 2, 3]: red ramps along x, green along y, blue constant.
+        let (h, w) = (2, 3);
+        let mut pixels = vec![0u8; 3 * h * w];
+        for y in 0..h {
+            for x in 0..w {
+                pixels[y * w + x] = (80 * x) as u8;
+                pixels[h * w + y * w + x] = (100 * y) as u8;
+                pixels[2 * h * w + y * w + x] = 7;
+            }
+        }
+        let uri = png_data_uri(&pixels, 3, h, w).unwrap();
+        let png = unbase64(uri.strip_prefix("data:image/png;base64,").unwrap());
+        let decoded = image::load_from_memory(&png).unwrap().to_rgb8();
+        assert_eq!((decoded.width(), decoded.height()), (3, 2));
+        assert_eq!(decoded.get_pixel(2, 1).0, [160, 100, 7]);
+        assert_eq!(decoded.get_pixel(1, 0).0, [80, 0, 7]);
+        assert!(png_data_uri(&pixels, 2, h, w).is_err() && png_data_uri(&pixels[1..], 3, h, w).is_err());
     }
 
     #[test]

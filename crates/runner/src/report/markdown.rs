@@ -269,9 +269,13 @@ fn paper_matches(p: &PaperValue, attrs: &[Vec<String>; 4], with_method: bool) ->
     })
 }
 
-/// Metrics in percent, shown with two decimals: accuracies, mAP and mIoU, and `*_pct`.
+/// Metrics in percent, shown with two decimals: accuracies, mAP and mIoUs (`miou_<category>`
+/// too), and `*_pct`.
 fn is_percent(metric: &str) -> bool {
-    metric.ends_with("accuracy") || metric.ends_with("_pct") || matches!(metric, "map50" | "map50_95" | "miou")
+    metric.ends_with("accuracy")
+        || metric.ends_with("_pct")
+        || metric.starts_with("miou")
+        || matches!(metric, "map50" | "map50_95" | "instance_miou")
 }
 
 /// Removes the sign of a negative zero such as `-0.00`.
