@@ -25,7 +25,7 @@ use crate::error::DatasetError;
 use crate::part_clouds::PartCloudSet;
 use crate::pointcloud::PointCloudSet;
 use crate::rng::{Rng, derive_seed};
-use crate::synthetic_shapes3d::{MAX_SPLIT_POINTS, render_pieces};
+use crate::synthetic_shapes3d::{check_split_size, render_pieces};
 use crate::{PointOptions, Split};
 
 /// Dataset name.
@@ -92,14 +92,7 @@ fn split_seed(seed: u64, split: Split) -> u64 {
 pub fn generate(opts: &PointOptions, split: Split) -> Result<PartCloudSet, DatasetError> {
     let n = split_size(opts, split);
     let np = opts.num_points;
-    if np == 0 || n.checked_mul(np).is_none_or(|t| t > MAX_SPLIT_POINTS) {
-        return Err(DatasetError::InvalidOptions {
-            dataset: NAME.to_string(),
-            reason: format!(
-                "{n} samples of {np} points: num_points must be at least 1 and the split at most {MAX_SPLIT_POINTS} points"
-            ),
-        });
-    }
+    check_split_size(NAME, n, np)?;
     let seed = split_seed(opts.seed, split);
     let ranges = category_parts();
     let mut labels: Vec<u16> = (0..n).map(|i| (i % CATEGORIES.len()) as u16).collect();

@@ -252,6 +252,20 @@ pub(crate) fn render_pieces(class: usize, rng: &mut Rng, out: &mut [f32], pieces
     normalize_unit_sphere(out);
 }
 
+/// Checks that a generated split of `n` samples of `np` points (of data set `name`) is
+/// neither pointless nor larger than [`MAX_SPLIT_POINTS`].
+pub(crate) fn check_split_size(name: &str, n: usize, np: usize) -> Result<(), DatasetError> {
+    if np == 0 || n.checked_mul(np).is_none_or(|t| t > MAX_SPLIT_POINTS) {
+        return Err(DatasetError::InvalidOptions {
+            dataset: name.to_string(),
+            reason: format!(
+                "{n} samples of {np} points: num_points must be at least 1 and the split at most {MAX_SPLIT_POINTS} points"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Seed of a split's sample stream.
 fn split_seed(seed: u64, split: Split) -> u64 {
     match split {
@@ -276,14 +290,7 @@ pub fn split_size(opts: &PointOptions, split: Split) -> usize {
 pub fn generate(opts: &PointOptions, split: Split) -> Result<PointCloudSet, DatasetError> {
     let n = split_size(opts, split);
     let np = opts.num_points;
-    if np == 0 || n.checked_mul(np).is_none_or(|t| t > MAX_SPLIT_POINTS) {
-        return Err(DatasetError::InvalidOptions {
-            dataset: NAME.to_string(),
-            reason: format!(
-                "{n} samples of {np} points: num_points must be at least 1 and the split at most {MAX_SPLIT_POINTS} points"
-            ),
-        });
-    }
+    check_split_size(NAME, n, np)?;
     let seed = split_seed(opts.seed, split);
     let classes = CLASS_NAMES.len();
     let mut labels: Vec<u16> = (0..n).map(|i| (i % classes) as u16).collect();

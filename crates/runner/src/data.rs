@@ -193,27 +193,25 @@ impl Data {
             );
             // No augmentation, as for `synthetic-detection`.
             (load(Split::Train)?, load(Split::Test)?, norm, None)
-        } else if datasets::PART_DATASET_NAMES.contains(&section.name.as_str()) {
-            let options = section.points.clone().unwrap_or_default();
-            let load = |split| {
-                datasets::load_part_clouds(&section.name, split, root, &options)
-                    .map(Samples::Parts)
-                    .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
-            };
-            // Scale and shift move every point alike; PointNet++'s point dropout (a dropped point
-            // takes point 0's place) would give points the wrong part label, so it is off.
-            let augment = PointAugment { dropout_max: 0.0, ..PointAugment::default() };
-            let norm = Normalization { mean: vec![], std: vec![] };
-            (load(Split::Train)?, load(Split::Test)?, norm, Some(TrainAugment::Points(augment)))
         } else if datasets::is_point_dataset(&section.name) {
             let options = section.points.clone().unwrap_or_default();
+            let parts = datasets::PART_DATASET_NAMES.contains(&section.name.as_str());
             let load = |split| {
-                datasets::load_points(&section.name, split, root, &options)
-                    .map(Samples::Points)
-                    .with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
+                let set = if parts {
+                    datasets::load_part_clouds(&section.name, split, root, &options).map(Samples::Parts)
+                } else {
+                    datasets::load_points(&section.name, split, root, &options).map(Samples::Points)
+                };
+                set.with_context(|| format!("loading dataset `{}` ({split:?})", section.name))
             };
-            let augment = datasets::default_point_augment(&section.name).map(TrainAugment::Points);
-            (load(Split::Train)?, load(Split::Test)?, Normalization { mean: vec![], std: vec![] }, augment)
+            // Scale and shift move every point alike; PointNet++'s point dropout (a dropped point
+            // takes point 0's place) would give points of part sets the wrong part label.
+            let augment = match parts {
+                true => Some(PointAugment { dropout_max: 0.0, ..PointAugment::default() }),
+                false => datasets::default_point_augment(&section.name),
+            };
+            let norm = Normalization { mean: vec![], std: vec![] };
+            (load(Split::Train)?, load(Split::Test)?, norm, augment.map(TrainAugment::Points))
         } else {
             let synthetic = section.synthetic.clone().unwrap_or_default();
             let imagenet = section.imagenet.clone().unwrap_or_default();

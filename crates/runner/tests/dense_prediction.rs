@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use runner::report::{ResultRow, read_csv};
-use runner::run::{Mode, RunOptions, plan_spec, run_spec};
+use runner::run::{Mode, plan_spec, run_spec};
+
+mod common;
+use common::{options, value};
 
 const DETECTION: &str = r#"
 [experiment]
@@ -48,24 +51,6 @@ metric = "map50"
 also = ["loss"]
 figures = ["detections"]
 "#;
-
-fn options(dir: &Path) -> RunOptions {
-    RunOptions {
-        data_dir: Some(dir.join("data")),
-        cache_dir: dir.join("cache"),
-        results_dir: dir.join("results"),
-        device_name: "flex".into(),
-        overrides: vec![],
-        results_dir_chosen: false,
-    }
-}
-
-fn value(rows: &[ResultRow], method: &str, t: u32, metric: &str) -> f64 {
-    rows.iter()
-        .find(|r| r.method == method && r.t == t && r.metric == metric && r.layer.is_empty())
-        .unwrap_or_else(|| panic!("no {metric} row for {method} T={t}"))
-        .value
-}
 
 /// Runs `text` as a spec in `dir`; returns its result rows and table.
 fn run(dir: &Path, name: &str, text: &str) -> (Vec<ResultRow>, String) {

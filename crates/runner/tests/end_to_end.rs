@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use runner::report::read_csv;
-use runner::run::{Mode, RunOptions, run_spec};
+use runner::run::{Mode, run_spec};
+
+mod common;
+use common::options;
 
 const SPEC: &str = r#"
 [experiment]
@@ -42,17 +45,6 @@ method = "robust-norm"
 T = 64
 value = 90.0
 "#;
-
-fn options(dir: &Path) -> RunOptions {
-    RunOptions {
-        data_dir: Some(dir.join("data")),
-        cache_dir: dir.join("cache"),
-        results_dir: dir.join("results"),
-        device_name: "flex".into(),
-        overrides: vec![],
-        results_dir_chosen: false,
-    }
-}
 
 fn accuracy(rows: &[runner::report::ResultRow], method: &str, t: u32) -> f64 {
     rows.iter()

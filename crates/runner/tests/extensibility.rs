@@ -1,11 +1,9 @@
 //! The extensibility contract: a neuron, a readout and a method defined here, in this test
 //! file alone, registered at run time and run end to end through a spec.
 
-use std::path::Path;
-
 use convert::{ConversionMethod, MeasureContext, MethodKind, MethodMeasure, RegisteredMethod, SlotStats};
 use runner::report::read_csv;
-use runner::run::{Mode, RunOptions, run_spec};
+use runner::run::{Mode, run_spec};
 use serde::{Deserialize, Serialize};
 use snn::neuron::config_table;
 use snn::readout::argmax_rows;
@@ -13,6 +11,9 @@ use snn::{
     Coding, LayerShape, NeuronKind, NeuronLayerSpec, NeuronModel, NeuronState, RateModel, Readout, ReadoutKind,
     ReadoutState, RegisteredNeuron, RegisteredReadout, RunInfo,
 };
+
+mod common;
+use common::options;
 
 /// Toy neuron: integrate-and-fire with a threshold scaled by `gain` (fires at v ≥ gain·θ,
 /// emits gain·θ, soft reset).
@@ -194,17 +195,6 @@ chunk = 8
 [table]
 rows = ["method"]
 "#;
-
-fn options(dir: &Path) -> RunOptions {
-    RunOptions {
-        data_dir: Some(dir.join("data")),
-        cache_dir: dir.join("cache"),
-        results_dir: dir.join("results"),
-        device_name: "flex".into(),
-        overrides: vec![],
-        results_dir_chosen: false,
-    }
-}
 
 #[test]
 fn a_toy_neuron_readout_and_method_run_end_to_end_through_a_spec() {

@@ -2,10 +2,11 @@
 //! training, conversion, simulation and reporting, scored by class and instance mIoU and per
 //! category; and the spec errors that pair it with the wrong kind of data.
 
-use std::path::Path;
+use runner::report::read_csv;
+use runner::run::{Mode, plan_spec, run_spec};
 
-use runner::report::{ResultRow, read_csv};
-use runner::run::{Mode, RunOptions, plan_spec, run_spec};
+mod common;
+use common::{options, value};
 
 const PARTS: &str = r#"
 [experiment]
@@ -39,24 +40,6 @@ metric = "miou"
 also = ["loss", "instance_miou"]
 summary = ["miou_cube", "miou_axis-cross"]
 "#;
-
-fn options(dir: &Path) -> RunOptions {
-    RunOptions {
-        data_dir: Some(dir.join("data")),
-        cache_dir: dir.join("cache"),
-        results_dir: dir.join("results"),
-        device_name: "flex".into(),
-        overrides: vec![],
-        results_dir_chosen: false,
-    }
-}
-
-fn value(rows: &[ResultRow], method: &str, t: u32, metric: &str) -> f64 {
-    rows.iter()
-        .find(|r| r.method == method && r.t == t && r.metric == metric && r.layer.is_empty())
-        .unwrap_or_else(|| panic!("no {metric} row for {method} T={t}"))
-        .value
-}
 
 #[test]
 fn a_part_segmenter_runs_end_to_end_scored_by_miou_per_category() {

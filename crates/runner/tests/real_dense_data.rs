@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use runner::report::read_csv;
-use runner::run::{Mode, RunOptions, plan_spec, run_spec};
+use runner::run::{Mode, plan_spec, run_spec};
+
+mod common;
+use common::options;
 
 const SEGMENT: &str = r#"
 [experiment]
@@ -35,17 +38,6 @@ chunk = 4
 metric = "miou"
 also = ["loss", "pixel_accuracy"]
 "#;
-
-fn options(dir: &Path) -> RunOptions {
-    RunOptions {
-        data_dir: Some(dir.join("data")),
-        cache_dir: dir.join("cache"),
-        results_dir: dir.join("results"),
-        device_name: "flex".into(),
-        overrides: vec![],
-        results_dir_chosen: false,
-    }
-}
 
 fn plan_error(dir: &Path, name: &str, text: &str) -> String {
     let spec = dir.join(format!("{name}.toml"));
