@@ -270,6 +270,19 @@ fn detection_panels(title: &str, rows: &[ResultRow], canvases: &[String]) -> Opt
         n(height)
     );
     let _ = write!(svg, r#"<text x="8" y="20" font-size="14">{}</text>"#, esc(title));
+    // Each test image once, drawn under the boxes of every series' panel of it.
+    if !canvases.is_empty() {
+        svg.push_str("<defs>");
+        for (k, uri) in canvases.iter().take(images).enumerate() {
+            let _ = write!(
+                svg,
+                r#"<image id="canvas-{k}" width="{}" height="{}" preserveAspectRatio="none" style="image-rendering:pixelated" href="{uri}"/>"#,
+                n(panel),
+                n(panel)
+            );
+        }
+        svg.push_str("</defs>");
+    }
     for k in 0..images {
         let x = left + k as f64 * (panel + gap);
         let _ = write!(svg, r#"<text x="{}" y="{}">test image {k}</text>"#, n(x), n(top - 8.0));
@@ -293,15 +306,8 @@ fn detection_panels(title: &str, rows: &[ResultRow], canvases: &[String]) -> Opt
                 n(panel),
                 n(panel)
             );
-            if let Some(uri) = canvases.get(k) {
-                let _ = write!(
-                    svg,
-                    r#"<image class="canvas" x="{}" y="{}" width="{}" height="{}" preserveAspectRatio="none" style="image-rendering:pixelated" href="{uri}"/>"#,
-                    n(x0),
-                    n(y0),
-                    n(panel),
-                    n(panel)
-                );
+            if k < canvases.len() {
+                let _ = write!(svg, r##"<use class="canvas" href="#canvas-{k}" x="{}" y="{}"/>"##, n(x0), n(y0));
             }
             let draw = |svg: &mut String, b: &DrawnBox, dashed: bool| {
                 let [x1, y1, x2, y2] = b.corners.map(|v| v.clamp(0.0, size) * scale);
@@ -876,9 +882,11 @@ mod tests {
         // Only image 0 has a picture: image 1 stays a grey square.
         let uri = png_data_uri(&[200; 3 * 4 * 4], 3, 4, 4).unwrap();
         let svg = render_figure_with_images("detections", "t", &rows, std::slice::from_ref(&uri)).unwrap();
-        assert_eq!(svg.matches(r#"<image class="canvas""#).count(), 1, "{svg}");
+        // Defined once, drawn in its panel of each series (the ANN's here).
+        assert_eq!(svg.matches("<image").count(), 1, "{svg}");
+        assert_eq!(svg.matches(r##"<use class="canvas" href="#canvas-0""##).count(), 1, "{svg}");
         // The picture comes before (under) the boxes of its panel.
-        let (image, truth) = (svg.find("<image").unwrap(), svg.find(r#"class="truth""#).unwrap());
+        let (image, truth) = (svg.find(r#"<use class="canvas""#).unwrap(), svg.find(r#"class="truth""#).unwrap());
         assert!(image < truth, "{svg}");
         assert!(!render_figure("detections", "t", &rows).unwrap().contains("<image"));
     }
