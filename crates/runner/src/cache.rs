@@ -1,5 +1,12 @@
 //! The stage cache: `<root>/<stage>/<key>/{spec.json, ..., DONE}`. Files are written to a
 //! temporary name and renamed; `DONE` is written last.
+//!
+//! Shipped stages: a run too long for one machine session (a leaderboard takes hours) resumes
+//! on a fresh machine from stage results committed with the repository,
+//! `results/stages/<stage>/<key>/` ([`SHIPPED_STAGE_FILES`]). A missing cache entry is
+//! restored from there when it exists (whatever the spec says); a spec with `[experiment]
+//! ship_stages = true` also copies every stage it finishes there. Keys hold the code versions
+//! of what computed a stage, so a changed method never reuses a shipped result.
 
 use std::path::{Path, PathBuf};
 
@@ -12,16 +19,61 @@ use crate::report::write_atomic;
 /// The file of an entry that lists the SHA-256 of its other files.
 const CHECKSUMS: &str = "checksums.json";
 
+/// The files of a stage entry that are shipped (committed) and restored.
+pub const SHIPPED_STAGE_FILES: [&str; 3] = ["spec.json", "measures.json", "provenance.json"];
+
 /// A cache directory.
 #[derive(Clone, Debug)]
 pub struct Cache {
     root: PathBuf,
+    /// Committed stage results: where missing entries are restored from, and whether finished
+    /// entries are copied there.
+    shipped: Option<(PathBuf, bool)>,
 }
 
 impl Cache {
     /// Cache rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), shipped: None }
+    }
+
+    /// The same cache, restoring missing stage entries from `dir/<stage>/<key>/` and, with
+    /// `ship`, copying every entry it finishes there ([`Cache::ship`]).
+    pub fn with_shipped_stages(self, dir: impl Into<PathBuf>, ship: bool) -> Self {
+        Self { shipped: Some((dir.into(), ship)), ..self }
+    }
+
+    /// Restores the entry from the shipped stages when the cache lacks it and they hold it;
+    /// returns whether the entry is done now.
+    pub fn restore_shipped(&self, stage: &str, key: &str) -> Result<bool> {
+        let Some((shipped, _)) = &self.shipped else { return Ok(false) };
+        let from = shipped.join(stage).join(key);
+        if !SHIPPED_STAGE_FILES.iter().all(|f| from.join(f).is_file()) {
+            return Ok(false);
+        }
+        let dir = self.dir(stage, key);
+        for f in SHIPPED_STAGE_FILES {
+            let bytes = std::fs::read(from.join(f)).with_context(|| format!("reading {}", from.join(f).display()))?;
+            write_file(&dir.join(f), &bytes)?;
+        }
+        self.mark_done(stage, key)?;
+        eprintln!("using the committed stage results {}", from.display());
+        Ok(true)
+    }
+
+    /// Copies a finished entry's [`SHIPPED_STAGE_FILES`] to the shipped stages when this cache
+    /// ships them and they are not there yet.
+    pub fn ship(&self, stage: &str, key: &str) -> Result<()> {
+        let Some((shipped, true)) = &self.shipped else { return Ok(()) };
+        let to = shipped.join(stage).join(key);
+        let dir = self.dir(stage, key);
+        for f in SHIPPED_STAGE_FILES {
+            if !to.join(f).exists() {
+                let bytes = std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))?;
+                write_file(&to.join(f), &bytes)?;
+            }
+        }
+        Ok(())
     }
 
     /// The cache's root directory.

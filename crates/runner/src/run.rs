@@ -107,19 +107,24 @@ pub fn experiment_name(file: &Path, spec: &Spec) -> String {
 /// `<train key>.bpk` + `<train key>.progress.json`, shared by all specs.
 pub const SHIPPED_CHECKPOINTS_DIR: &str = "checkpoints";
 
+/// Folder under the results directory holding committed stage results,
+/// `<stage>/<key>/{spec,measures,provenance}.json` (see [`crate::cache`]), shared by all specs.
+pub const SHIPPED_STAGES_DIR: &str = "stages";
+
 /// Runs (or re-renders) `file`. Returns the output directory.
 pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     let (raw, spec) = load_spec(file, &opts.overrides)?;
     let variants = expand(file, &raw, &spec)?;
     let device = crate::device::select_device(&opts.device_name)?;
-    let cache = Cache::new(&opts.cache_dir);
+    let cache = Cache::new(&opts.cache_dir)
+        .with_shipped_stages(opts.results_dir.join(SHIPPED_STAGES_DIR), spec.experiment.ship_stages);
     let root = DataRoot::from_env(opts.data_dir.clone());
     let provenance = Provenance::current(&opts.device_name);
     let name = experiment_name(file, &spec);
     let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.clone());
-    if stem == SHIPPED_CHECKPOINTS_DIR {
+    if stem == SHIPPED_CHECKPOINTS_DIR || stem == SHIPPED_STAGES_DIR {
         bail!(
-            "{}: a spec may not be named `{stem}`: results/{stem}/ holds the shipped ANN checkpoints",
+            "{}: a spec may not be named `{stem}`: results/{stem}/ holds the shipped ANN checkpoints and stage results",
             file.display()
         );
     }
@@ -515,7 +520,8 @@ struct StageEntry {
     provenance: Provenance,
 }
 
-/// Returns the cached measures of a stage, computing and caching them when absent. The entry
+/// Returns the cached measures of a stage, restoring them from the shipped stages or computing
+/// and caching them when absent (and shipping them when the spec says so). The entry
 /// keeps what its key was made from (`spec.json`: `inputs`) and the provenance of its
 /// computation (`provenance.json`: git commit of the build, burn version, backend, date),
 /// which the result rows carry.
@@ -539,7 +545,7 @@ fn cached_stage(
     }
     // Another run sharing the cache may be computing this entry: wait for it, then read it.
     let _lock = cache.lock(stage, key)?;
-    if cache.is_done(stage, key) {
+    if cache.is_done(stage, key) || cache.restore_shipped(stage, key)? {
         return read();
     }
     let measures = compute()?;
@@ -547,6 +553,7 @@ fn cached_stage(
     write_json(&dir.join("measures.json"), &measures)?;
     write_json(&dir.join("provenance.json"), provenance)?;
     cache.mark_done(stage, key)?;
+    cache.ship(stage, key)?;
     Ok(StageEntry { measures, provenance: provenance.clone() })
 }
 

@@ -100,11 +100,16 @@ pub struct ExperimentSection {
     /// Training seeds; several give mean ± std in the table.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
+    /// Copy every stage result this spec finishes to `results/stages/` (to commit), so a run
+    /// longer than one machine session resumes elsewhere where it stopped. Default off
+    /// (committed stage results are restored whatever this says).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ship_stages: bool,
 }
 
 impl Default for ExperimentSection {
     fn default() -> Self {
-        Self { name: None, description: String::new(), seeds: default_seeds() }
+        Self { name: None, description: String::new(), seeds: default_seeds(), ship_stages: false }
     }
 }
 
