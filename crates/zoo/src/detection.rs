@@ -725,7 +725,7 @@ pub fn kmeans_anchors(wh: &[[f32; 2]], k: usize, seed: u64, iterations: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GraphOp, Network, SlotHook, build_model, reference_apply, tensor_values};
+    use crate::{GraphOp, Network, build_model, reference_apply, tensor_values};
     use burn::tensor::Distribution;
     use std::collections::HashMap;
 
@@ -741,14 +741,6 @@ mod tests {
 
     fn logit(p: f32) -> f32 {
         (p / (1.0 - p)).ln()
-    }
-
-    struct Relu(Vec<usize>);
-    impl SlotHook for Relu {
-        fn apply(&mut self, slot: usize, x: Tensor<4>) -> Tensor<4> {
-            self.0.push(slot);
-            burn::tensor::activation::relu(x)
-        }
     }
 
     #[test]
@@ -789,22 +781,7 @@ mod tests {
         for pooling in ["avg", "max"] {
             let net = build_model(&spec(&format!("{TINY}\npooling = \"{pooling}\"")), [3, 32, 32], 3, &d).unwrap();
             let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &d);
-            let a = tensor_values(net.forward(x.clone()));
-            let mut hook = Relu(vec![]);
-            let b = tensor_values(net.forward_ctx(x.clone(), &mut ForwardCtx::with_hook(&mut hook)));
-            assert_eq!(a, b);
-            let slots = net.slots();
-            assert_eq!(slots.len(), 10);
-            assert_eq!(hook.0, (0..slots.len()).collect::<Vec<_>>());
-            let mut trace = ForwardCtx::tracing();
-            let _ = net.forward_ctx(x, &mut trace);
-            let layers: Vec<String> = trace.take_trace().into_iter().map(|l| l.name).collect();
-            assert_eq!(layers.last().map(String::as_str), Some("head"));
-            for s in &slots {
-                for c in &s.consumers {
-                    assert!(layers.contains(c), "consumer {c} of {} is not traced", s.name);
-                }
-            }
+            crate::test_support::check_slot_contract(&net, x, 10, "head");
         }
     }
 

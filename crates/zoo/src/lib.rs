@@ -21,6 +21,8 @@ mod resnet;
 mod resnet_imagenet;
 mod segmentation;
 mod small_cnn;
+#[cfg(test)]
+mod test_support;
 mod vgg;
 
 pub use activation::{ActivationParams, AnnActivation};

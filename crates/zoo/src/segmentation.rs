@@ -249,21 +249,13 @@ pub fn segmentation_predict(raw: &[f32], classes: usize, hw: [usize; 2]) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Network, SlotHook, build_model, tensor_values};
+    use crate::{Network, build_model, tensor_values};
     use burn::tensor::Distribution;
 
     const TINY: &str = "name = \"fcn-vgg\"\nwidth = 0.0625";
 
     fn spec(text: &str) -> crate::ModelSpec {
         toml::from_str(text).unwrap()
-    }
-
-    struct Relu(Vec<usize>);
-    impl SlotHook for Relu {
-        fn apply(&mut self, slot: usize, x: Tensor<4>) -> Tensor<4> {
-            self.0.push(slot);
-            burn::tensor::activation::relu(x)
-        }
     }
 
     #[test]
@@ -333,22 +325,7 @@ mod tests {
         for pooling in ["avg", "max"] {
             let net = build_model(&spec(&format!("{TINY}\npooling = \"{pooling}\"")), [3, 32, 32], 2, &d).unwrap();
             let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &d);
-            let a = tensor_values(net.forward(x.clone()));
-            let mut hook = Relu(vec![]);
-            let b = tensor_values(net.forward_ctx(x.clone(), &mut ForwardCtx::with_hook(&mut hook)));
-            assert_eq!(a, b);
-            let slots = net.slots();
-            assert_eq!(slots.len(), 10);
-            assert_eq!(hook.0, (0..slots.len()).collect::<Vec<_>>());
-            let mut trace = ForwardCtx::tracing();
-            let _ = net.forward_ctx(x.clone(), &mut trace);
-            let layers: Vec<String> = trace.take_trace().into_iter().map(|l| l.name).collect();
-            assert_eq!(layers.last().map(String::as_str), Some("classifier"));
-            for s in &slots {
-                for c in &s.consumers {
-                    assert!(layers.contains(c), "consumer {c} of {} is not traced", s.name);
-                }
-            }
+            crate::test_support::check_slot_contract(&net, x.clone(), 10, "classifier");
             // Stopping after slot 3 skips the rest and keeps the output shape.
             let mut stop = ForwardCtx::ann().stopping_after(3);
             assert_eq!(net.forward_ctx(x, &mut stop).dims(), [2, 3 * 32 * 32]);
