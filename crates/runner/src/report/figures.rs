@@ -61,36 +61,72 @@ pub const FIGURES: [(&str, &str); 17] = [
 /// Points of a recorded Pareto frontier kept in results.csv (see [`thin_frontiers`]).
 pub const MAX_FRONTIER_POINTS: usize = 200;
 
+/// A row that may hold a point of a recorded Pareto frontier: its frontier (rows of one
+/// method, variant, seed and T share one), metric and layer.
+pub trait FrontierRow {
+    /// The frontier the row belongs to: (method, variant, seed, T).
+    fn frontier(&self) -> (String, String, u64, u32);
+    /// The row's metric.
+    fn metric(&self) -> &str;
+    /// The row's layer (`point <i>` for frontier points).
+    fn layer(&self) -> &str;
+}
+
+impl FrontierRow for ResultRow {
+    fn frontier(&self) -> (String, String, u64, u32) {
+        (self.method.clone(), self.variant.clone(), self.seed, self.t)
+    }
+    fn metric(&self) -> &str {
+        &self.metric
+    }
+    fn layer(&self) -> &str {
+        &self.layer
+    }
+}
+
+/// The measures of one stage: one variant and seed.
+impl FrontierRow for crate::evaluate::Measure {
+    fn frontier(&self) -> (String, String, u64, u32) {
+        (self.method.clone(), String::new(), 0, self.t)
+    }
+    fn metric(&self) -> &str {
+        &self.metric
+    }
+    fn layer(&self) -> &str {
+        &self.layer
+    }
+}
+
 /// Thins every recorded Pareto frontier (`pareto_energy` / `pareto_sensitivity` /
 /// `pareto_chosen` rows, layer `point <i>`) of more than [`MAX_FRONTIER_POINTS`] points to that
 /// many, evenly spaced by index, keeping both ends and the chosen point: a search over 19 layers
-/// leaves thousands of frontier points, which would make results.csv megabytes long.
-pub fn thin_frontiers(rows: Vec<ResultRow>) -> Vec<ResultRow> {
-    type Key = (String, String, u64, u32);
-    let key = |r: &ResultRow| (r.method.clone(), r.variant.clone(), r.seed, r.t);
-    let index = |r: &ResultRow| r.layer.strip_prefix("point ").and_then(|i| i.parse::<usize>().ok());
-    let mut sizes: BTreeMap<Key, usize> = BTreeMap::new();
-    let mut chosen: BTreeMap<Key, usize> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.metric.starts_with("pareto_")) {
+/// leaves thousands of frontier points, which would make results.csv (and a stage's cached
+/// measures) megabytes long. Thinning twice gives the rows of thinning once.
+pub fn thin_frontiers<R: FrontierRow>(rows: Vec<R>) -> Vec<R> {
+    let index = |r: &R| r.layer().strip_prefix("point ").and_then(|i| i.parse::<usize>().ok());
+    let mut sizes: BTreeMap<(String, String, u64, u32), usize> = BTreeMap::new();
+    let mut chosen: BTreeMap<(String, String, u64, u32), usize> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.metric().starts_with("pareto_")) {
         if let Some(i) = index(r) {
-            let n = sizes.entry(key(r)).or_default();
+            let n = sizes.entry(r.frontier()).or_default();
             *n = (*n).max(i + 1);
-            if r.metric == "pareto_chosen" {
-                chosen.insert(key(r), i);
+            if r.metric() == "pareto_chosen" {
+                chosen.insert(r.frontier(), i);
             }
         }
     }
     rows.into_iter()
         .filter(|r| {
-            if !r.metric.starts_with("pareto_") {
+            if !r.metric().starts_with("pareto_") {
                 return true;
             }
-            let (Some(i), Some(&n)) = (index(r), sizes.get(&key(r))) else { return true };
+            let Some(i) = index(r) else { return true };
+            let Some(&n) = sizes.get(&r.frontier()) else { return true };
             if n <= MAX_FRONTIER_POINTS {
                 return true;
             }
             let stride = n.div_ceil(MAX_FRONTIER_POINTS - 2).max(1);
-            i % stride == 0 || i + 1 == n || chosen.get(&key(r)) == Some(&i)
+            i % stride == 0 || i + 1 == n || chosen.get(&r.frontier()) == Some(&i)
         })
         .collect()
 }
@@ -1017,6 +1053,7 @@ mod tests {
         rows.push(row("b", 0, "pareto_energy", "point 0", 1.0));
         rows.push(row("a", 8, "accuracy", "", 90.0));
         let thin = thin_frontiers(rows);
+        assert_eq!(thin_frontiers(thin.clone()), thin, "thinning twice thins nothing more");
         let energy: Vec<&ResultRow> = thin.iter().filter(|r| r.method == "a" && r.metric == "pareto_energy").collect();
         assert!(energy.len() <= MAX_FRONTIER_POINTS && energy.len() > MAX_FRONTIER_POINTS / 2, "{}", energy.len());
         for p in ["point 0", "point 999", "point 777"] {
