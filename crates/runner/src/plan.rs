@@ -228,6 +228,12 @@ values = [["relu", 8], ["qcfs", 4]]
         };
         assert_eq!(runs(&v[0]), ["robust-norm"]);
         assert_eq!(runs(&v[1]), ["robust-norm", "qcfs"]);
+        // `field=a|b` holds for either value; every listed part must still hold.
+        let mut either = v[0].spec.methods[1].clone();
+        either.when = vec!["activation=clip|relu".into()];
+        assert!(either.applies_to(&v[0].label) && !either.applies_to(&v[1].label));
+        either.when.push("qcfs_levels=4".into());
+        assert!(!either.applies_to(&v[0].label));
         // `when` never enters the serialized method of unrestricted entries (cache keys unchanged).
         let json = serde_json::to_string(&v[0].spec.methods[0]).unwrap();
         assert!(!json.contains("when"), "{json}");

@@ -193,6 +193,49 @@ pub enum Schedule {
     Constant,
 }
 
+/// `train.augment`: the dataset's default augmentation on or off, or an image augmentation of
+/// the spec's own. Serialises as it is written (`true`, or the table), so specs that gave a
+/// bool keep their training cache key.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum AugmentChoice {
+    /// `true`: the dataset's default; `false`: no augmentation.
+    DatasetDefault(bool),
+    /// Random crop after zero padding, and a left-right flip with probability 0.5.
+    Images(ImageAugment),
+}
+
+/// An image augmentation given in the spec (`train.augment = { crop_padding, horizontal_flip }`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageAugment {
+    /// Zero padding on every side before cropping back to the original size (0: no crop).
+    #[serde(default)]
+    pub crop_padding: usize,
+    /// Mirror left-right with probability 0.5.
+    #[serde(default)]
+    pub horizontal_flip: bool,
+}
+
+impl<'de> Deserialize<'de> for AugmentChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Choice;
+        impl<'de> serde::de::Visitor<'de> for Choice {
+            type Value = AugmentChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or a table { crop_padding = <pixels>, horizontal_flip = <bool> }")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<AugmentChoice, E> {
+                Ok(AugmentChoice::DatasetDefault(v))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<AugmentChoice, M::Error> {
+                ImageAugment::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(AugmentChoice::Images)
+            }
+        }
+        deserializer.deserialize_any(Choice)
+    }
+}
+
 /// `[train]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,9 +270,11 @@ pub struct TrainSection {
     /// Epochs.
     #[serde(default = "d_epochs")]
     pub epochs: usize,
-    /// Training augmentation; defaults to the dataset's (CIFAR: crop + flip).
+    /// Training augmentation: absent or `true`, the dataset's default (CIFAR: 4-pixel crop +
+    /// flip; point sets: dropout, scale and shift; none for the others); `false`, none; or an
+    /// image crop and flip of one's own, `{ crop_padding = 2, horizontal_flip = true }`.
     #[serde(default)]
-    pub augment: Option<bool>,
+    pub augment: Option<AugmentChoice>,
     /// Fine-tune: start training from these weights (safetensors, PyTorch `.pt`/`.pth` or
     /// burnpack, as `model.weights`) instead of a random init. Looked up like
     /// `model.weights` (working directory, then the data roots). Clip/QCFS bounds absent from
@@ -319,7 +364,8 @@ pub struct MethodEntry {
     pub readout: toml::Table,
     /// Sweep values the method is restricted to, e.g. `["activation=qcfs"]`: the method runs
     /// only in variants whose label holds every listed `field=value` part (the field's last
-    /// path component, as in the variant label). Empty: every variant.
+    /// path component, as in the variant label); `field=a|b` holds for either value. Empty:
+    /// every variant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<String>,
     /// `eval_timesteps`: the T this method is evaluated at instead of `[eval] timesteps`
@@ -341,7 +387,10 @@ impl MethodEntry {
     /// Whether the method runs in the sweep variant labelled `variant` (see [`Self::when`]).
     pub fn applies_to(&self, variant: &str) -> bool {
         let parts: Vec<&str> = variant.split(',').collect();
-        self.when.iter().all(|w| parts.contains(&w.as_str()))
+        self.when.iter().all(|w| match w.split_once('=') {
+            Some((field, values)) => values.split('|').any(|v| parts.contains(&format!("{field}={v}").as_str())),
+            None => parts.contains(&w.as_str()),
+        })
     }
 }
 
@@ -821,6 +870,20 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
             return err("train.qcfs_lambda_percentile", "needs `model.activation = \"qcfs\"`".into());
         }
     }
+    if let Some(AugmentChoice::Images(a)) = &spec.train.augment {
+        if is_points || is_dense || is_events {
+            return err(
+                "train.augment",
+                format!(
+                    "a crop/flip table applies to image classification data, not `{}` (use true or false)",
+                    spec.dataset.name
+                ),
+            );
+        }
+        if a.crop_padding == 0 && !a.horizontal_flip {
+            return err("train.augment", "crops nothing and flips nothing: write `false` for no augmentation".into());
+        }
+    }
     if spec.train.init_weights.is_some() && spec.model.weights.is_some() {
         return err("train.init_weights", "give either `model.weights` (no training) or `train.init_weights`".into());
     }
@@ -931,6 +994,28 @@ timesteps = [4, 8]
         let imported = qcfs.replace("activation = \"qcfs\"", "activation = \"qcfs\"\nweights = \"a.safetensors\"");
         let both = parse(&format!("{imported}\n[train]\ninit_weights = \"w.safetensors\""));
         assert!(both.unwrap_err().to_string().contains("train.init_weights"));
+    }
+
+    #[test]
+    fn train_augment_takes_a_bool_or_an_image_table_and_keeps_the_bool_cache_form() {
+        let table =
+            parse(&format!("{MINIMAL}\n[train]\naugment = {{ crop_padding = 2, horizontal_flip = true }}")).unwrap();
+        assert_eq!(
+            table.train.augment,
+            Some(AugmentChoice::Images(ImageAugment { crop_padding: 2, horizontal_flip: true }))
+        );
+        // A bool serialises as a bool: the training cache key of specs written before the
+        // table form existed does not move.
+        let on = parse(&format!("{MINIMAL}\n[train]\naugment = true")).unwrap();
+        assert_eq!(on.train.augment, Some(AugmentChoice::DatasetDefault(true)));
+        assert_eq!(serde_json::to_value(&on.train).unwrap()["augment"], serde_json::json!(true));
+        let typo = parse(&format!("{MINIMAL}\n[train]\naugment = {{ crop = 2 }}")).unwrap_err().to_string();
+        assert!(typo.contains("crop") && typo.contains("crop_padding"), "{typo}");
+        let nothing = parse(&format!("{MINIMAL}\n[train]\naugment = {{ crop_padding = 0 }}")).unwrap_err().to_string();
+        assert!(nothing.contains("train.augment") && nothing.contains("false"), "{nothing}");
+        let points = MINIMAL.replace("synthetic-shapes2d", "synthetic-shapes3d").replace("small-cnn", "pointnet");
+        let on_points = parse(&format!("{points}\n[train]\naugment = {{ crop_padding = 2 }}")).unwrap_err().to_string();
+        assert!(on_points.contains("train.augment") && on_points.contains("synthetic-shapes3d"), "{on_points}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use zoo::{Network, build_model, import_weights};
 use crate::cache::{Cache, read_json, write_json, write_with};
 use crate::data::{Data, batch_tensors};
 use crate::plan::{TRAIN_STAGE_VERSION, stage_key};
-use crate::spec::{OptimizerKind, Schedule, Spec, TrainSection};
+use crate::spec::{AugmentChoice, OptimizerKind, Schedule, Spec, TrainSection};
 
 /// Training progress saved after each completed epoch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -227,9 +227,13 @@ fn run_training(spec: &Spec, seed: u64, data: &Data, dir: &std::path::Path, devi
     let ce = CrossEntropyLossConfig::new()
         .with_smoothing((t.label_smoothing > 0.0).then_some(t.label_smoothing as f32))
         .init(&ad);
-    let augment = match t.augment {
-        Some(false) => None,
-        _ => data.augment.clone(),
+    let augment = match &t.augment {
+        None | Some(AugmentChoice::DatasetDefault(true)) => data.augment.clone(),
+        Some(AugmentChoice::DatasetDefault(false)) => None,
+        Some(AugmentChoice::Images(a)) => Some(crate::data::TrainAugment::Images(datasets::Augment {
+            crop_padding: a.crop_padding,
+            horizontal_flip: a.horizontal_flip,
+        })),
     };
     let n = data.train.len();
     crate::data::warn_clamped("train.batch_size", t.batch_size, n, "training samples");

@@ -52,6 +52,11 @@ pub struct PaperValue {
     /// Where the number comes from (e.g. "Table 2 of Bu et al. 2022").
     #[serde(default)]
     pub source: Option<String>,
+    /// The accuracy of the ANN this value was converted from, when it is not the table's
+    /// paper ANN (a row the paper quotes from another paper, with that paper's ANN): the
+    /// derived `loss` and `rate` use it instead of the `method = "ann"` value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ann: Option<f64>,
 }
 
 /// What the table looks like (comes from the experiment spec's `[table]` section).
@@ -92,20 +97,24 @@ pub struct TableSpec {
 
 /// Paper values of a derived metric from the paper's accuracies: `loss` = ANN − SNN and
 /// `rate` = 100 · SNN / ANN, pairing each SNN value with the paper ANN value of the same
-/// model/dataset/variant. Other metrics: none.
+/// model/dataset/variant, or with the value's own `ann` when it has one. Other metrics: none.
 pub fn derived_paper_values(paper: &[PaperValue], metric: &str) -> Vec<PaperValue> {
     let anns: Vec<&PaperValue> = paper.iter().filter(|p| p.method == ANN_METHOD).collect();
     paper
         .iter()
         .filter(|p| p.method != ANN_METHOD)
         .filter_map(|p| {
-            let ann = anns.iter().find(|a| a.model == p.model && a.dataset == p.dataset && a.variant == p.variant)?;
+            let ann = p.ann.or_else(|| {
+                anns.iter()
+                    .find(|a| a.model == p.model && a.dataset == p.dataset && a.variant == p.variant)
+                    .map(|a| a.value)
+            })?;
             let value = match metric {
-                "loss" => ann.value - p.value,
-                "rate" if ann.value > 0.0 => 100.0 * p.value / ann.value,
+                "loss" => ann - p.value,
+                "rate" if ann > 0.0 => 100.0 * p.value / ann,
                 _ => return None,
             };
-            Some(PaperValue { value, ..p.clone() })
+            Some(PaperValue { value, ann: None, ..p.clone() })
         })
         .collect()
 }
@@ -172,6 +181,12 @@ impl TableSpec {
             }
             if p.method == ANN_METHOD && p.t != 0 {
                 return Err(ReportError::InvalidSpec(format!("paper ANN value must have T = 0, got T={}", p.t)));
+            }
+            if p.ann.is_some_and(|a| !a.is_finite()) || (p.method == ANN_METHOD && p.ann.is_some()) {
+                return Err(ReportError::InvalidSpec(format!(
+                    "paper value for `{}` at T={}: `ann` must be a finite accuracy, on a converted method's value",
+                    p.method, p.t
+                )));
             }
         }
         Ok(())
@@ -971,6 +986,14 @@ mod tests {
         let rate = derived_paper_values(&spec.paper, "rate");
         assert!((rate[1].value - 100.0 * 91.0 / 93.63).abs() < 1e-9);
         assert!(derived_paper_values(&spec.paper, "sops").is_empty());
+        // A value quoted with its own ANN is paired with that ANN, not the table's.
+        let mut quoted = spec.paper.clone();
+        quoted[3].ann = Some(90.0);
+        let loss = derived_paper_values(&quoted, "loss");
+        assert!((loss[2].value - 2.0).abs() < 1e-9, "{}", loss[2].value);
+        assert!((derived_paper_values(&quoted, "rate")[2].value - 100.0 * 88.0 / 90.0).abs() < 1e-9);
+        // Without any ANN to pair with, no derived value.
+        assert!(derived_paper_values(&spec.paper[1..], "loss").is_empty());
     }
 
     #[test]
