@@ -31,3 +31,28 @@ pub fn select_device(name: &str) -> Result<Device> {
         ),
     }
 }
+
+/// Whether `device` is one of the CPU backends. The event-driven engine and the neuron kernels
+/// on host slices are for the CPU; on another device (a GPU under wgpu) the dense engine runs
+/// burn's layers there and steps plain integrate-and-fire layers as device tensor operations.
+pub fn is_cpu(device: &Device) -> bool {
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    if *device == Device::ndarray() {
+        return true;
+    }
+    *device == Device::flex()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_device_is_the_cpu_and_unknown_names_are_refused() {
+        assert!(is_cpu(&select_device("flex").unwrap()));
+        assert!(is_cpu(&select_device("cpu").unwrap()));
+        let e = select_device("tpu").unwrap_err().to_string();
+        assert!(e.contains("tpu") && e.contains("flex"), "{e}");
+    }
+}

@@ -434,13 +434,15 @@ fn simulate_all(
     label: &str,
     device: &Device,
 ) -> Result<SimTotals> {
+    let on_cpu = crate::device::is_cpu(device);
     let sparse = match eval.engine {
         Engine::Dense => None,
         Engine::Event => Some(
             SparseNetwork::compile(net, data.input_shape())
                 .with_context(|| format!("{label}: [eval] engine = \"event\""))?,
         ),
-        Engine::Auto => SparseNetwork::compile(net, data.input_shape()).ok(),
+        Engine::Auto if on_cpu => SparseNetwork::compile(net, data.input_shape()).ok(),
+        Engine::Auto => None,
     };
     let batches: Vec<&[usize]> = idx.chunks(eval.batch_size).collect();
     let bar = progress_bar(batches.len() as u64, &format!("{label} T={timesteps}"));
@@ -469,6 +471,7 @@ fn simulate_all(
             record: slots.clone(),
             first_spikes: eval.layer_analysis,
             output_steps: output_steps.to_vec(),
+            neurons_on_device: !on_cpu,
             ..SimConfig::new(timesteps, eval.chunk)
         };
         let ann = if eval.layer_analysis { convert::calibrate::ann_slot_outputs(net, &x) } else { Vec::new() };

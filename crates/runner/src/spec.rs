@@ -484,11 +484,12 @@ pub struct EvalSection {
     /// and `frontier_speedup_<family>` per family.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exit_frontier: bool,
-    /// Simulation engine: `auto` (the default: `event` where the network has a layer graph,
-    /// else `dense`), `event` (the event-driven engine on the network's layer graph, synaptic
-    /// work proportional to the spikes; an error for networks without one) or `dense` (burn's
-    /// layers with T folded into the batch). Both compute the same dynamics; sums differ only
-    /// in the order of float additions.
+    /// Simulation engine: `auto` (the default: on the CPU, `event` where the network has a
+    /// layer graph, else `dense`; on another device (`--device wgpu`), `dense` with plain
+    /// integrate-and-fire layers stepped on the device), `event` (the event-driven engine on
+    /// the network's layer graph, on the CPU, synaptic work proportional to the spikes; an
+    /// error for networks without one) or `dense` (burn's layers with T folded into the
+    /// batch). All compute the same dynamics; sums differ only in the order of float additions.
     #[serde(default)]
     pub engine: Engine,
 }
@@ -497,7 +498,7 @@ pub struct EvalSection {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
-    /// `event` where the network has a layer graph, else `dense`.
+    /// On the CPU, `event` where the network has a layer graph, else `dense`; elsewhere `dense`.
     #[default]
     Auto,
     /// The event-driven engine (`snn::sparse`).

@@ -5,10 +5,13 @@
 //! - [`readout`]: how the analog output layer's steps become predictions, one file each.
 //! - [`nir`]: export of a converted network to NIR (the Neuromorphic Intermediate Representation).
 //! - [`simulate`](mod@simulate): runs a zoo network with T folded into the batch dimension,
-//!   replacing every activation slot by a layer of neurons, pipelined by each model's latency.
+//!   replacing every activation slot by a layer of neurons, pipelined by each model's latency;
+//!   on a GPU, plain integrate-and-fire layers step as tensor operations on the device
+//!   ([`SimConfig::neurons_on_device`]).
 //! - [`sparse`]: the event-driven engine: the same simulation on the network's layer graph,
 //!   with synaptic work proportional to the spikes.
 
+mod device_steps;
 pub mod neuron;
 pub mod nir;
 pub mod readout;

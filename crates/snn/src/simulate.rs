@@ -29,6 +29,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use zoo::{Convertible, ForwardCtx, Network, SlotHook, tensor_from, tensor_values};
 
+use crate::device_steps::DeviceIf;
 use crate::neuron::{Diagnostic, LayerShape, NeuronLayerSpec, NeuronState, RunInfo, layer_seed};
 use crate::readout::accumulate::Accumulate;
 use crate::readout::early_exit::StepConfidence;
@@ -88,12 +89,25 @@ pub struct SimConfig {
     /// Coding steps (1-based) after which the readout's real-valued outputs are kept
     /// ([`SimOutput::outputs_at`]): what dense prediction scores.
     pub output_steps: Vec<usize>,
+    /// Step the layers of plain integrate-and-fire neurons as tensor operations on the
+    /// network's device instead of copying every layer's input to the host (for a GPU; the
+    /// same spikes). Slots that are recorded or whose first spikes are asked for, and other
+    /// neuron models, run on the host.
+    pub neurons_on_device: bool,
 }
 
 impl SimConfig {
     /// T = `timesteps`, `chunk` steps per pass, batch seed 0, nothing recorded.
     pub fn new(timesteps: usize, chunk: usize) -> Self {
-        Self { timesteps, chunk, batch_seed: 0, record: Vec::new(), first_spikes: false, output_steps: Vec::new() }
+        Self {
+            timesteps,
+            chunk,
+            batch_seed: 0,
+            record: Vec::new(),
+            first_spikes: false,
+            output_steps: Vec::new(),
+            neurons_on_device: false,
+        }
     }
 }
 
@@ -158,6 +172,10 @@ struct SimHook<'a> {
     first_spike: Option<Vec<Vec<u32>>>,
     /// Per slot: steps run so far.
     steps_seen: Vec<usize>,
+    /// Per slot: the state of a layer stepped on the device ([`SimConfig::neurons_on_device`]).
+    on_device: Vec<Option<DeviceIf>>,
+    /// Whether plain integrate-and-fire layers step on the device.
+    neurons_on_device: bool,
 }
 
 impl<'a> SimHook<'a> {
@@ -182,6 +200,8 @@ impl<'a> SimHook<'a> {
             mean_weights,
             first_spike: config.first_spikes.then(|| vec![Vec::new(); slots]),
             steps_seen: vec![0; slots],
+            on_device: (0..slots).map(|_| None).collect(),
+            neurons_on_device: config.neurons_on_device,
         }
     }
 }
@@ -203,6 +223,14 @@ impl SlotHook for SimHook<'_> {
         let shape = LayerShape { batch: self.batch, channels: c, inner: h * w };
         self.neurons[slot] = shape.per_sample() as u64;
         let (layers, run) = (self.layers, &self.run);
+        if self.neurons_on_device && self.records[slot].is_none() && self.first_spike.is_none() {
+            if let Ok(plain) = layers[slot].neuron.plain_if() {
+                let dims = [self.batch, c, h, w];
+                let state = self.on_device[slot]
+                    .get_or_insert_with(|| DeviceIf::new(&layers[slot], plain, dims, run[slot], &device));
+                return state.run(x);
+            }
+        }
         let state = self.state[slot].get_or_insert_with(|| layers[slot].new_state(shape, run[slot]));
         let mut data = tensor_values(x);
         state.run(&mut data, &mut self.spikes[slot]);
@@ -320,6 +348,11 @@ pub fn simulate_input(
             collector.push(step_out, classes);
         }
         step += steps;
+    }
+    for (spikes, state) in hook.spikes.iter_mut().zip(&mut hook.on_device) {
+        if let Some(state) = state {
+            *spikes = state.spike_counts();
+        }
     }
     let diagnostics = hook.state.iter().map(|s| s.as_ref().map(|s| s.diagnostics()).unwrap_or_default()).collect();
     let first_spike = hook.first_spike.take().unwrap_or_default();

@@ -81,8 +81,18 @@ pub fn percentile_of(values: &mut [f32], p: f64) -> f32 {
 }
 
 /// The values of a float tensor, row-major.
+///
+/// # Panics
+/// When the device failed to compute the tensor (on a GPU: typically a buffer larger than the
+/// device allows), with what to change; a CPU backend does not fail here.
 pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("a float tensor converts to f32")
+    let data = t.try_into_data().unwrap_or_else(|e| {
+        panic!(
+            "the device failed to compute a tensor ({e:?}); on a GPU this is usually a buffer above the \
+             device's limits: lower [eval] batch_size and chunk (a network pass holds batch × chunk images)"
+        )
+    });
+    data.convert::<f32>().try_into_vec::<f32>().expect("a float tensor converts to f32")
 }
 
 /// A float tensor from row-major values.
