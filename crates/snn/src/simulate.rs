@@ -223,13 +223,15 @@ impl SlotHook for SimHook<'_> {
         let shape = LayerShape { batch: self.batch, channels: c, inner: h * w };
         self.neurons[slot] = shape.per_sample() as u64;
         let (layers, run) = (self.layers, &self.run);
-        if self.neurons_on_device && self.records[slot].is_none() && self.first_spike.is_none() {
-            if let Ok(plain) = layers[slot].neuron.plain_if() {
-                let dims = [self.batch, c, h, w];
-                let state = self.on_device[slot]
-                    .get_or_insert_with(|| DeviceIf::new(&layers[slot], plain, dims, run[slot], &device));
-                return state.run(x);
-            }
+        if self.neurons_on_device
+            && self.records[slot].is_none()
+            && self.first_spike.is_none()
+            && let Ok(plain) = layers[slot].neuron.plain_if()
+        {
+            let dims = [self.batch, c, h, w];
+            let state = self.on_device[slot]
+                .get_or_insert_with(|| DeviceIf::new(&layers[slot], plain, dims, run[slot], &device));
+            return state.run(x);
         }
         let state = self.state[slot].get_or_insert_with(|| layers[slot].new_state(shape, run[slot]));
         let mut data = tensor_values(x);
