@@ -265,10 +265,31 @@ pub fn bench_spec(request: &SpecBenchRequest, opts: &RunOptions) -> Result<Vec<B
                 spikes(&dense),
                 spikes(&event)
             );
-            println!("input density of each synaptic layer (share of non-zero inputs per step):");
+            // Each layer's two paths timed alone: below the crossover density the event-driven
+            // kernel is the cheaper one (what a per-layer choice of path would go by).
+            let timings = sparse.time_kernels(net, data.input_shape(), n, request.iters, &device)?;
+            println!(
+                "per synaptic layer: input density per step; µs per sample of the event-driven kernel at \
+                 density 1 and of the dense layer; the density at which they cost the same"
+            );
             for l in &loads {
-                println!("  {:<28} {:>8.4}", l.layer, l.density());
                 row(t, "spike_density", &l.layer, l.density());
+                let Some(k) = timings.iter().find(|k| k.layer == l.layer) else {
+                    println!("  {:<28} {:>8.4}", l.layer, l.density());
+                    continue;
+                };
+                row(t, "event_dense_input_us", &l.layer, 1e6 * k.event_dense_input_seconds);
+                row(t, "dense_layer_us", &l.layer, 1e6 * k.dense_seconds);
+                row(t, "crossover_density", &l.layer, k.crossover_density());
+                println!(
+                    "  {:<28} {:>8.4}   {:>9.1} µs {:>9.1} µs   crossover {:>6.3}{}",
+                    l.layer,
+                    l.density(),
+                    1e6 * k.event_dense_input_seconds,
+                    1e6 * k.dense_seconds,
+                    k.crossover_density(),
+                    if l.density() > k.crossover_density() { "   (dense cheaper)" } else { "" }
+                );
             }
         }
     }

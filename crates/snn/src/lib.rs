@@ -33,5 +33,5 @@ pub use simulate::{
     SimConfig, SimInput, SimOutput, SpikingNetwork, replay_layer, simulate, simulate_batch, simulate_input,
     simulate_recording, simulate_slot_input,
 };
-pub use sparse::{SparseError, SparseNetwork, SynapticLoad};
+pub use sparse::{KernelTiming, SparseError, SparseNetwork, SynapticLoad};
 pub use stats::SampleStats;

@@ -85,6 +85,27 @@ struct Node {
     last_reader: usize,
 }
 
+/// What one synaptic layer costs per sample on either path: the event-driven kernel with
+/// every input non-zero (its cost scales with the share of non-zero inputs, plus a scan of the
+/// zeros) and burn's dense layer, on the same device and cores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTiming {
+    /// The layer (graph node name).
+    pub layer: String,
+    /// Seconds per sample of the event-driven kernel with a fully dense input.
+    pub event_dense_input_seconds: f64,
+    /// Seconds per sample of the dense layer.
+    pub dense_seconds: f64,
+}
+
+impl KernelTiming {
+    /// The input density at which both paths cost the same, to first order: below it the
+    /// event-driven kernel is cheaper.
+    pub fn crossover_density(&self) -> f64 {
+        self.dense_seconds / self.event_dense_input_seconds.max(f64::MIN_POSITIVE)
+    }
+}
+
 /// Input values and non-zero inputs seen by one synaptic layer (its spike density).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SynapticLoad {
@@ -458,6 +479,79 @@ impl SparseNetwork {
             Kernel::Slot(_) | Kernel::Output => unreachable!("slots and the output are run by the engine's loops"),
         };
         (y, active)
+    }
+
+    /// Times every convolution and affine layer on `samples` inputs of ones (every input
+    /// non-zero), `repeats` times: the event-driven kernel (parallel over samples, as a
+    /// simulation runs it) and burn's dense layer on the batch, on `device`. What
+    /// [`KernelTiming::crossover_density`] compares with the measured spike densities.
+    pub fn time_kernels(
+        &self,
+        net: &SpikingNetwork,
+        input: [usize; 3],
+        samples: usize,
+        repeats: usize,
+        device: &burn::prelude::Device,
+    ) -> Result<Vec<KernelTiming>, SparseError> {
+        use burn::tensor::module::conv2d;
+        use burn::tensor::ops::ConvOptions;
+        use std::time::Instant;
+        let graph =
+            net.model.clone().fold_batchnorm().layer_graph(input).map_err(|e| SparseError::NoGraph(e.to_string()))?;
+        let (samples, repeats) = (samples.max(1), repeats.max(1));
+        let mut out = Vec::new();
+        for (node, g) in self.nodes.iter().zip(&graph.nodes) {
+            let ones = vec![1.0f32; node.input_size];
+            let time = |f: &dyn Fn()| {
+                f(); // warm-up
+                let start = Instant::now();
+                for _ in 0..repeats {
+                    f();
+                }
+                start.elapsed().as_secs_f64() / (repeats * samples) as f64
+            };
+            let event = time(&|| {
+                (0..samples).into_par_iter().for_each_init(
+                    || (vec![0.0f32; node.size], Vec::new()),
+                    |(y, acc), _| match &node.kernel {
+                        Kernel::Conv(conv) => {
+                            conv.apply(&ones, y, acc);
+                        }
+                        Kernel::Affine(affine) => {
+                            affine.apply(&ones, y);
+                        }
+                        _ => {}
+                    },
+                )
+            });
+            let dense = match &g.op {
+                GraphOp::Conv2d { weight, bias, stride, padding, dilation, groups, input_hw } => {
+                    let shape = [weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3]];
+                    let w = zoo::tensor_from(weight.values.clone(), shape, device);
+                    let b = zoo::tensor_from(bias.clone(), [bias.len()], device);
+                    let x = zoo::tensor_from(
+                        vec![1.0; samples * node.input_size],
+                        [samples, node.input_size / (input_hw[0] * input_hw[1]), input_hw[0], input_hw[1]],
+                        device,
+                    );
+                    let options = ConvOptions::new(*stride, *padding, *dilation, *groups);
+                    time(&|| {
+                        tensor_values(conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()));
+                    })
+                }
+                GraphOp::Affine { weight, bias } => {
+                    let w = zoo::tensor_from(weight.values.clone(), [weight.shape[0], weight.shape[1]], device);
+                    let b = zoo::tensor_from(bias.clone(), [1, bias.len()], device);
+                    let x = zoo::tensor_from(vec![1.0; samples * weight.shape[1]], [samples, weight.shape[1]], device);
+                    time(&|| {
+                        tensor_values(x.clone().matmul(w.clone().transpose()) + b.clone());
+                    })
+                }
+                _ => continue,
+            };
+            out.push(KernelTiming { layer: node.name.clone(), event_dense_input_seconds: event, dense_seconds: dense });
+        }
+        Ok(out)
     }
 
     /// Runs `images` (`[batch, c, h, w]`) through the network once, node by node in forward
