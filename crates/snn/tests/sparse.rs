@@ -187,3 +187,21 @@ fn a_pass_in_order_shows_each_slot_the_changes_made_to_the_earlier_ones() {
     assert!(differs >= net.layers.len() / 2, "only {differs} slots saw the change");
     assert!(engine.staged_bytes(3, timesteps) > 3 * timesteps * 4 * 16 * 16 * 4, "one slot's T steps at least");
 }
+
+#[test]
+fn kernel_timings_cover_every_convolution_and_affine_layer() {
+    let cnn = [1, 12, 12];
+    let net = spiking(model("name = \"small-cnn\"", cnn), cnn, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
+    let sparse = SparseNetwork::compile(&net, cnn).unwrap();
+    let timings = sparse.time_kernels(&net, cnn, 2, 1, &Device::flex()).unwrap();
+    // The layers whose density the engine measures are the ones timed.
+    let (_, _, loads) = sparse.simulate(&net, &SimInput::Static(images(cnn, 1)), &[0], &config(2, 2, 0));
+    let timed: Vec<&str> = timings.iter().map(|k| k.layer.as_str()).collect();
+    for l in &loads {
+        assert!(timed.contains(&l.layer.as_str()), "{} not timed: {timed:?}", l.layer);
+    }
+    for k in &timings {
+        assert!(k.event_dense_input_seconds > 0.0 && k.dense_seconds > 0.0, "{k:?}");
+        assert!(k.crossover_density().is_finite() && k.crossover_density() > 0.0, "{k:?}");
+    }
+}
