@@ -302,19 +302,12 @@ fn strip_negative_zero(s: String) -> String {
 }
 
 /// Formats one number of `metric` (see the module docs).
-/// Step-count metrics whose whole values print without decimals (the older `readout_delay`
-/// and `latency_steps` keep two, as the committed tables show them).
-const STEP_COUNT_METRICS: &[&str] = &["t_within_1pp"];
-
 fn fmt_num(metric: &str, v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
     }
     if is_percent(metric) {
         return strip_negative_zero(format!("{v:.2}"));
-    }
-    if STEP_COUNT_METRICS.contains(&metric) && v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{v:.0}");
     }
     if v == 0.0 {
         return "0".to_string();
@@ -1141,8 +1134,6 @@ mod tests {
         assert_eq!(fmt_num("sops", 1_234_567.0), "1.235e6");
         assert_eq!(fmt_num("sops", 51_234.0), "51234");
         assert_eq!(fmt_num("firing_rate", 0.123_44), "0.1234");
-        assert_eq!(fmt_num("t_within_1pp", 256.0), "256");
-        assert_eq!(fmt_num("t_within_1pp", 12.5), "12.50");
         assert_eq!(fmt_num("firing_rate", 0.000_25), "2.500e-4");
         assert_eq!(fmt_num("conversion_seconds", 12.345_6), "12.35");
         assert_eq!(fmt_num("spikes", 0.0), "0");
