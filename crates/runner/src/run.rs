@@ -176,12 +176,19 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
     }
 
     let table_spec = table_spec(&spec, &name);
-    let mut table = render_markdown(&table_spec, &rows);
+    let main = TableSpec {
+        paper: if table_spec.shows_paper_for(&table_spec.metric) { table_spec.paper.clone() } else { Vec::new() },
+        ..table_spec.clone()
+    };
+    let mut table = render_markdown(&main, &rows);
     for metric in &table_spec.also {
         let derived = TableSpec {
             title: format!("{} — {metric}", table_spec.title),
             metric: metric.clone(),
-            paper: derived_paper_values(&table_spec.paper, metric),
+            paper: match table_spec.shows_paper_for(metric) {
+                true => derived_paper_values(&table_spec.paper, metric),
+                false => Vec::new(),
+            },
             notes: Vec::new(),
             summary: Vec::new(),
             also: Vec::new(),

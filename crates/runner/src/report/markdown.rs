@@ -93,6 +93,18 @@ pub struct TableSpec {
     /// Figures drawn beside the table, each `<name>.svg` (see [`crate::report::FIGURES`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub figures: Vec<String>,
+    /// The metrics whose tables show the paper values (empty: the main metric and every
+    /// `also` one). Paper values from another data set than ours compare only as losses:
+    /// `paper_for = ["loss"]` keeps their accuracies out of the accuracy table's Δ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paper_for: Vec<String>,
+}
+
+impl TableSpec {
+    /// Whether the table of `metric` shows the paper values ([`Self::paper_for`]).
+    pub fn shows_paper_for(&self, metric: &str) -> bool {
+        self.paper_for.is_empty() || self.paper_for.iter().any(|m| m == metric)
+    }
 }
 
 /// Paper values of a derived metric from the paper's accuracies: `loss` = ANN − SNN and
@@ -140,6 +152,7 @@ impl Default for TableSpec {
             summary: Vec::new(),
             also: Vec::new(),
             figures: Vec::new(),
+            paper_for: Vec::new(),
         }
     }
 }
@@ -171,6 +184,12 @@ impl TableSpec {
         if let Some(f) = self.figures.iter().find(|f| !crate::report::is_figure(f)) {
             let names: Vec<&str> = crate::report::FIGURES.iter().map(|(n, _)| *n).collect();
             return Err(ReportError::InvalidSpec(format!("unknown figure `{f}` (figures: {})", names.join(", "))));
+        }
+        if let Some(m) = self.paper_for.iter().find(|m| **m != self.metric && !self.also.contains(m)) {
+            return Err(ReportError::InvalidSpec(format!(
+                "paper_for names `{m}`, which is neither the table's metric (`{}`) nor in `also`",
+                self.metric
+            )));
         }
         for p in &self.paper {
             if !p.value.is_finite() {
@@ -972,6 +991,18 @@ mod tests {
             notes: vec!["Recipe: L=4 quantization steps, 300 epochs.".into()],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn paper_for_limits_the_paper_values_to_the_metrics_it_names() {
+        let all = golden_spec();
+        assert!(all.shows_paper_for("accuracy") && all.shows_paper_for("loss"));
+        let losses = TableSpec { also: vec!["loss".into()], paper_for: vec!["loss".into()], ..golden_spec() };
+        assert!(losses.validate().is_ok());
+        assert!(!losses.shows_paper_for("accuracy") && losses.shows_paper_for("loss"));
+        let unknown = TableSpec { paper_for: vec!["rate".into()], ..losses };
+        let e = unknown.validate().unwrap_err().to_string();
+        assert!(e.contains("paper_for") && e.contains("rate"), "{e}");
     }
 
     #[test]
