@@ -501,6 +501,9 @@ impl SparseNetwork {
         let (samples, repeats) = (samples.max(1), repeats.max(1));
         let mut out = Vec::new();
         for (node, g) in self.nodes.iter().zip(&graph.nodes) {
+            if !matches!(node.kernel, Kernel::Conv(_) | Kernel::Affine(_)) {
+                continue;
+            }
             let ones = vec![1.0f32; node.input_size];
             let time = |f: &dyn Fn()| {
                 f(); // warm-up
@@ -520,7 +523,7 @@ impl SparseNetwork {
                         Kernel::Affine(affine) => {
                             affine.apply(&ones, y);
                         }
-                        _ => {}
+                        _ => unreachable!("only synaptic layers are timed"),
                     },
                 )
             });
@@ -547,7 +550,7 @@ impl SparseNetwork {
                         tensor_values(x.clone().matmul(w.clone().transpose()) + b.clone());
                     })
                 }
-                _ => continue,
+                _ => unreachable!("synaptic kernels are compiled from convolutions and affine layers"),
             };
             out.push(KernelTiming { layer: node.name.clone(), event_dense_input_seconds: event, dense_seconds: dense });
         }
