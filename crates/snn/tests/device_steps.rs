@@ -9,19 +9,13 @@ mod common;
 use std::sync::Arc;
 
 use burn::prelude::*;
-use common::{grid_image, if_neuron, model, spiking};
+use common::{assert_same_counts, grid_images, if_neuron, model, slot_shapes, spiking};
 use snn::neuron::burst::Burst;
 use snn::neuron::integrate_and_fire::IntegrateAndFire;
 use snn::readout::early_exit::EarlyExit;
 use snn::{
     FireRule, InitPotential, NeuronModel, Reset, SimConfig, SimInput, SimOutput, SpikingNetwork, simulate_input,
 };
-use zoo::{Convertible, tensor_from};
-
-fn images(input: [usize; 3], n: usize) -> Tensor<4> {
-    let values: Vec<f32> = (0..n).flat_map(|i| grid_image(input, i)).collect();
-    tensor_from(values, [n, input[0], input[1], input[2]], &Device::flex())
-}
 
 fn run(net: &SpikingNetwork, images: &Tensor<4>, config: &SimConfig) -> SimOutput {
     let labels: Vec<i64> = (0..images.dims()[0] as i64).map(|i| i % 4).collect();
@@ -33,12 +27,7 @@ fn check_same(net: &SpikingNetwork, images: &Tensor<4>, timesteps: usize, chunk:
     let device_config = SimConfig { neurons_on_device: true, ..host_config.clone() };
     let host = run(net, images, &host_config);
     let device = run(net, images, &device_config);
-    assert!(host.spikes.iter().flatten().sum::<u64>() > 0, "{what}: the test network must spike");
-    assert_eq!(device.spikes, host.spikes, "{what}: spikes per slot and step");
-    assert_eq!(device.sample_spikes, host.sample_spikes, "{what}: spikes per sample");
-    assert_eq!(device.correct_at_t, host.correct_at_t, "{what}: accuracy per step");
-    assert_eq!(device.exit_steps, host.exit_steps, "{what}: exit steps");
-    assert_eq!(device.neurons, host.neurons, "{what}: neurons per slot");
+    assert_same_counts(&device, &host, what);
     assert_eq!(device.final_output, host.final_output, "{what}: summed outputs");
     assert_eq!(device.outputs_at, host.outputs_at, "{what}: readout outputs");
 }
@@ -69,10 +58,10 @@ fn integrate_and_fire_on_the_device_gives_the_host_spikes() {
         let mut net = spiking(model(spec, input), input, neuron);
         // A per-element initial potential (SNN Calibration's) on the last slot, on the grid.
         let last = net.layers.len() - 1;
-        let neurons = slot_neurons(&net, input, last);
+        let neurons: usize = slot_shapes(&net.model, grid_images(input, 1))[last].iter().product();
         net.layers[last].v_init = Some((0..neurons).map(|e| (e % 5) as f32 / 32.0).collect());
         // Chunks that do not divide T: the membrane carries across chunks on the device.
-        check_same(&net, &images(input, 3), 10, 4, what);
+        check_same(&net, &grid_images(input, 3), 10, 4, what);
     }
 }
 
@@ -84,23 +73,8 @@ fn other_neurons_keep_the_host_path_beside_device_layers_and_early_exit_counts_a
     // A burst layer (up to 3 spikes per step) in the middle: host path between device layers.
     let burst: Arc<dyn NeuronModel> = Arc::new(toml::from_str::<Burst>("max_spikes = 3").unwrap());
     net.layers[1].neuron = burst;
-    check_same(&net, &images(cnn, 4), 9, 3, "IF / burst / IF");
+    check_same(&net, &grid_images(cnn, 4), 9, 3, "IF / burst / IF");
     // An early-exit readout counts each sample's spikes only up to its exit.
     net.readout = Arc::new(toml::from_str::<EarlyExit>("confidence = 0.2").unwrap());
-    check_same(&net, &images(cnn, 4), 9, 9, "early exit");
-}
-
-/// Neurons per sample (C·H·W) of `slot`.
-fn slot_neurons(net: &SpikingNetwork, input: [usize; 3], slot: usize) -> usize {
-    struct Sizes(Vec<usize>);
-    impl zoo::SlotHook for Sizes {
-        fn apply(&mut self, _slot: usize, x: Tensor<4>) -> Tensor<4> {
-            let [_, c, h, w] = x.dims();
-            self.0.push(c * h * w);
-            burn::tensor::activation::relu(x)
-        }
-    }
-    let mut hook = Sizes(Vec::new());
-    net.model.forward_ctx(images(input, 1), &mut zoo::ForwardCtx::with_hook(&mut hook));
-    hook.0[slot]
+    check_same(&net, &grid_images(cnn, 4), 9, 9, "early exit");
 }

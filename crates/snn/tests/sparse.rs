@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use burn::prelude::*;
-use common::{grid_image, if_neuron, model, spiking};
+use common::{assert_same_counts, grid_images, if_neuron, model, spiking};
 use snn::neuron::burst::Burst;
 use snn::neuron::lan_dynamic::LanDynamic;
 use snn::readout::early_exit::EarlyExit;
@@ -15,12 +15,6 @@ use snn::{
     FireRule, NeuronModel, Reset, SimConfig, SimInput, SimOutput, SparseNetwork, SpikingNetwork, simulate_input,
     simulate_slot_input,
 };
-use zoo::tensor_from;
-
-fn images(input: [usize; 3], n: usize) -> Tensor<4> {
-    let values: Vec<f32> = (0..n).flat_map(|i| grid_image(input, i)).collect();
-    tensor_from(values, [n, input[0], input[1], input[2]], &Device::flex())
-}
 
 fn config(timesteps: usize, chunk: usize, slots: usize) -> SimConfig {
     SimConfig {
@@ -45,12 +39,7 @@ fn check_engines_agree(net: &SpikingNetwork, input: [usize; 3], sim: &SimInput, 
     let (dense, dense_means): (SimOutput, _) = simulate_input(net, sim, &labels, config);
     let sparse = SparseNetwork::compile(net, input).unwrap();
     let (got, means, loads) = sparse.simulate(net, sim, &labels, config);
-    assert!(dense.spikes.iter().flatten().sum::<u64>() > 0, "{what}: the test network must spike");
-    assert_eq!(got.spikes, dense.spikes, "{what}: spikes per slot and step");
-    assert_eq!(got.sample_spikes, dense.sample_spikes, "{what}: spikes per sample");
-    assert_eq!(got.correct_at_t, dense.correct_at_t, "{what}: accuracy per step");
-    assert_eq!(got.exit_steps, dense.exit_steps, "{what}: exit steps");
-    assert_eq!(got.neurons, dense.neurons, "{what}: neurons per slot");
+    assert_same_counts(&got, &dense, what);
     // Spikes are exact; outputs are sums of spike amplitudes, which for Lan et al.'s dynamic
     // threshold (θ·ω(t)) leave the grid: equal up to float rounding.
     close(&got.final_output, &dense.final_output, &format!("{what}: summed outputs"));
@@ -123,7 +112,7 @@ fn event_driven_and_dense_engines_give_the_same_spikes() {
     for (spec, input, neuron, what) in cases {
         let net = spiking(model(spec, input), input, neuron);
         let slots = net.layers.len();
-        let sim = SimInput::Static(images(input, 3));
+        let sim = SimInput::Static(grid_images(input, 3));
         // Chunks that do not divide T: state carries across chunks.
         check_engines_agree(&net, input, &sim, &config(10, 4, slots), what);
     }
@@ -136,15 +125,15 @@ fn engines_agree_with_diagnostics_early_exit_and_frame_input() {
     let dynamic: Arc<dyn NeuronModel> = Arc::new(LanDynamic::default());
     let net = spiking(model("name = \"small-cnn\"", cnn), cnn, dynamic);
     let slots = net.layers.len();
-    check_engines_agree(&net, cnn, &SimInput::Static(images(cnn, 4)), &config(9, 3, slots), "lan dynamic neuron");
+    check_engines_agree(&net, cnn, &SimInput::Static(grid_images(cnn, 4)), &config(9, 3, slots), "lan dynamic neuron");
 
     let mut exiting =
         spiking(model("name = \"small-cnn\"", cnn), cnn, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
     exiting.readout = Arc::new(toml::from_str::<EarlyExit>("confidence = 0.2").unwrap());
-    check_engines_agree(&exiting, cnn, &SimInput::Static(images(cnn, 4)), &config(8, 8, slots), "early exit");
+    check_engines_agree(&exiting, cnn, &SimInput::Static(grid_images(cnn, 4)), &config(8, 8, slots), "early exit");
 
     // Frame input: every step its own frame (frame-major), cycling after 3 frames.
-    let frames = SimInput::Frames { data: images(cnn, 3 * 2), frames: 3 };
+    let frames = SimInput::Frames { data: grid_images(cnn, 3 * 2), frames: 3 };
     let net = spiking(model("name = \"small-cnn\"", cnn), cnn, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
     check_engines_agree(&net, cnn, &frames, &config(7, 2, slots), "frames");
 }
@@ -163,7 +152,7 @@ fn a_pass_in_order_shows_each_slot_the_changes_made_to_the_earlier_ones() {
     let input = [3, 16, 16];
     let spec = "name = \"resnet20-he\"\nwidth = 0.25\nshortcut = \"conv\"";
     let net = spiking(model(spec, input), input, if_neuron(Reset::Soft, FireRule::GreaterEqual, false));
-    let x = images(input, 3);
+    let x = grid_images(input, 3);
     let engine = SparseNetwork::compile(&net, input).unwrap();
     let timesteps = 6;
     // Halve every threshold as its slot is reached (the grid stays exact): each slot's input
@@ -195,7 +184,7 @@ fn kernel_timings_cover_every_convolution_and_affine_layer() {
     let sparse = SparseNetwork::compile(&net, cnn).unwrap();
     let timings = sparse.time_kernels(&net, cnn, 2, 1, &Device::flex()).unwrap();
     // The layers whose density the engine measures are the ones timed.
-    let (_, _, loads) = sparse.simulate(&net, &SimInput::Static(images(cnn, 1)), &[0], &config(2, 2, 0));
+    let (_, _, loads) = sparse.simulate(&net, &SimInput::Static(grid_images(cnn, 1)), &[0], &config(2, 2, 0));
     let timed: Vec<&str> = timings.iter().map(|k| k.layer.as_str()).collect();
     for l in &loads {
         assert!(timed.contains(&l.layer.as_str()), "{} not timed: {timed:?}", l.layer);
