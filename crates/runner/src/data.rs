@@ -321,17 +321,17 @@ pub fn clamp_warning(key: &str, asked: usize, available: usize, what: &str) -> O
 
 /// Indices of a test subset.
 pub fn select_subset(n: usize, subset: Option<&TestSubset>) -> Vec<usize> {
-    if let Some(k) = subset.and_then(|s| s.first.or(s.sample)) {
-        let key = if subset.is_some_and(|s| s.first.is_some()) {
-            "eval.test_subset.first"
-        } else {
-            "eval.test_subset.sample"
-        };
-        warn_clamped(key, k, n, "test samples");
+    if let Some(s) = subset {
+        for (key, k) in [("first", s.first), ("last", s.last), ("sample", s.sample)] {
+            if let Some(k) = k {
+                warn_clamped(&format!("eval.test_subset.{key}"), k, n, "test samples");
+            }
+        }
     }
     match subset {
         None => (0..n).collect(),
         Some(TestSubset { first: Some(k), .. }) => (0..(*k).min(n)).collect(),
+        Some(TestSubset { last: Some(k), .. }) => (n - (*k).min(n)..n).collect(),
         Some(TestSubset { sample: Some(k), seed, .. }) => datasets::sample_indices(n, *k, *seed),
         Some(_) => (0..n).collect(),
     }
@@ -451,6 +451,19 @@ mod tests {
             clamp_warning("eval.test_subset.first", 500, 40, "test samples").as_deref(),
             Some("warning: eval.test_subset.first = 500 is more than the 40 test samples there are: using 40")
         );
-        assert_eq!(select_subset(40, Some(&TestSubset { first: Some(500), sample: None, seed: 0 })).len(), 40);
+        let subset = |first, last| TestSubset { first, sample: None, seed: 0, last };
+        assert_eq!(select_subset(40, Some(&subset(Some(500), None))).len(), 40);
+        assert_eq!(select_subset(40, Some(&subset(None, Some(500)))).len(), 40);
+    }
+
+    #[test]
+    fn the_last_images_are_the_end_of_the_test_set_disjoint_from_the_first() {
+        let subset = |first, last| TestSubset { first, sample: None, seed: 0, last };
+        assert_eq!(select_subset(10, Some(&subset(None, Some(3)))), vec![7, 8, 9]);
+        let first = select_subset(10, Some(&subset(Some(7), None)));
+        assert!(first.iter().all(|i| !select_subset(10, Some(&subset(None, Some(3)))).contains(i)));
+        // A spec without `last` keeps the serialised form (and so the cache keys) it had.
+        let text = serde_json::to_string(&subset(Some(7), None)).unwrap();
+        assert_eq!(text, r#"{"first":7,"sample":null,"seed":0}"#);
     }
 }

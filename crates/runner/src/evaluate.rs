@@ -603,7 +603,10 @@ fn find<'a>(ms: impl IntoIterator<Item = &'a Measure>, metric: &str, t: u32) -> 
 /// `energy_mj` (Wang et al. 2024's accounting, in mJ per image): 0.9 pJ per accumulate
 /// (SOPs: spikes × fan-out, a burst of s spikes counting s times) plus 4.6 pJ per MAC of the
 /// first layer, which takes the analog image at every step it runs (`mean_exit_step` steps
-/// under an early-exit readout, else T); the ANN: 4.6 pJ × MACs.
+/// under an early-exit readout, else T); the ANN: 4.6 pJ × MACs. `energy_ratio` = the SNN's
+/// `energy_mj` / the ANN's; `synaptic_energy_ratio` = 0.9 pJ × SOPs / (4.6 pJ × the ANN's MACs),
+/// He et al. 2023's accounting (SNN operations Σ_{l≥2} MAC_l × spikes of layer l−1; the first
+/// layer's analog input is not counted).
 pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
     let mut out = Vec::new();
     let primary = primary_metric(ann);
@@ -632,6 +635,12 @@ pub fn energy_measures(ann: &[Measure], method: &[Measure]) -> Vec<Measure> {
                 let steps = get("mean_exit_step", t).unwrap_or(t as f64);
                 let joules = sops * SNN_JOULES_PER_AC + first_layer_macs * steps * JOULES_PER_MAC_45NM;
                 out.push(measure(label, t, "energy_mj", "", joules * 1e3, n));
+                let ann_joules = macs * JOULES_PER_MAC_45NM;
+                if ann_joules > 0.0 {
+                    out.push(measure(label, t, "energy_ratio", "", joules / ann_joules, n));
+                    let synaptic = sops * SNN_JOULES_PER_AC / ann_joules;
+                    out.push(measure(label, t, "synaptic_energy_ratio", "", synaptic, n));
+                }
             }
         }
         // The smallest evaluated T within 1 pp of the ANN, and the cost of running there.
@@ -779,6 +788,11 @@ mod tests {
         assert!((mj("x") - 5.48e-3).abs() < 1e-9, "{}", mj("x"));
         // Early exit after 2 steps on average: the first layer runs 2 steps.
         assert!((mj("y") - (1.8e-3 + 0.92e-3)).abs() < 1e-9, "{}", mj("y"));
+        // Against the ANN's 4.6 pJ × 1e6 MACs = 4.6 µJ: all of x's energy, and its synaptic
+        // part alone (He et al. 2023: 0.9 pJ × 2e6 SOPs).
+        let of = |metric: &str| e.iter().find(|m| m.method == "x" && m.metric == metric).unwrap().value;
+        assert!((of("energy_ratio") - 5.48 / 4.6).abs() < 1e-9, "{}", of("energy_ratio"));
+        assert!((of("synaptic_energy_ratio") - 1.8 / 4.6).abs() < 1e-9, "{}", of("synaptic_energy_ratio"));
         // x (70 %) is 10 pp below the ANN: no T within 1 pp.
         assert!(!e.iter().any(|m| m.method == "x" && m.metric == "t_within_1pp"));
         let snn = vec![

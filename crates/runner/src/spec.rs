@@ -527,6 +527,10 @@ pub struct TestSubset {
     /// Seed of `sample`.
     #[serde(default)]
     pub seed: u64,
+    /// The last N test images: a held-out part for choosing settings, disjoint from a
+    /// `first` subset of the other specs as long as the two together fit the test set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<usize>,
 }
 
 /// `[[sweep]]`: one field (`field`) or several zipped fields (`fields`) and their values.
@@ -889,12 +893,12 @@ fn validate(file: &Path, spec: &Spec) -> Result<(), SpecError> {
         return err("train.init_weights", "give either `model.weights` (no training) or `train.init_weights`".into());
     }
     if let Some(s) = &spec.eval.test_subset
-        && s.first.is_some() == s.sample.is_some()
+        && [s.first, s.sample, s.last].iter().filter(|k| k.is_some()).count() != 1
     {
-        return err("eval.test_subset", "give exactly one of `first` or `sample`".into());
+        return err("eval.test_subset", "give exactly one of `first`, `last` or `sample`".into());
     }
     if let Some(s) = &spec.eval.test_subset
-        && (s.first == Some(0) || s.sample == Some(0))
+        && (s.first == Some(0) || s.sample == Some(0) || s.last == Some(0))
     {
         return err("eval.test_subset", "an empty test subset evaluates nothing: take at least 1 image".into());
     }

@@ -322,7 +322,8 @@ fn report_and_merge_read_only_the_cache_no_data_and_no_weights_file() {
     for row in &reported {
         let measured =
             ["accuracy", "spikes", "sops", "multiplications", "conversion_seconds"].contains(&row.metric.as_str());
-        let derived = ["loss", "rate", "energy_j", "energy_mj"].contains(&row.metric.as_str());
+        let derived = ["loss", "rate", "energy_j", "energy_mj", "energy_ratio", "synaptic_energy_ratio"]
+            .contains(&row.metric.as_str());
         if measured {
             assert!(!row.stage_key.is_empty(), "{row:?}");
         }

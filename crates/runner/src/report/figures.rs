@@ -14,7 +14,7 @@ use crate::report::plot::{PALETTE, esc, marker, n, nice_step};
 use crate::report::{ANN_METHOD, ReportError, ResultRow, push_unique};
 
 /// Every figure name a spec may list, with what it draws.
-pub const FIGURES: [(&str, &str); 17] = [
+pub const FIGURES: [(&str, &str); 19] = [
     ("accuracy_vs_energy", "accuracy vs energy per image (energy_mj), one point per T, a line per method"),
     (
         "accuracy_vs_exit_step",
@@ -47,6 +47,14 @@ pub const FIGURES: [(&str, &str); 17] = [
         "SIN ratio of each layer (neurons with ANN activation ≤ 0 that spiked), a line per method at its largest T",
     ),
     ("sin_ratio_vs_t", "whole-network SIN ratio vs t, a line per method (He et al. 2023, Fig. 2 and 4)"),
+    (
+        "sin_ratio_per_layer_vs_t",
+        "SIN ratio of each layer, a line per method and evaluated T (He et al. 2023, Fig. 2 and 4)",
+    ),
+    (
+        "firing_rate_per_layer_vs_t",
+        "firing rate of each spiking layer, a line per method and evaluated T (He et al. 2023, Fig. 5 at T = 16)",
+    ),
     (
         "conversion_error_vs_ratio",
         "SpikeConverter: a layer's conversion error vs the first step's V_th/U_in,max (Liu et al. 2022, Fig. 5b)",
@@ -172,6 +180,10 @@ pub fn render_figure_with_images(
         "sin_ratio_per_layer" => per_layer(title, rows, "sin_ratio", "SIN ratio"),
         "threshold_per_layer" => per_layer(title, rows, "threshold", "threshold θ (mean over channels)"),
         "sin_ratio_vs_t" => metric_vs_t(title, rows, "sin_ratio", "SIN ratio (silent ANN neurons that spiked)"),
+        "sin_ratio_per_layer_vs_t" => per_layer_every_t(title, rows, "sin_ratio", "SIN ratio"),
+        "firing_rate_per_layer_vs_t" => {
+            per_layer_every_t(title, rows, "firing_rate", "firing rate (spikes per neuron and step)")
+        }
         "conversion_error_vs_ratio" => search_curves(
             title,
             rows,
@@ -585,6 +597,42 @@ fn per_layer(title: &str, rows: &[ResultRow], metric: &str, y_label: &str) -> Op
         .filter_map(|label| {
             let t = last_t[&label];
             lines.remove(&label).map(|points| Line { label: format!("{label}, T={t}"), points, joined: true })
+        })
+        .collect();
+    Some(Chart {
+        title: title.into(),
+        x_label: "spiking layer (forward order)".into(),
+        y_label: y_label.into(),
+        series,
+        log_x: false,
+    })
+}
+
+/// Per-slot `metric` rows of every method (and variant) and every evaluated T against the
+/// slot's position (1 = first slot), a line per method and T (first seed).
+fn per_layer_every_t(title: &str, rows: &[ResultRow], metric: &str, y_label: &str) -> Option<Chart> {
+    let per_layer: Vec<&ResultRow> = rows.iter().filter(|r| r.metric == metric && !r.layer.is_empty()).collect();
+    let seed = per_layer.first()?.seed;
+    let mut order: Vec<(String, u32)> = Vec::new();
+    let mut lines: BTreeMap<(String, u32), Vec<Point>> = BTreeMap::new();
+    for r in per_layer.iter().filter(|r| r.seed == seed && r.t > 0) {
+        let key = (series_label(r), r.t);
+        let points = lines.entry(key.clone()).or_default();
+        let x = points.len() as f64 + 1.0;
+        points.push(Point { x, y: r.value, tip: format!("{} (T={}): {:.3e}", r.layer, r.t, r.value) });
+        push_unique(&mut order, key);
+    }
+    // Lines of one method together, in rising T.
+    let labels: Vec<String> = order.iter().map(|(l, _)| l.clone()).fold(Vec::new(), |mut v, l| {
+        push_unique(&mut v, l);
+        v
+    });
+    order.sort_by_key(|(l, t)| (labels.iter().position(|x| x == l), *t));
+    let series = order
+        .into_iter()
+        .filter_map(|key| {
+            let label = format!("{}, T={}", key.0, key.1);
+            lines.remove(&key).map(|points| Line { label, points, joined: true })
         })
         .collect();
     Some(Chart {
@@ -1040,6 +1088,31 @@ mod tests {
         let svg = render_figure("threshold_per_layer", "t", &rows).unwrap();
         assert_eq!(series_count(&svg), 2, "one line per method");
         assert!(svg.contains("calibration, T=32") && !svg.contains("calibration, T=8"), "{svg}");
+    }
+
+    #[test]
+    fn per_layer_vs_t_figures_draw_a_line_per_method_and_t_in_rising_t() {
+        let mut rows = Vec::new();
+        // Rows arrive with T falling for one method: lines still come out in rising T.
+        for (m, t) in [("msat", 64u32), ("msat", 16), ("max-norm", 16), ("max-norm", 64)] {
+            for (i, l) in ["a", "b", "c"].iter().enumerate() {
+                rows.push(row(m, t, "sin_ratio", l, t as f64 / 100.0 + i as f64));
+            }
+        }
+        rows.push(row("msat", 64, "sin_ratio", "", 0.5));
+        let svg = render_figure("sin_ratio_per_layer_vs_t", "t", &rows).unwrap();
+        assert_eq!(series_count(&svg), 4, "a line per method and T");
+        let at =
+            |label: &str| svg.find(&format!(r#"data-label="m / {label}""#)).unwrap_or_else(|| panic!("{label}: {svg}"));
+        assert!(at("msat, T=16") < at("msat, T=64") && at("msat, T=64") < at("max-norm, T=16"));
+        assert!(at("max-norm, T=16") < at("max-norm, T=64"));
+        // Three layers per line: the whole-network row is not a layer.
+        let line = &svg[at("msat, T=64")..];
+        let line = &line[..line.find("</g>").unwrap()];
+        assert_eq!(line.matches("(T=64)").count(), 3, "{line}");
+        assert!(matches!(render_figure("firing_rate_per_layer_vs_t", "t", &rows), Err(ReportError::NoData(_))));
+        rows.push(row("msat", 16, "firing_rate", "a", 0.1));
+        assert_eq!(series_count(&render_figure("firing_rate_per_layer_vs_t", "t", &rows).unwrap()), 1);
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! DET  = τ_rd·exp(−x'/C)                                     (Eq. 17; x' = v̂(t) − v(t−1))
 //! θ(t) = λ·sigmoid([dtt] DTT + [det] DET)    for t ≥ 2;   θ(1) = λ
 //! θ(t) = fixed_fraction·λ                   with dtt = det = false (every step)
-//! units = "layer-max": v_p, V̄ and x' divided by λ and V_T = −1 in DTT and DET (the formula
-//!   on the weight-normalised network of the paper's Sec. 3; default "raw", the code's)
+//! units = "layer-max": v_p, V̄ and x' multiplied by m/λ and V_T = −m in DTT and DET, m =
+//!   `rescaled_max` (1: the formula on the weight-normalised network of the paper's Sec. 3;
+//!   any m: the code's formula on the network rescaled layer by layer so that every λ = m, a
+//!   rescaling that leaves the ReLU network's function unchanged); default "raw", the code's
 //! v̂    = v(t−1) + x'
 //! s    = clamp(floor(v̂/θ), 0, γ)                             (γ = `max_spikes`, 1)
 //! s̃    = m·s for t ≤ confidence_steps, m ~ Bernoulli(confidence) per element and step; else s
@@ -72,7 +74,8 @@
 //! Spec: `[method.neuron] kind = "msat"`, `preset = "vgg16"|"resnet20"`, `dtt`, `det`
 //! (true), `fixed_fraction` (1.0), `alpha`, `k_a`, `k_i`, `c`, `tau_mp`, `tau_rd` (from the
 //! preset), `max_spikes` (1), `confidence` (1.0), `confidence_steps` (16),
-//! `confidence_reset = "masked"|"unmasked"`, `adaptive_first_step` (false).
+//! `confidence_reset = "masked"|"unmasked"`, `adaptive_first_step` (false), `units =
+//! "raw"|"layer-max"`, `rescaled_max` (1.0, with layer-max units).
 
 use serde::{Deserialize, Serialize};
 
@@ -129,9 +132,11 @@ pub enum MsatUnits {
     /// θ/λ, depend on the scale of the layer's activations.
     #[default]
     Raw,
-    /// Units of λ, V_T = −1: the formula applied to the weight-normalised network the paper's
-    /// Sec. 3 describes (activations in [0, 1], V_th = 1), which it calls equivalent to
-    /// threshold balancing. θ/λ then does not depend on the activations' scale.
+    /// Units of λ/m (m = `rescaled_max`, 1 by default), V_T = −m: the formula applied to the
+    /// network rescaled layer by layer so that each layer's λ is m. With m = 1 that is the
+    /// weight-normalised network the paper's Sec. 3 describes (activations in [0, 1],
+    /// V_th = 1), which it calls equivalent to threshold balancing. θ/λ then does not depend
+    /// on the activations' scale.
     LayerMax,
 }
 
@@ -212,6 +217,13 @@ pub struct Msat {
     /// The units of the DTT and DET (`raw`, the code; `layer-max`, the normalised network).
     #[serde(default, skip_serializing_if = "is_raw")]
     pub units: MsatUnits,
+    /// With `units = "layer-max"`: the λ every layer is rescaled to (1.0).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub rescaled_max: f32,
+}
+
+fn is_one(value: &f32) -> bool {
+    *value == 1.0
 }
 
 fn is_raw(units: &MsatUnits) -> bool {
@@ -253,11 +265,12 @@ impl Msat {
         if t <= 1 && !self.adaptive_first_step {
             return 1.0;
         }
-        // Raw: V_T = −λ on the network's values; layer-max: values divided by λ, V_T = −1.
+        // Raw: V_T = −λ on the network's values; layer-max: values times m/λ, V_T = −m.
+        let m = self.rescaled_max;
         let (scale, v_t) = match self.units {
             MsatUnits::Raw => (1.0, -lambda),
-            MsatUnits::LayerMax if lambda > 0.0 => (1.0 / lambda, -1.0),
-            MsatUnits::LayerMax => (1.0, -1.0),
+            MsatUnits::LayerMax if lambda > 0.0 => (m / lambda, -m),
+            MsatUnits::LayerMax => (1.0, -m),
         };
         let mut u = 0.0;
         if self.dtt {
@@ -306,6 +319,12 @@ impl RegisteredNeuron for Msat {
         }
         if self.max_spikes == 0 {
             return Err("max_spikes must be at least 1".into());
+        }
+        if !(self.rescaled_max > 0.0 && self.rescaled_max.is_finite()) {
+            return Err(format!("rescaled_max must be positive, got {}", self.rescaled_max));
+        }
+        if self.rescaled_max != 1.0 && self.units != MsatUnits::LayerMax {
+            return Err("rescaled_max applies only with units = \"layer-max\"".into());
         }
         Ok(())
     }
@@ -479,6 +498,33 @@ mod tests {
                 assert!(raw_f[1] < 0.5 * f[1], "raw θ/λ {} vs layer-max {}", raw_f[1], f[1]);
             }
         }
+    }
+
+    #[test]
+    fn rescaled_max_is_the_code_on_the_network_rescaled_to_that_maximum() {
+        // Layer-max units with m = 2.5 on a layer of λ = c equal raw units on the same layer
+        // rescaled by m/c (λ = m): the same spikes and θ/λ, outputs scaled by c/m.
+        let inputs = [0.9f32, 0.3, 1.2, 0.0, 0.7, 0.4, 1.1, 0.2, 0.8];
+        let m = 2.5f32;
+        let rescaled = Msat { units: MsatUnits::LayerMax, rescaled_max: m, ..Msat::default() };
+        let at_m: Vec<f32> = inputs.iter().map(|x| x * m).collect();
+        let (raw_out, raw_f, raw_s) = trace(Msat::default(), m, &at_m);
+        for c in [0.5f32, 4.0, 7.0] {
+            let at_c: Vec<f32> = inputs.iter().map(|x| x * c).collect();
+            let (out, f, spikes) = trace(rescaled, c, &at_c);
+            assert_eq!(spikes, raw_s, "λ = {c}");
+            assert_close(&f, &raw_f, "θ/λ");
+            let want: Vec<f32> = raw_out.iter().map(|o| o * c / m).collect();
+            assert_close(&out, &want, "outputs");
+        }
+        // m changes the neuron: θ/λ at t = 2 falls as m grows (V_T = −m).
+        let (_, f1, _) = trace(Msat { units: MsatUnits::LayerMax, ..Msat::default() }, 1.0, &inputs);
+        let (_, f3, _) = trace(Msat { rescaled_max: 3.0, ..rescaled }, 1.0, &inputs);
+        assert!(f3[1] < f1[1], "{f3:?} vs {f1:?}");
+        // Only with layer-max units, and positive.
+        assert!(msat("rescaled_max = 2.0").check().is_err());
+        assert!(msat("units = \"layer-max\"\nrescaled_max = 0.0").check().is_err());
+        assert!(msat("units = \"layer-max\"\nrescaled_max = 2.0").check().is_ok());
     }
 
     #[test]
