@@ -156,8 +156,9 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
             &mut stages,
         )
         .with_context(|| file.display().to_string())?;
-        // Entries cached before stages were thinned when stored still hold whole frontiers.
-        rows.extend(crate::report::thin_frontiers(variant_rows));
+        // Entries cached before stages were thinned when stored still hold whole frontiers
+        // and per-step diagnostics of every layer.
+        rows.extend(crate::report::thin_diagnostics(crate::report::thin_frontiers(variant_rows)));
         if figure_images.is_empty() {
             figure_images = images;
         }
@@ -556,9 +557,10 @@ fn cached_stage(
     if cache.is_done(stage, key) || cache.restore_shipped(stage, key)? {
         return read();
     }
-    // Long Pareto frontiers are thinned before they are stored (and shipped), as the table
-    // thins them anyway: an AdaFire search leaves ~50,000 points (17 MB of JSON).
-    let measures = crate::report::thin_frontiers(compute()?);
+    // Long Pareto frontiers and per-layer per-step diagnostics are thinned before they are
+    // stored (and shipped), as the table thins them anyway: an AdaFire search leaves ~50,000
+    // points (17 MB of JSON), an MSAT run to T = 256 ~10,000 diagnostic rows.
+    let measures = crate::report::thin_diagnostics(crate::report::thin_frontiers(compute()?));
     write_json(&dir.join("spec.json"), inputs)?;
     write_json(&dir.join("measures.json"), &measures)?;
     write_json(&dir.join("provenance.json"), provenance)?;

@@ -139,6 +139,38 @@ pub fn thin_frontiers<R: FrontierRow>(rows: Vec<R>) -> Vec<R> {
         .collect()
 }
 
+/// Keeps a neuron model's per-step diagnostic rows (`<d>_mean`/`_min`/`_max`, with all three
+/// present) per layer only at the evaluated T of their method (the T with an `accuracy`,
+/// `map50` or `miou` row of the same method, variant and seed); the whole-network rows (empty
+/// layer) keep every step, which is what `<d>_vs_t.svg` draws. Every step of every layer made
+/// results.csv of a T = 256 MSAT run tens of megabytes (3 rows × 14 layers × 256 steps per
+/// method). Thinning twice gives the rows of thinning once.
+pub fn thin_diagnostics<R: FrontierRow>(rows: Vec<R>) -> Vec<R> {
+    let metrics: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.metric()).collect();
+    let stems: Vec<String> = metrics
+        .iter()
+        .filter_map(|m| m.strip_suffix("_mean"))
+        .filter(|stem| ["min", "max"].iter().all(|x| metrics.contains(format!("{stem}_{x}").as_str())))
+        .map(str::to_string)
+        .collect();
+    if stems.is_empty() {
+        return rows;
+    }
+    let evaluated: std::collections::BTreeSet<(String, String, u64, u32)> = rows
+        .iter()
+        .filter(|r| crate::evaluate::PRIMARY_METRICS.contains(&r.metric()) && r.layer().is_empty())
+        .map(|r| r.frontier())
+        .collect();
+    let is_diagnostic = |metric: &str| {
+        ["_mean", "_min", "_max"]
+            .iter()
+            .any(|x| metric.strip_suffix(x).is_some_and(|stem| stems.iter().any(|s| s == stem)))
+    };
+    rows.into_iter()
+        .filter(|r| r.layer().is_empty() || !is_diagnostic(r.metric()) || evaluated.contains(&r.frontier()))
+        .collect()
+}
+
 /// Whether `name` is a figure of [`FIGURES`].
 pub fn is_figure(name: &str) -> bool {
     FIGURES.iter().any(|(f, _)| *f == name)
@@ -1113,6 +1145,38 @@ mod tests {
         assert!(matches!(render_figure("firing_rate_per_layer_vs_t", "t", &rows), Err(ReportError::NoData(_))));
         rows.push(row("msat", 16, "firing_rate", "a", 0.1));
         assert_eq!(series_count(&render_figure("firing_rate_per_layer_vs_t", "t", &rows).unwrap()), 1);
+    }
+
+    #[test]
+    fn per_layer_diagnostics_are_kept_at_the_evaluated_t_and_whole_network_ones_at_every_step() {
+        let mut rows = Vec::new();
+        for t in 1..=8u32 {
+            for stat in ["mean", "min", "max"] {
+                for layer in ["", "conv1", "conv2"] {
+                    rows.push(row("msat", t, &format!("threshold_factor_{stat}"), layer, 0.5));
+                }
+            }
+            // Not a diagnostic: no `_min`/`_max` siblings.
+            rows.push(row("msat", t, "frontier_mean", "conv1", 1.0));
+        }
+        for t in [4u32, 8] {
+            rows.push(row("msat", t, "accuracy", "", 80.0));
+            rows.push(row("msat", t, "firing_rate", "conv1", 0.1));
+        }
+        // Another method evaluated at T = 2 only keeps its own T.
+        rows.push(row("other", 2, "accuracy", "", 50.0));
+        rows.push(row("other", 2, "threshold_factor_mean", "conv1", 0.4));
+        rows.push(row("other", 4, "threshold_factor_mean", "conv1", 0.4));
+        let thin = thin_diagnostics(rows.clone());
+        let count = |metric: &str, layer: &str| thin.iter().filter(|r| r.metric == metric && r.layer == layer).count();
+        assert_eq!(count("threshold_factor_mean", ""), 8, "whole-network rows: every step");
+        assert_eq!(count("threshold_factor_max", "conv2"), 2, "per layer: T = 4 and 8");
+        assert_eq!(count("frontier_mean", "conv1"), 8);
+        assert_eq!(count("firing_rate", "conv1"), 2);
+        let other: Vec<u32> = thin.iter().filter(|r| r.method == "other" && !r.layer.is_empty()).map(|r| r.t).collect();
+        assert_eq!(other, vec![2]);
+        assert_eq!(thin.len(), rows.len() - 2 * 6 * 3 - 1);
+        assert_eq!(thin_diagnostics(thin.clone()), thin, "thinning twice thins nothing more");
     }
 
     #[test]
