@@ -1129,6 +1129,11 @@ timesteps = [4, 8]
     fn empty_subsets_untrained_networks_and_huge_t_are_spec_errors() {
         let e = parse(&format!("{MINIMAL}\ntest_subset = {{ first = 0 }}")).unwrap_err().to_string();
         assert!(e.contains("eval.test_subset") && e.contains("empty"), "{e}");
+        let e = parse(&format!("{MINIMAL}\ntest_subset = {{ last = 0 }}")).unwrap_err().to_string();
+        assert!(e.contains("eval.test_subset") && e.contains("empty"), "{e}");
+        let e = parse(&format!("{MINIMAL}\ntest_subset = {{ first = 5, last = 5 }}")).unwrap_err().to_string();
+        assert!(e.contains("eval.test_subset") && e.contains("exactly one"), "{e}");
+        parse(&format!("{MINIMAL}\ntest_subset = {{ last = 5 }}")).expect("the last 5 images");
         let e = parse(&MINIMAL.replace("timesteps = [4, 8]", "timesteps = [4, 100000]")).unwrap_err().to_string();
         assert!(e.contains("eval.timesteps") && e.contains("65536"), "{e}");
         let e = parse(&format!("{MINIMAL}\n[train]\nepochs = 0")).unwrap_err().to_string();
