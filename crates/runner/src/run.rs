@@ -158,7 +158,7 @@ pub fn run_spec(file: &Path, opts: &RunOptions, mode: Mode) -> Result<PathBuf> {
         .with_context(|| file.display().to_string())?;
         // Entries cached before stages were thinned when stored still hold whole frontiers
         // and per-step diagnostics of every layer.
-        rows.extend(crate::report::thin_diagnostics(crate::report::thin_frontiers(variant_rows)));
+        rows.extend(crate::report::thin_rows(variant_rows));
         if figure_images.is_empty() {
             figure_images = images;
         }
@@ -560,7 +560,7 @@ fn cached_stage(
     // Long Pareto frontiers and per-layer per-step diagnostics are thinned before they are
     // stored (and shipped), as the table thins them anyway: an AdaFire search leaves ~50,000
     // points (17 MB of JSON), an MSAT run to T = 256 ~10,000 diagnostic rows.
-    let measures = crate::report::thin_diagnostics(crate::report::thin_frontiers(compute()?));
+    let measures = crate::report::thin_rows(compute()?);
     write_json(&dir.join("spec.json"), inputs)?;
     write_json(&dir.join("measures.json"), &measures)?;
     write_json(&dir.join("provenance.json"), provenance)?;

@@ -146,13 +146,7 @@ pub fn thin_frontiers<R: FrontierRow>(rows: Vec<R>) -> Vec<R> {
 /// results.csv of a T = 256 MSAT run tens of megabytes (3 rows × 14 layers × 256 steps per
 /// method). Thinning twice gives the rows of thinning once.
 pub fn thin_diagnostics<R: FrontierRow>(rows: Vec<R>) -> Vec<R> {
-    let metrics: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.metric()).collect();
-    let stems: Vec<String> = metrics
-        .iter()
-        .filter_map(|m| m.strip_suffix("_mean"))
-        .filter(|stem| ["min", "max"].iter().all(|x| metrics.contains(format!("{stem}_{x}").as_str())))
-        .map(str::to_string)
-        .collect();
+    let stems = crate::report::plot::diagnostic_stems_of(rows.iter().map(|r| r.metric()));
     if stems.is_empty() {
         return rows;
     }
@@ -169,6 +163,11 @@ pub fn thin_diagnostics<R: FrontierRow>(rows: Vec<R>) -> Vec<R> {
     rows.into_iter()
         .filter(|r| r.layer().is_empty() || !is_diagnostic(r.metric()) || evaluated.contains(&r.frontier()))
         .collect()
+}
+
+/// The rows a stage stores and a table reports: [`thin_frontiers`], then [`thin_diagnostics`].
+pub fn thin_rows<R: FrontierRow>(rows: Vec<R>) -> Vec<R> {
+    thin_diagnostics(thin_frontiers(rows))
 }
 
 /// Whether `name` is a figure of [`FIGURES`].

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 pub use self::csv::{read_csv, write_atomic, write_csv};
 pub use self::figures::{
     FIGURES, FrontierRow, MAX_FRONTIER_POINTS, is_figure, png_data_uri, render_figure, render_figure_with_images,
-    thin_diagnostics, thin_frontiers,
+    thin_diagnostics, thin_frontiers, thin_rows,
 };
 pub use self::markdown::{
     PaperValue, TableSpec, derived_paper_values, render_layer_table, render_markdown, render_summary,

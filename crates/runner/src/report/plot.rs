@@ -134,12 +134,21 @@ struct YAxis<'a> {
 /// Stems `d` of the neuron diagnostics in `rows`: metrics with `d_mean`, `d_min` and `d_max`
 /// rows (e.g. `omega`, the dynamic-threshold factor of Lan et al. 2023), in first-seen order.
 pub fn diagnostic_stems(rows: &[ResultRow]) -> Vec<String> {
+    diagnostic_stems_of(rows.iter().map(|r| r.metric.as_str()))
+}
+
+/// [`diagnostic_stems`] of a sequence of metric names.
+pub fn diagnostic_stems_of<'a>(metrics: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for m in metrics {
+        if seen.insert(m) {
+            order.push(m);
+        }
+    }
     let mut stems: Vec<String> = Vec::new();
-    for r in rows {
-        if let Some(stem) = r.metric.strip_suffix("_mean")
-            && !stems.iter().any(|s| s == stem)
-            && ["min", "max"].iter().all(|x| rows.iter().any(|o| o.metric == format!("{stem}_{x}")))
-        {
+    for stem in order.iter().filter_map(|m| m.strip_suffix("_mean")) {
+        if ["min", "max"].iter().all(|x| seen.contains(format!("{stem}_{x}").as_str())) {
             stems.push(stem.to_string());
         }
     }
